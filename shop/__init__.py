@@ -1,0 +1,162 @@
+"""Broadsheet: the application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from shop.config import ConfigError, dev_secret_key, load_settings
+from shop.extensions import csrf, db, limiter, login_manager, migrate
+from shop.extensions import mail as mailer  # "mail" would clash with the shop.mail module
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: config -> extensions -> blueprints -> error handlers -> cli."""
+    app = Flask(
+        __name__,
+        template_folder=os.path.join(ROOT, "templates"),
+        static_folder=os.path.join(ROOT, "static"),
+        instance_path=os.environ.get("BROADSHEET_INSTANCE") or os.path.join(ROOT, "instance"),
+    )
+    configure(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_template_helpers(app)
+    register_cli(app)
+    return app
+
+
+def configure(app: Flask, overrides: dict[str, Any] | None) -> None:
+    """Load settings from the environment, then the caller's overrides."""
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(load_settings(app.instance_path))
+    app.config.update(overrides or {})
+    if not app.config.get("SECRET_KEY"):
+        if not (app.debug or app.testing):
+            raise ConfigError(
+                "SECRET_KEY is not set. In production Broadsheet refuses to start without "
+                "one, because sessions, login cookies and emailed links are signed with it. "
+                'Set it to a long random value, e.g. python3 -c "import secrets; '
+                'print(secrets.token_hex(32))", or run with --debug for development.'
+            )
+        app.config["SECRET_KEY"] = dev_secret_key(app.instance_path)
+    hops = app.config["PROXY_HOPS"]
+    if hops > 0:
+        # Trust exactly as many X-Forwarded-* hops as there are proxies we run.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    if not app.debug and not app.testing:
+        app.logger.setLevel(logging.INFO)
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions to this app."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    mailer.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Log in to continue."
+    login_manager.login_message_category = "info"
+
+    from shop.accounts.models import User
+
+    @login_manager.user_loader
+    def load_user(session_id: str) -> User | None:
+        """Find the user of a session, unless their password changed since."""
+        user_id, _, version = session_id.partition(":")
+        if not user_id.isdigit():
+            return None
+        user = db.session.get(User, int(user_id))
+        if user is None or str(user.session_version) != version:
+            return None
+        return user
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount each feature."""
+    from shop import accounts, admin, articles, health, store
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(articles.bp)
+    app.register_blueprint(store.bp)
+    app.register_blueprint(admin.bp)
+
+
+ERROR_TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Method not allowed",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Errors render in the site's look (JSON for /healthz clients)."""
+
+    def render_error(code: int, message: str | None = None):
+        title = ERROR_TITLES.get(code, "Error")
+        return render_template("errors/error.html", code=code, title=title, message=message), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return render_error(
+            400,
+            "This form expired or did not come from this site. Go back, reload the page "
+            "and send it again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code is None or error.code < 400:
+            return error
+        message = error.description if error.code in (400, 404, 429) else None
+        if error.code == 404 and message and message.startswith("The requested URL"):
+            message = None
+        return render_error(error.code, message)
+
+    @app.errorhandler(Exception)
+    def server_error(error: Exception):
+        db.session.rollback()
+        app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+        return render_error(500)
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Globals and filters the templates share."""
+    from shop.articles.rendering import render_comment
+
+    app.jinja_env.filters["comment_html"] = render_comment
+
+    @app.context_processor
+    def site_globals() -> dict[str, Any]:
+        """The publication's name and address, for every template."""
+        return {
+            "publication": app.config["PUBLICATION_NAME"],
+            "site_url": app.config["SITE_URL"],
+        }
+
+    @app.template_filter("date")
+    def format_date(value) -> str:
+        """A date as readers write it: 5 March 2026."""
+        return value.strftime("%-d %B %Y") if value else ""
+
+
+def register_cli(app: Flask) -> None:
+    """Add the flask commands."""
+    from shop.cli import register
+
+    register(app)

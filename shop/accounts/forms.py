@@ -1,0 +1,53 @@
+"""Account forms: field shapes only; the rules live in services."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField
+from wtforms.validators import DataRequired, Email, Length
+
+EMAIL_FIELD = [DataRequired(message="Enter your email address."), Email(), Length(max=254)]
+PASSWORD_FIELD = [DataRequired(message="Enter a password."), Length(max=200)]
+
+
+class RegisterForm(FlaskForm):
+    """Sign up with an email and a password."""
+
+    email = EmailField("Email", validators=EMAIL_FIELD)
+    password = PasswordField("Password", validators=PASSWORD_FIELD)
+
+
+class LoginForm(FlaskForm):
+    """Log in."""
+
+    email = EmailField("Email", validators=EMAIL_FIELD)
+    password = PasswordField("Password", validators=PASSWORD_FIELD)
+    remember = BooleanField("Keep me logged in on this device")
+
+
+class ForgotPasswordForm(FlaskForm):
+    """Ask for a password reset link."""
+
+    email = EmailField("Email", validators=EMAIL_FIELD)
+
+
+class ResetPasswordForm(FlaskForm):
+    """Choose a new password through a reset link."""
+
+    password = PasswordField("New password", validators=PASSWORD_FIELD)
+
+
+class ChangePasswordForm(FlaskForm):
+    """Change the password while logged in."""
+
+    current_password = PasswordField("Current password", validators=PASSWORD_FIELD)
+    new_password = PasswordField("New password", validators=PASSWORD_FIELD)
+
+
+class ChangeEmailForm(FlaskForm):
+    """Move the account to another address, confirmed by mail."""
+
+    email = EmailField("New email", validators=EMAIL_FIELD)
+    password = PasswordField("Your password", validators=PASSWORD_FIELD)
+
+
+class ActionForm(FlaskForm):
+    """A button that changes state: just the CSRF token."""

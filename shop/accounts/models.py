@@ -1,0 +1,62 @@
+"""The reader account."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from shop.extensions import db
+from shop.timeutil import utcnow
+
+ROLE_READER = "reader"
+ROLE_ADMIN = "admin"
+
+
+class User(UserMixin, db.Model):
+    """A person with a login: a reader, or an admin who runs the publication."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=ROLE_READER)
+    display_name: Mapped[str | None] = mapped_column(String(80))
+    confirmed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped on password change so that other sessions and remember-me cookies end.
+    session_version: Mapped[int] = mapped_column(default=1)
+
+    def set_password(self, password: str) -> None:
+        """Store a scrypt hash of the password."""
+        self.password_hash = generate_password_hash(password, method="scrypt")
+
+    def check_password(self, password: str) -> bool:
+        """Tell whether the password matches the stored hash."""
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_admin(self) -> bool:
+        """Tell whether this account may use the back office."""
+        return self.role == ROLE_ADMIN
+
+    @property
+    def is_confirmed(self) -> bool:
+        """Tell whether the reader has confirmed their email address."""
+        return self.confirmed_at is not None
+
+    @property
+    def name(self) -> str:
+        """The name shown on bylines and comments."""
+        return self.display_name or self.email.split("@", 1)[0]
+
+    def get_id(self) -> str:
+        """Flask-Login's session id: the user id and the session version."""
+        return f"{self.id}:{self.session_version}"
+
+    def __repr__(self) -> str:
+        return f"<User {self.email}>"

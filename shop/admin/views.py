@@ -1,0 +1,250 @@
+"""Back-office pages for articles, tags and comments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from shop.accounts.forms import ActionForm
+from shop.admin import bp
+from shop.articles import services as articles
+from shop.articles.forms import ArticleForm, TagForm
+from shop.articles.models import STATUSES, Article, Comment, Tag
+from shop.articles.views import page_arg
+from shop.extensions import db
+
+
+def _get_or_404(model, ident: int):
+    item = db.session.get(model, ident)
+    if item is None:
+        abort(404)
+    return item
+
+
+def _require_action() -> None:
+    """A state-changing button must carry a valid CSRF token."""
+    if not ActionForm().validate_on_submit():
+        abort(400, description="The form expired or was not sent from this site.")
+
+
+def _show_error(form, error: articles.ArticleError) -> None:
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, str(error)]
+    else:
+        flash(str(error), "error")
+
+
+@bp.route("/")
+def dashboard():
+    """The back office's front page."""
+    return redirect(url_for(".articles_list"))
+
+
+# --- articles ------------------------------------------------------------------------
+
+
+@bp.route("/articles")
+def articles_list():
+    """Every article, with its status."""
+    status = request.args.get("status") or None
+    if status is not None and status not in STATUSES:
+        abort(404, description="There is no such status.")
+    page = articles.admin_articles(page_arg(), status=status)
+    if page.page > page.pages:
+        abort(404, description="There is no such page.")
+    return render_template(
+        "admin/articles.html", page=page, status=status, action_form=ActionForm()
+    )
+
+
+def _article_form(article: Article | None = None) -> ArticleForm:
+    form = ArticleForm(obj=article)
+    form.tag_ids.choices = [(t.id, t.name) for t in articles.all_tags()]
+    if article is not None and request.method == "GET":
+        form.tag_ids.data = [t.id for t in article.tags]
+        form.publish_at.data = article.published_at
+    return form
+
+
+def _form_input(form: ArticleForm) -> articles.ArticleInput:
+    return articles.ArticleInput(
+        title=form.title.data or "",
+        summary=form.summary.data or "",
+        body_markdown=form.body_markdown.data or "",
+        access=form.access.data or "public",
+        tag_ids=list(form.tag_ids.data or []),
+    )
+
+
+def _after_save(article: Article, form: ArticleForm):
+    """Carry out the button the author pressed: save, preview, publish or schedule."""
+    action = request.form.get("action", "save")
+    if action == "publish":
+        at: datetime | None = form.publish_at.data
+        articles.publish_article(article, at)
+        if article.status == "scheduled":
+            flash(f"Scheduled for {article.published_at:%d %b %Y %H:%M} UTC.", "success")
+        else:
+            flash("Published.", "success")
+    elif action == "preview":
+        return redirect(url_for(".article_preview", article_id=article.id))
+    else:
+        flash("Saved.", "success")
+    return redirect(url_for(".article_edit", article_id=article.id))
+
+
+@bp.route("/articles/new", methods=["GET", "POST"])
+def article_new():
+    """Write a new article."""
+    form = _article_form()
+    if form.validate_on_submit():
+        try:
+            article = articles.create_article(current_user, _form_input(form))
+        except articles.ArticleError as error:
+            _show_error(form, error)
+        else:
+            return _after_save(article, form)
+    return render_template("admin/article_form.html", form=form, article=None)
+
+
+@bp.route("/articles/<int:article_id>", methods=["GET", "POST"])
+def article_edit(article_id: int):
+    """Edit, publish or schedule an article."""
+    article = _get_or_404(Article, article_id)
+    form = _article_form(article)
+    if form.validate_on_submit():
+        try:
+            articles.update_article(article, _form_input(form))
+        except articles.ArticleError as error:
+            db.session.rollback()
+            _show_error(form, error)
+        else:
+            return _after_save(article, form)
+    return render_template(
+        "admin/article_form.html", form=form, article=article, action_form=ActionForm()
+    )
+
+
+@bp.route("/articles/<int:article_id>/preview")
+def article_preview(article_id: int):
+    """Show an article as readers will see it, published or not."""
+    article = _get_or_404(Article, article_id)
+    return render_template("articles/article.html", article=article, form=None, preview=True)
+
+
+@bp.route("/articles/<int:article_id>/unpublish", methods=["POST"])
+def article_unpublish(article_id: int):
+    """Take an article back to draft."""
+    _require_action()
+    article = _get_or_404(Article, article_id)
+    articles.unpublish_article(article)
+    flash(f"“{article.title}” is a draft again.", "success")
+    return redirect(url_for(".article_edit", article_id=article.id))
+
+
+@bp.route("/articles/<int:article_id>/delete", methods=["POST"])
+def article_delete(article_id: int):
+    """Delete an article for good."""
+    _require_action()
+    article = _get_or_404(Article, article_id)
+    title = article.title
+    articles.delete_article(article)
+    flash(f"Deleted “{title}”.", "success")
+    return redirect(url_for(".articles_list"))
+
+
+# --- tags ----------------------------------------------------------------------------
+
+
+@bp.route("/tags", methods=["GET", "POST"])
+def tags_list():
+    """Every tag, and a form to add one."""
+    form = TagForm()
+    if form.validate_on_submit():
+        try:
+            tag = articles.save_tag(form.name.data, form.description.data)
+        except articles.ArticleError as error:
+            _show_error(form, error)
+        else:
+            flash(f"Added the tag “{tag.name}”.", "success")
+            return redirect(url_for(".tags_list"))
+    return render_template(
+        "admin/tags.html", tags=articles.tags_with_counts(), form=form, action_form=ActionForm()
+    )
+
+
+@bp.route("/tags/<int:tag_id>", methods=["GET", "POST"])
+def tag_edit(tag_id: int):
+    """Rename a tag or change its description."""
+    tag = _get_or_404(Tag, tag_id)
+    form = TagForm(obj=tag)
+    if form.validate_on_submit():
+        try:
+            articles.save_tag(form.name.data, form.description.data, tag=tag)
+        except articles.ArticleError as error:
+            db.session.rollback()
+            _show_error(form, error)
+        else:
+            flash("Saved.", "success")
+            return redirect(url_for(".tags_list"))
+    return render_template("admin/tag_form.html", form=form, tag=tag, action_form=ActionForm())
+
+
+@bp.route("/tags/<int:tag_id>/delete", methods=["POST"])
+def tag_delete(tag_id: int):
+    """Delete a tag; its articles stay."""
+    _require_action()
+    tag = _get_or_404(Tag, tag_id)
+    name = tag.name
+    articles.delete_tag(tag)
+    flash(f"Deleted the tag “{name}”.", "success")
+    return redirect(url_for(".tags_list"))
+
+
+# --- comments ------------------------------------------------------------------------
+
+
+@bp.route("/comments")
+def comments_list():
+    """Comments, newest first, for moderation."""
+    page = articles.recent_comments(page_arg())
+    if page.page > page.pages:
+        abort(404, description="There is no such page.")
+    return render_template("admin/comments.html", page=page, action_form=ActionForm())
+
+
+def _back_to_comments():
+    target = request.form.get("next")
+    from shop.accounts.services import is_safe_next
+
+    return redirect(target if is_safe_next(target) else url_for(".comments_list"))
+
+
+@bp.route("/comments/<int:comment_id>/hide", methods=["POST"])
+def comment_hide(comment_id: int):
+    """Hide a comment from readers."""
+    _require_action()
+    articles.set_comment_hidden(_get_or_404(Comment, comment_id), True)
+    flash("The comment is hidden.", "success")
+    return _back_to_comments()
+
+
+@bp.route("/comments/<int:comment_id>/show", methods=["POST"])
+def comment_show(comment_id: int):
+    """Show a hidden comment again."""
+    _require_action()
+    articles.set_comment_hidden(_get_or_404(Comment, comment_id), False)
+    flash("The comment is visible again.", "success")
+    return _back_to_comments()
+
+
+@bp.route("/comments/<int:comment_id>/delete", methods=["POST"])
+def comment_delete(comment_id: int):
+    """Delete a comment for good."""
+    _require_action()
+    articles.delete_comment(_get_or_404(Comment, comment_id))
+    flash("The comment is deleted.", "success")
+    return _back_to_comments()

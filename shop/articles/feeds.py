@@ -1,0 +1,67 @@
+"""Atom feeds and the sitemap, built with ElementTree so they are always well-formed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from xml.etree import ElementTree as ET  # noqa: S405  (we build XML; we never parse input)
+
+from shop.articles.models import Article
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _text(parent: ET.Element, tag: str, text: str, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, attrs)
+    element.text = text
+    return element
+
+
+def atom_feed(
+    *,
+    title: str,
+    feed_url: str,
+    site_url: str,
+    articles: list[Article],
+    article_url,
+    tag_url,
+    updated: datetime,
+) -> bytes:
+    """Render an Atom 1.0 feed of articles (summaries only, never paid bodies)."""
+    feed = ET.Element("feed", {"xmlns": ATOM_NS})
+    _text(feed, "id", feed_url)
+    _text(feed, "title", title)
+    _text(feed, "updated", _iso(updated))
+    ET.SubElement(feed, "link", {"rel": "self", "href": feed_url})
+    ET.SubElement(feed, "link", {"rel": "alternate", "href": site_url})
+    for article in articles:
+        entry = ET.SubElement(feed, "entry")
+        url = article_url(article)
+        _text(entry, "id", url)
+        _text(entry, "title", article.title)
+        ET.SubElement(entry, "link", {"rel": "alternate", "href": url})
+        _text(entry, "published", _iso(article.published_at))
+        _text(entry, "updated", _iso(max(article.updated_at, article.published_at)))
+        author = ET.SubElement(entry, "author")
+        _text(author, "name", article.author.name)
+        for tag in article.tags:
+            ET.SubElement(
+                entry, "category", {"term": tag.slug, "label": tag.name, "scheme": tag_url(tag)}
+            )
+        _text(entry, "summary", article.summary or article.title)
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+def sitemap(urls: list[tuple[str, datetime | None]]) -> bytes:
+    """Render a sitemap.xml of absolute URLs with optional last-modified times."""
+    root = ET.Element("urlset", {"xmlns": SITEMAP_NS})
+    for loc, lastmod in urls:
+        url = ET.SubElement(root, "url")
+        _text(url, "loc", loc)
+        if lastmod is not None:
+            _text(url, "lastmod", _iso(lastmod))
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)

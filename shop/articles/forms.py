@@ -1,0 +1,64 @@
+"""Article, tag and comment forms: field shapes only."""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateTimeLocalField,
+    RadioField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+ACCESS_CHOICES = [
+    ("public", "Everyone"),
+    ("members", "Members (any confirmed account)"),
+    ("paid", "Paying subscribers"),
+]
+
+
+class CommentForm(FlaskForm):
+    """Leave a reply. ``website`` is a honeypot that people never see."""
+
+    body = TextAreaField(
+        "Comment",
+        validators=[
+            DataRequired(message="Write something before posting."),
+            Length(max=5000, message="Keep comments under 5,000 characters."),
+        ],
+    )
+    website = StringField("Leave this field empty")
+
+
+class CheckboxListField(SelectMultipleField):
+    """Several checkboxes for one multi-valued field."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ArticleForm(FlaskForm):
+    """Write or edit an article."""
+
+    title = StringField(
+        "Title", validators=[DataRequired(message="Give the article a title."), Length(max=200)]
+    )
+    summary = TextAreaField("Summary", validators=[Optional(), Length(max=1000)])
+    body_markdown = TextAreaField("Body (Markdown)", validators=[Optional()])
+    access = RadioField("Who can read it", choices=ACCESS_CHOICES, default="public")
+    tag_ids = CheckboxListField("Tags", coerce=int, validate_choice=True)
+    publish_at = DateTimeLocalField(
+        "Publish at (UTC, leave empty for now)",
+        format="%Y-%m-%dT%H:%M",
+        validators=[Optional()],
+    )
+
+
+class TagForm(FlaskForm):
+    """Create or rename a tag."""
+
+    name = StringField(
+        "Name", validators=[DataRequired(message="Give the tag a name."), Length(max=64)]
+    )
+    description = TextAreaField("Description", validators=[Optional(), Length(max=500)])

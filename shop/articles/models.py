@@ -1,0 +1,138 @@
+"""Articles, tags and comments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, String, Table, Text, and_, or_
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shop.accounts.models import User
+from shop.extensions import db
+from shop.timeutil import utcnow
+
+STATUS_DRAFT = "draft"
+STATUS_SCHEDULED = "scheduled"
+STATUS_PUBLISHED = "published"
+STATUSES = (STATUS_DRAFT, STATUS_SCHEDULED, STATUS_PUBLISHED)
+
+ACCESS_PUBLIC = "public"
+ACCESS_MEMBERS = "members"
+ACCESS_PAID = "paid"
+ACCESS_LEVELS = (ACCESS_PUBLIC, ACCESS_MEMBERS, ACCESS_PAID)
+
+article_tags = Table(
+    "article_tags",
+    db.metadata,
+    Column("article_id", ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Tag(db.Model):
+    """A topic readers can browse and, later, follow."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True, index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    articles: Mapped[list[Article]] = relationship(secondary=article_tags, back_populates="tags")
+
+    @property
+    def hashtag(self) -> str:
+        """The tag as a hashtag, ``#north-korea``."""
+        return "#" + self.slug
+
+    def __repr__(self) -> str:
+        return f"<Tag {self.slug}>"
+
+
+class Article(db.Model):
+    """A piece of writing; its Markdown body is rendered to safe HTML once, on save."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(220), unique=True, index=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body_markdown: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=STATUS_DRAFT, index=True)
+    access: Mapped[str] = mapped_column(String(16), default=ACCESS_PUBLIC)
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    author: Mapped[User] = relationship()
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=article_tags, back_populates="articles", order_by="Tag.name"
+    )
+    comments: Mapped[list[Comment]] = relationship(
+        back_populates="article", cascade="all, delete-orphan", order_by="Comment.created_at"
+    )
+
+    @classmethod
+    def live_clause(cls, now: datetime | None = None):
+        """SQL condition for articles readers can see now.
+
+        A scheduled article counts as published once its time has come, so it
+        appears by itself with no cron job.
+        """
+        now = now or utcnow()
+        return and_(
+            or_(cls.status == STATUS_PUBLISHED, cls.status == STATUS_SCHEDULED),
+            cls.published_at.is_not(None),
+            cls.published_at <= now,
+        )
+
+    def is_live(self, now: datetime | None = None) -> bool:
+        """Tell whether readers can see this article now."""
+        now = now or utcnow()
+        return (
+            self.status in (STATUS_PUBLISHED, STATUS_SCHEDULED)
+            and self.published_at is not None
+            and self.published_at <= now
+        )
+
+    @property
+    def effective_status(self) -> str:
+        """The status a person would describe: scheduled becomes published when due."""
+        if self.status == STATUS_SCHEDULED and self.is_live():
+            return STATUS_PUBLISHED
+        return self.status
+
+    @property
+    def hashtags(self) -> str:
+        """The hashtag line built from the tags."""
+        return " ".join(tag.hashtag for tag in self.tags)
+
+    @property
+    def visible_comments(self) -> list[Comment]:
+        """Comments not hidden by a moderator."""
+        return [c for c in self.comments if not c.hidden]
+
+    def __repr__(self) -> str:
+        return f"<Article {self.slug}>"
+
+
+class Comment(db.Model):
+    """A reader's reply under an article, stored as plain text."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    hidden: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    article: Mapped[Article] = relationship(back_populates="comments")
+    author: Mapped[User] = relationship()

@@ -1,0 +1,72 @@
+"""Markdown to sanitised HTML, and plain-text comments to safe HTML."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import nh3
+from markdown_it import MarkdownIt
+from markupsafe import Markup, escape
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
+    ["table", "strikethrough"]
+)
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "figcaption", "figure",
+    "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "strong",
+    "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "th": {"align"},
+    "td": {"align"},
+    "abbr": {"title"},
+}
+
+# An author's "# Heading" would be a second h1 on the page; shift headings down one.
+_HEADING = re.compile(r"<(/?)h([1-5])>")
+
+
+def render_markdown(source: str) -> str:
+    """Render an article body to HTML that cannot run script."""
+    html = _markdown.render(source or "")
+    html = _HEADING.sub(lambda m: f"<{m.group(1)}h{int(m.group(2)) + 1}>", html)
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+    )
+
+
+_URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}'\""
+
+
+def render_comment(text: str) -> Markup:
+    """Escape a plain-text comment and make its links clickable (nofollow ugc)."""
+    out: list[str] = []
+    pos = 0
+    for match in _URL.finditer(text):
+        url = match.group(0)
+        # Punctuation that ends a sentence is not part of the link.
+        stripped = url.rstrip(_TRAILING)
+        end = match.start() + len(stripped)
+        out.append(str(escape(text[pos : match.start()])))
+        out.append(
+            f'<a href="{escape(stripped)}" rel="nofollow ugc noopener">{escape(stripped)}</a>'
+        )
+        pos = end
+    out.append(str(escape(text[pos:])))
+    return Markup("".join(out))  # noqa: S704  (every piece above is escaped)
+
+
+def slugify(text: str, max_length: int = 80) -> str:
+    """Make a URL slug: lower-case ASCII words joined by hyphens."""
+    normalised = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", normalised.lower()).strip("-")
+    return slug[:max_length].rstrip("-")

@@ -1,0 +1,326 @@
+"""Article, tag and comment rules; each function owns its transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from shop.accounts.models import User
+from shop.articles.models import (
+    ACCESS_LEVELS,
+    STATUS_DRAFT,
+    STATUS_PUBLISHED,
+    STATUS_SCHEDULED,
+    Article,
+    Comment,
+    Tag,
+)
+from shop.articles.rendering import render_markdown, slugify
+from shop.articles.signals import article_published
+from shop.extensions import db
+from shop.timeutil import utcnow
+
+COMMENT_MAX = 5000
+TITLE_MAX = 200
+TAG_NAME_MAX = 64
+
+
+class ArticleError(ValueError):
+    """A rule was broken; ``field`` names the form field it belongs to, if any."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class Page:
+    """One page of a list, with what pagination links need."""
+
+    items: list
+    page: int
+    per_page: int
+    total: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are (at least one)."""
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        """Whether a newer page exists."""
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        """Whether an older page exists."""
+        return self.page < self.pages
+
+
+def _paginate(query, page: int, per_page: int) -> Page:
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    items = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
+    return Page(items=list(items), page=page, per_page=per_page, total=total or 0)
+
+
+def _live_query():
+    return (
+        select(Article)
+        .where(Article.live_clause())
+        .options(selectinload(Article.tags), selectinload(Article.author))
+        .order_by(Article.published_at.desc(), Article.id.desc())
+    )
+
+
+def latest_articles(page: int = 1, per_page: int = 10) -> Page:
+    """The newest articles readers can see, newest first."""
+    return _paginate(_live_query(), page, per_page)
+
+
+def tag_articles(tag: Tag, page: int = 1, per_page: int = 10) -> Page:
+    """Live articles carrying a tag, newest first."""
+    return _paginate(_live_query().where(Article.tags.contains(tag)), page, per_page)
+
+
+def recent_live(limit: int = 20, tag: Tag | None = None) -> list[Article]:
+    """The newest live articles, for feeds."""
+    query = _live_query().limit(limit)
+    if tag is not None:
+        query = query.where(Article.tags.contains(tag))
+    return list(db.session.scalars(query))
+
+
+def all_live() -> list[Article]:
+    """Every live article, for the sitemap."""
+    return list(db.session.scalars(_live_query()))
+
+
+def get_live_article(slug: str) -> Article | None:
+    """The article with this slug, if readers may see it now."""
+    return db.session.scalar(select(Article).where(Article.slug == slug, Article.live_clause()))
+
+
+def get_tag(slug: str) -> Tag | None:
+    """The tag with this slug."""
+    return db.session.scalar(select(Tag).where(Tag.slug == slug))
+
+
+def all_tags() -> list[Tag]:
+    """Every tag, by name."""
+    return list(db.session.scalars(select(Tag).order_by(Tag.name)))
+
+
+def tags_with_counts() -> list[tuple[Tag, int]]:
+    """Every tag with how many live articles carry it."""
+    from shop.articles.models import article_tags
+
+    counts = (
+        select(article_tags.c.tag_id, func.count().label("n"))
+        .join(Article, Article.id == article_tags.c.article_id)
+        .where(Article.live_clause())
+        .group_by(article_tags.c.tag_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Tag, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.tag_id == Tag.id)
+        .order_by(Tag.name)
+    )
+    return [(tag, n) for tag, n in rows]
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+def _unique_slug(model, base: str, exclude_id: int | None = None) -> str:
+    base = base or "untitled"
+    candidate, n = base, 2
+    while True:
+        query = select(model.id).where(model.slug == candidate)
+        if exclude_id is not None:
+            query = query.where(model.id != exclude_id)
+        if db.session.scalar(query) is None:
+            return candidate
+        candidate = f"{base}-{n}"
+        n += 1
+
+
+def _clean_title(title: str) -> str:
+    title = (title or "").strip()
+    if not title:
+        raise ArticleError("Give the article a title.", "title")
+    if len(title) > TITLE_MAX:
+        raise ArticleError(f"Keep the title under {TITLE_MAX} characters.", "title")
+    return title
+
+
+def _tags_by_ids(tag_ids: list[int]) -> list[Tag]:
+    if not tag_ids:
+        return []
+    return list(db.session.scalars(select(Tag).where(Tag.id.in_(tag_ids))))
+
+
+@dataclass
+class ArticleInput:
+    """What an author submits for an article."""
+
+    title: str
+    summary: str = ""
+    body_markdown: str = ""
+    access: str = "public"
+    tag_ids: list[int] = field(default_factory=list)
+
+
+def _apply(article: Article, data: ArticleInput) -> None:
+    article.title = _clean_title(data.title)
+    if data.access not in ACCESS_LEVELS:
+        raise ArticleError("Choose who can read this article.", "access")
+    article.summary = (data.summary or "").strip()
+    article.body_markdown = data.body_markdown or ""
+    # Rendered once, on save: pages then serve stored, already-sanitised HTML.
+    article.body_html = render_markdown(article.body_markdown)
+    article.access = data.access
+    article.tags = _tags_by_ids(data.tag_ids)
+
+
+def create_article(author: User, data: ArticleInput) -> Article:
+    """Save a new draft."""
+    article = Article(author=author, status=STATUS_DRAFT)
+    _apply(article, data)
+    article.slug = _unique_slug(Article, slugify(article.title))
+    db.session.add(article)
+    db.session.commit()
+    return article
+
+
+def update_article(article: Article, data: ArticleInput) -> Article:
+    """Save edits; the slug follows the title only until first publication."""
+    _apply(article, data)
+    if article.published_at is None:
+        # Never published, so nobody can have linked to the old slug yet.
+        article.slug = _unique_slug(Article, slugify(article.title), exclude_id=article.id)
+    db.session.commit()
+    return article
+
+
+def publish_article(article: Article, at: datetime | None = None) -> Article:
+    """Publish now, or schedule for a future time (naive UTC)."""
+    now = utcnow()
+    if at is not None and at > now:
+        article.status = STATUS_SCHEDULED
+        article.published_at = at
+    else:
+        article.status = STATUS_PUBLISHED
+        # Re-publishing keeps the first date, so feeds and links stay put.
+        if article.published_at is None or article.published_at > now:
+            article.published_at = now
+    db.session.commit()
+    article_published.send(article)
+    return article
+
+
+def unpublish_article(article: Article) -> Article:
+    """Take an article back to draft; its slug stays reserved."""
+    article.status = STATUS_DRAFT
+    db.session.commit()
+    return article
+
+
+def delete_article(article: Article) -> None:
+    """Delete an article and its comments."""
+    db.session.delete(article)
+    db.session.commit()
+
+
+def admin_articles(page: int = 1, per_page: int = 25, status: str | None = None) -> Page:
+    """All articles for the back office, newest first."""
+    query = (
+        select(Article)
+        .options(selectinload(Article.tags))
+        .order_by(Article.created_at.desc(), Article.id.desc())
+    )
+    if status == STATUS_DRAFT:
+        query = query.where(Article.status == STATUS_DRAFT)
+    elif status == STATUS_SCHEDULED:
+        query = query.where(Article.status == STATUS_SCHEDULED, ~Article.live_clause())
+    elif status == STATUS_PUBLISHED:
+        query = query.where(Article.live_clause())
+    return _paginate(query, page, per_page)
+
+
+# --- tags ----------------------------------------------------------------------------
+
+
+def save_tag(name: str, description: str = "", tag: Tag | None = None) -> Tag:
+    """Create or rename a tag; its slug follows its name."""
+    name = (name or "").strip()
+    if not name:
+        raise ArticleError("Give the tag a name.", "name")
+    if len(name) > TAG_NAME_MAX:
+        raise ArticleError(f"Keep tag names under {TAG_NAME_MAX} characters.", "name")
+    slug = slugify(name)
+    if not slug:
+        raise ArticleError("Use at least one letter or digit in the name.", "name")
+    clash = db.session.scalar(
+        select(Tag).where((func.lower(Tag.name) == name.lower()) | (Tag.slug == slug))
+    )
+    if clash is not None and clash is not tag:
+        raise ArticleError(f"The tag “{clash.name}” already exists.", "name")
+    if tag is None:
+        tag = Tag()
+        db.session.add(tag)
+    tag.name = name
+    tag.slug = slug
+    tag.description = (description or "").strip()
+    db.session.commit()
+    return tag
+
+
+def delete_tag(tag: Tag) -> None:
+    """Delete a tag; its articles stay."""
+    db.session.delete(tag)
+    db.session.commit()
+
+
+# --- comments ------------------------------------------------------------------------
+
+
+def add_comment(article: Article, author: User, body: str) -> Comment:
+    """Add a reader's plain-text comment."""
+    body = (body or "").strip()
+    if not body:
+        raise ArticleError("Write something before posting.", "body")
+    if len(body) > COMMENT_MAX:
+        raise ArticleError(f"Keep comments under {COMMENT_MAX:,} characters.", "body")
+    comment = Comment(article=article, author=author, body=body)
+    db.session.add(comment)
+    db.session.commit()
+    return comment
+
+
+def set_comment_hidden(comment: Comment, hidden: bool) -> Comment:
+    """Hide a comment from readers, or show it again."""
+    comment.hidden = hidden
+    db.session.commit()
+    return comment
+
+
+def delete_comment(comment: Comment) -> None:
+    """Delete a comment for good."""
+    db.session.delete(comment)
+    db.session.commit()
+
+
+def recent_comments(page: int = 1, per_page: int = 50) -> Page:
+    """Comments for moderation, newest first."""
+    query = (
+        select(Comment)
+        .options(selectinload(Comment.article), selectinload(Comment.author))
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+    )
+    return _paginate(query, page, per_page)

@@ -1,0 +1,157 @@
+"""Public pages: home, article, tag pages, comments, feeds and the sitemap."""
+
+from __future__ import annotations
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from shop.articles import bp, feeds, services
+from shop.articles.forms import CommentForm
+from shop.articles.models import Article, Tag
+from shop.extensions import limiter
+from shop.timeutil import utcnow
+
+
+def page_arg() -> int:
+    """The ``?page=`` number; anything but a positive whole number is a 404."""
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        abort(404, description="There is no such page.")
+    return int(raw)
+
+
+def _check_page_exists(page: services.Page) -> None:
+    if page.page > page.pages:
+        abort(404, description="There is no such page.")
+
+
+def absolute(endpoint: str, **values: object) -> str:
+    """An absolute URL on ``SITE_URL`` (feeds and sitemaps need absolute links)."""
+    return current_app.config["SITE_URL"] + url_for(endpoint, **values)
+
+
+@bp.route("/")
+def index():
+    """The newest articles, paginated."""
+    page = services.latest_articles(page_arg(), current_app.config["ARTICLES_PER_PAGE"])
+    _check_page_exists(page)
+    return render_template("articles/index.html", page=page, tags=services.tags_with_counts())
+
+
+@bp.route("/articles/<slug>")
+def article(slug: str):
+    """One article with its tags, hashtags and comments."""
+    item = services.get_live_article(slug)
+    if item is None:
+        abort(404, description="We could not find that article.")
+    return render_template("articles/article.html", article=item, form=CommentForm())
+
+
+def _comment_limit() -> str:
+    return current_app.config["COMMENT_RATE_LIMIT"]
+
+
+def _comment_key() -> str:
+    return f"comment:{current_user.get_id()}" if current_user.is_authenticated else "comment:anon"
+
+
+@bp.route("/articles/<slug>/comments", methods=["POST"])
+@login_required
+@limiter.limit(
+    _comment_limit,
+    key_func=_comment_key,
+    error_message="You are commenting very fast. Wait a minute and try again.",
+)
+def add_comment(slug: str):
+    """Post a comment (confirmed readers only)."""
+    item = services.get_live_article(slug)
+    if item is None:
+        abort(404, description="We could not find that article.")
+    form = CommentForm()
+    if not current_user.is_confirmed:
+        flash("Confirm your email address before commenting.", "error")
+        return redirect(url_for(".article", slug=slug, _anchor="reply"))
+    if form.website.data:
+        # Only bots fill the hidden field; tell them nothing useful.
+        flash("Your comment could not be posted.", "error")
+        return redirect(url_for(".article", slug=slug, _anchor="reply"))
+    if form.validate_on_submit():
+        try:
+            comment = services.add_comment(item, current_user, form.body.data)
+        except services.ArticleError as error:
+            form.body.errors = [*form.body.errors, str(error)]
+        else:
+            flash("Your comment is posted.", "success")
+            return redirect(url_for(".article", slug=slug, _anchor=f"comment-{comment.id}"))
+    return render_template("articles/article.html", article=item, form=form)
+
+
+@bp.route("/tags/<slug>")
+def tag(slug: str):
+    """Live articles with one tag."""
+    item = services.get_tag(slug)
+    if item is None:
+        abort(404, description="We could not find that tag.")
+    page = services.tag_articles(item, page_arg(), current_app.config["ARTICLES_PER_PAGE"])
+    _check_page_exists(page)
+    return render_template("articles/tag.html", tag=item, page=page)
+
+
+def _atom_response(title: str, feed_url: str, articles: list[Article]) -> Response:
+    updated = max((a.updated_at for a in articles), default=utcnow())
+    body = feeds.atom_feed(
+        title=title,
+        feed_url=feed_url,
+        site_url=absolute(".index"),
+        articles=articles,
+        article_url=lambda a: absolute(".article", slug=a.slug),
+        tag_url=lambda t: absolute(".tag", slug=t.slug),
+        updated=updated,
+    )
+    return Response(body, mimetype="application/atom+xml")
+
+
+@bp.route("/feed.xml")
+def feed():
+    """The site's Atom feed."""
+    return _atom_response(
+        current_app.config["PUBLICATION_NAME"], absolute(".feed"), services.recent_live()
+    )
+
+
+@bp.route("/tags/<slug>/feed.xml")
+def tag_feed(slug: str):
+    """One tag's Atom feed."""
+    item: Tag | None = services.get_tag(slug)
+    if item is None:
+        abort(404, description="We could not find that tag.")
+    return _atom_response(
+        f"{current_app.config['PUBLICATION_NAME']}: {item.name}",
+        absolute(".tag_feed", slug=slug),
+        services.recent_live(tag=item),
+    )
+
+
+@bp.route("/sitemap.xml")
+def sitemap():
+    """Every public page a search engine should know."""
+    urls = [(absolute(".index"), None)]
+    urls += [(absolute(".article", slug=a.slug), a.updated_at) for a in services.all_live()]
+    urls += [(absolute(".tag", slug=t.slug), None) for t in services.all_tags()]
+    return Response(feeds.sitemap(urls), mimetype="application/xml")
+
+
+@bp.route("/robots.txt")
+def robots():
+    """Point crawlers at the sitemap; keep them out of the back office."""
+    body = f"User-agent: *\nDisallow: /admin/\nSitemap: {absolute('.sitemap')}\n"
+    return Response(body, mimetype="text/plain")

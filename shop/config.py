@@ -1,0 +1,108 @@
+"""Settings, read from the environment (and an optional ``.env`` file) in one place."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+class ConfigError(RuntimeError):
+    """Raised when the settings cannot run the app safely."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    """Read an environment flag such as ``true`` or ``0``."""
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in TRUE_WORDS
+
+
+def _int(name: str, value: str | None, default: int) -> int:
+    """Read an integer setting, failing loudly on a typo rather than guessing."""
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+
+
+def normalise_database_url(url: str) -> str:
+    """Point PostgreSQL URLs at psycopg 3, the driver we ship."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def dev_secret_key(instance_path: str) -> str:
+    """Return the development secret key, generating it once into ``instance/``."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from the environment."""
+    if environ is None:
+        # .env never overrides a variable that is really set.
+        load_dotenv(override=False)
+        environ = dict(os.environ)
+    env = environ.get
+    database_url = env("DATABASE_URL") or "sqlite:///" + str(Path(instance_path) / "broadsheet.db")
+    mail_server = env("MAIL_SERVER") or ""
+    return {
+        "SECRET_KEY": env("SECRET_KEY") or None,
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SITE_URL": (env("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "PUBLICATION_NAME": env("PUBLICATION_NAME") or "Broadsheet",
+        "MAIL_SERVER": mail_server,
+        "MAIL_PORT": _int("MAIL_PORT", env("MAIL_PORT"), 25),
+        "MAIL_USE_TLS": _bool(env("MAIL_USE_TLS")),
+        "MAIL_USE_SSL": _bool(env("MAIL_USE_SSL")),
+        "MAIL_USERNAME": env("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env("MAIL_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER") or "Broadsheet <news@localhost>",
+        # With no relay configured, mail is written to the local outbox instead.
+        "MAIL_OUTBOX_DIR": env("MAIL_OUTBOX_DIR") or str(Path(instance_path) / "outbox"),
+        "MAIL_COMMIT_EVERY": _int("MAIL_COMMIT_EVERY", env("MAIL_COMMIT_EVERY"), 50),
+        "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY") or "",
+        "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY") or "",
+        "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET") or "",
+        "STRIPE_API_BASE": env("STRIPE_API_BASE") or "",
+        "STRIPE_AUTOMATIC_TAX": _bool(env("STRIPE_AUTOMATIC_TAX")),
+        "CURRENCY": (env("CURRENCY") or "usd").lower(),
+        "PUBLICATION_TIMEZONE": env("PUBLICATION_TIMEZONE") or "UTC",
+        "DIGEST_HOUR": _int("DIGEST_HOUR", env("DIGEST_HOUR"), 7),
+        "PUBLICATION_ADDRESS": env("PUBLICATION_ADDRESS") or "",
+        "CELERY_BROKER_URL": env("CELERY_BROKER_URL") or "",
+        "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
+        "LOGIN_RATE_LIMIT_IP": env("LOGIN_RATE_LIMIT_IP") or "20 per minute",
+        "LOGIN_RATE_LIMIT_ACCOUNT": env("LOGIN_RATE_LIMIT_ACCOUNT") or "5 per minute",
+        "COMMENT_RATE_LIMIT": env("COMMENT_RATE_LIMIT") or "5 per minute",
+        "PROXY_HOPS": _int("PROXY_HOPS", env("PROXY_HOPS"), 0),
+        "ARTICLES_PER_PAGE": _int("ARTICLES_PER_PAGE", env("ARTICLES_PER_PAGE"), 10),
+        # A form left open for hours must still submit: tie CSRF to the session.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "CONFIRM_TOKEN_MAX_AGE": _int(
+            "CONFIRM_TOKEN_MAX_AGE", env("CONFIRM_TOKEN_MAX_AGE"), 7 * 24 * 3600
+        ),
+        "RESET_TOKEN_MAX_AGE": _int("RESET_TOKEN_MAX_AGE", env("RESET_TOKEN_MAX_AGE"), 3600),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+    }

@@ -1,0 +1,96 @@
+"""factory_boy factories for test data, saved through the app's session."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from shop.accounts.models import ROLE_ADMIN, ROLE_READER, User
+from shop.articles.models import STATUS_PUBLISHED, Article, Comment, Tag
+from shop.articles.rendering import render_markdown, slugify
+from shop.extensions import db
+from shop.timeutil import utcnow
+
+PASSWORD = "correct horse battery"
+
+
+class BaseFactory(SQLAlchemyModelFactory):
+    """Commit each object so the app under test sees it."""
+
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "commit"
+
+
+class UserFactory(BaseFactory):
+    """A confirmed reader whose password is ``PASSWORD``."""
+
+    class Meta:
+        model = User
+
+    email = factory.Sequence(lambda n: f"reader{n}@example.org")
+    role = ROLE_READER
+    confirmed_at = factory.LazyFunction(utcnow)
+    password_hash = factory.LazyFunction(lambda: _hash(PASSWORD))
+
+
+def _hash(password: str) -> str:
+    user = User()
+    user.set_password(password)
+    return user.password_hash
+
+
+class AdminFactory(UserFactory):
+    """A confirmed admin."""
+
+    email = factory.Sequence(lambda n: f"editor{n}@example.org")
+    role = ROLE_ADMIN
+
+
+class TagFactory(BaseFactory):
+    """A tag."""
+
+    class Meta:
+        model = Tag
+
+    name = factory.Sequence(lambda n: f"Topic {n}")
+    slug = factory.LazyAttribute(lambda o: slugify(o.name))
+    description = ""
+
+
+class ArticleFactory(BaseFactory):
+    """A published public article, an hour old."""
+
+    class Meta:
+        model = Article
+
+    title = factory.Sequence(lambda n: f"Story number {n}")
+    slug = factory.LazyAttribute(lambda o: slugify(o.title))
+    summary = "A short summary."
+    body_markdown = "Some **bold** reporting."
+    body_html = factory.LazyAttribute(lambda o: render_markdown(o.body_markdown))
+    author = factory.SubFactory(AdminFactory)
+    status = STATUS_PUBLISHED
+    access = "public"
+    published_at = factory.LazyFunction(lambda: utcnow() - timedelta(hours=1))
+
+    @factory.post_generation
+    def tags(self, create, extracted, **kwargs):
+        """Attach the given tags."""
+        if extracted:
+            self.tags = list(extracted)
+            db.session.commit()
+
+
+class CommentFactory(BaseFactory):
+    """A visible comment."""
+
+    class Meta:
+        model = Comment
+
+    article = factory.SubFactory(ArticleFactory)
+    author = factory.SubFactory(UserFactory)
+    body = "Good piece."

@@ -1,0 +1,63 @@
+"""``flask db upgrade`` on an empty database gives exactly the models' schema."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+
+from shop import create_app
+from shop.config import normalise_database_url
+from shop.extensions import db
+from tests import support
+
+
+@pytest.fixture
+def empty_database(tmp_path):
+    """A new, empty database of the kind this run uses."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if base:
+        url, name = support.create_postgres_database(base)
+        yield normalise_database_url(url)
+        support.drop_postgres_database(base, name)
+    else:
+        yield f"sqlite:///{tmp_path}/migrated.db"
+
+
+def _app(url: str, tmp_path):
+    return create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x" * 32,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
+        }
+    )
+
+
+def test_upgrade_gives_the_models_schema(empty_database, tmp_path):
+    app = _app(empty_database, tmp_path)
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "render_as_batch": True}
+            )
+            diff = compare_metadata(context, db.metadata)
+        db.engine.dispose()
+    assert diff == []
+
+
+def test_downgrade_to_base_and_up_again(empty_database, tmp_path):
+    app = _app(empty_database, tmp_path)
+    with app.app_context():
+        upgrade()
+        downgrade(revision="base")
+        upgrade()
+        with db.engine.connect() as conn:
+            tables = set(db.inspect(conn).get_table_names())
+        db.engine.dispose()
+    assert {"users", "articles", "tags", "article_tags", "comments"} <= tables
