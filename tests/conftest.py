@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import delete
 
 from shop import create_app
@@ -81,10 +83,24 @@ def app_config(database_url, smtp_sink, instance_dir):
     return make_config(normalise_database_url(database_url), smtp_sink, instance_dir)
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context.
+
+    The ``app`` fixture keeps an app context pushed for factories and queries; a
+    request would otherwise reuse it, and ``g`` (the logged-in user) would leak
+    from one request, and one client, into the next, as it never does in a server.
+    """
+
+    def open(self, *args, **kwargs):
+        """Send the request from a context with no app context pushed."""
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def app(_schema, app_config, mailbox):
     """A fresh app over the run's database; every row is removed afterwards."""
     app = create_app(app_config)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
         db.session.remove()
