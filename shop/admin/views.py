@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from shop.accounts.forms import ActionForm
 from shop.admin import bp
@@ -62,7 +63,7 @@ def articles_list():
 
 def _article_form(article: Article | None = None) -> ArticleForm:
     form = ArticleForm(obj=article)
-    form.tag_ids.choices = [(t.id, t.name) for t in articles.all_tags()]
+    form.tag_ids.choices = [SelectChoice(t.id, t.name) for t in articles.all_tags()]
     if article is not None and request.method == "GET":
         form.tag_ids.data = [t.id for t in article.tags]
         form.publish_at.data = article.published_at

@@ -8,13 +8,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 ACCESS_CHOICES = [
-    ("public", "Everyone"),
-    ("members", "Members (any confirmed account)"),
-    ("paid", "Paying subscribers"),
+    SelectChoice("public", "Everyone"),
+    SelectChoice("members", "Members (any confirmed account)"),
+    SelectChoice("paid", "Paying subscribers"),
 ]
 
 

@@ -17,6 +17,7 @@ from shop.articles.models import (
     Article,
     Comment,
     Tag,
+    article_tags,
 )
 from shop.articles.rendering import render_markdown, slugify
 from shop.articles.signals import article_published
@@ -117,8 +118,6 @@ def all_tags() -> list[Tag]:
 
 def tags_with_counts() -> list[tuple[Tag, int]]:
     """Every tag with how many live articles carry it."""
-    from shop.articles.models import article_tags
-
     counts = (
         select(article_tags.c.tag_id, func.count().label("n"))
         .join(Article, Article.id == article_tags.c.article_id)
@@ -191,8 +190,14 @@ def _apply(article: Article, data: ArticleInput) -> None:
 def create_article(author: User, data: ArticleInput) -> Article:
     """Save a new draft."""
     article = Article(author=author, status=STATUS_DRAFT)
-    _apply(article, data)
-    article.slug = _unique_slug(Article, slugify(article.title))
+    try:
+        # No autoflush: the half-built article must not be flushed by the lookups.
+        with db.session.no_autoflush:
+            _apply(article, data)
+            article.slug = _unique_slug(Article, slugify(article.title))
+    except ArticleError:
+        db.session.rollback()
+        raise
     db.session.add(article)
     db.session.commit()
     return article
@@ -200,10 +205,15 @@ def create_article(author: User, data: ArticleInput) -> Article:
 
 def update_article(article: Article, data: ArticleInput) -> Article:
     """Save edits; the slug follows the title only until first publication."""
-    _apply(article, data)
-    if article.published_at is None:
-        # Never published, so nobody can have linked to the old slug yet.
-        article.slug = _unique_slug(Article, slugify(article.title), exclude_id=article.id)
+    try:
+        with db.session.no_autoflush:
+            _apply(article, data)
+            if article.published_at is None:
+                # Never published, so nobody can have linked to the old slug yet.
+                article.slug = _unique_slug(Article, slugify(article.title), exclude_id=article.id)
+    except ArticleError:
+        db.session.rollback()
+        raise
     db.session.commit()
     return article
 
