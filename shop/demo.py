@@ -16,6 +16,7 @@ from shop.extensions import db
 from shop.timeutil import utcnow
 
 DEMO_READER = "reader@example.com"
+DEMO_EDITOR = "Alex Morgan"  # a byline for the demo articles
 
 
 @dataclass
@@ -37,6 +38,7 @@ def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
         # Generated here and printed once: no demo password lives in the code.
         password = accounts.generate_password()
         admin, _ = accounts.create_admin(admin_email, password)
+        admin.display_name = DEMO_EDITOR
     result = DemoResult(admin_email=admin.email, admin_password=password)
 
     reader = accounts.find_user_by_email(DEMO_READER)

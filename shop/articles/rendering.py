@@ -26,14 +26,15 @@ ALLOWED_ATTRIBUTES = {
     "abbr": {"title"},
 }
 
-# An author's "# Heading" would be a second h1 on the page; shift headings down one.
-_HEADING = re.compile(r"<(/?)h([1-5])>")
+# The article title is the page's only h1: an author's "# Heading" becomes an h2,
+# while "##" and below keep their level, so headings stay in order after the title.
+_HEADING = re.compile(r"<(/?)h1>")
 
 
 def render_markdown(source: str) -> str:
     """Render an article body to HTML that cannot run script."""
     html = _markdown.render(source or "")
-    html = _HEADING.sub(lambda m: f"<{m.group(1)}h{int(m.group(2)) + 1}>", html)
+    html = _HEADING.sub(lambda m: f"<{m.group(1)}h2>", html)
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,

@@ -107,3 +107,9 @@ def test_the_audit_itself_catches_script():
     assert audit('<img src="x" onerror="alert(1)">') != []
     assert audit('<a href="javascript:alert(1)">x</a>') != []
     assert audit("<script>alert(1)</script>") != []
+
+
+def test_headings_stay_in_order_below_the_title():
+    html = render_markdown("# One\n\n## Two\n\n### Three")
+    assert "<h1>" not in html
+    assert "<h2>One</h2>" in html and "<h2>Two</h2>" in html and "<h3>Three</h3>" in html

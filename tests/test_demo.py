@@ -1,0 +1,57 @@
+"""The demo publication: loads once, prints a generated admin password, and is idempotent."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from shop.accounts.models import User
+from shop.articles.models import Article, Comment, Tag
+from shop.extensions import db
+
+
+def _counts() -> tuple[int, ...]:
+    return tuple(
+        db.session.scalar(select(func.count()).select_from(model))
+        for model in (User, Article, Tag, Comment)
+    )
+
+
+def test_demo_loads_a_publication_and_running_it_twice_changes_nothing(runner, client):
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    password = re.search(r"password: (\S+)", first.output).group(1)
+    assert len(password) >= 12
+
+    users, articles, tags, comments = _counts()
+    assert articles >= 12 and tags >= 8 and comments >= 3
+    access = set(db.session.scalars(select(Article.access)))
+    assert access == {"public", "members", "paid"}
+    admin = db.session.scalar(select(User).where(User.email == "admin@example.com"))
+    assert admin.is_admin and admin.check_password(password)
+
+    before = _counts()
+    second = runner.invoke(args=["demo"])
+    assert second.exit_code == 0, second.output
+    assert "password:" not in second.output
+    assert "already exists" in second.output
+    assert _counts() == before
+    db.session.expire_all()
+    assert admin.check_password(password)
+
+    # A visitor sees the demo publication with its cart widget.
+    html = client.get("/").get_data(as_text=True)
+    assert "Your cart is currently empty!" in html
+    first_title = db.session.scalar(
+        select(Article.title).order_by(Article.published_at.desc()).limit(1)
+    )
+    assert first_title.replace("'", "&#39;") in html
+
+
+def test_each_demo_run_generates_a_different_password(runner, app):
+    first = runner.invoke(args=["demo", "--admin-email", "one@example.com"])
+    second = runner.invoke(args=["demo", "--admin-email", "two@example.com"])
+    p1 = re.search(r"password: (\S+)", first.output).group(1)
+    p2 = re.search(r"password: (\S+)", second.output).group(1)
+    assert p1 != p2
