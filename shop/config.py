@@ -63,11 +63,14 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
     env = environ.get
     database_url = env("DATABASE_URL") or "sqlite:///" + str(Path(instance_path) / "broadsheet.db")
     mail_server = env("MAIL_SERVER") or ""
+    site_url = (env("SITE_URL") or "http://127.0.0.1:5000").rstrip("/")
+    # Over https, cookies must never travel in the clear.
+    secure_cookies = site_url.startswith("https://")
     return {
         "SECRET_KEY": env("SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "SITE_URL": (env("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "SITE_URL": site_url,
         "PUBLICATION_NAME": env("PUBLICATION_NAME") or "Broadsheet",
         "MAIL_SERVER": mail_server,
         "MAIL_PORT": _int("MAIL_PORT", env("MAIL_PORT"), 25),
@@ -102,6 +105,8 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         ),
         "RESET_TOKEN_MAX_AGE": _int("RESET_TOKEN_MAX_AGE", env("RESET_TOKEN_MAX_AGE"), 3600),
         "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",

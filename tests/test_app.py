@@ -108,3 +108,19 @@ def test_favicon_and_css_are_served_locally(client):
     assert "http://" not in html.split("<body")[0].replace('href="http://localhost', "")
     assert client.get("/static/img/favicon.svg").status_code == 200
     assert client.get("/static/css/site.css").status_code == 200
+
+
+def test_pages_send_security_headers(client):
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_cookies_are_secure_when_the_site_is_https(tmp_path):
+    https = load_settings(str(tmp_path), environ={"SITE_URL": "https://news.example/"})
+    assert https["SITE_URL"] == "https://news.example"
+    assert https["SESSION_COOKIE_SECURE"] and https["REMEMBER_COOKIE_SECURE"]
+    plain = load_settings(str(tmp_path), environ={})
+    assert not plain["SESSION_COOKIE_SECURE"]

@@ -9,6 +9,7 @@ from urllib.parse import urljoin, urlsplit
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop.accounts.models import ROLE_ADMIN, ROLE_READER, User
 from shop.extensions import db
@@ -20,6 +21,8 @@ MIN_PASSWORD_LENGTH = 10
 SALT_CONFIRM = "accounts.confirm"
 SALT_RESET = "accounts.reset"
 SALT_EMAIL_CHANGE = "accounts.email-change"
+
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(16), method="scrypt")
 
 
 class AccountError(ValueError):
@@ -113,7 +116,11 @@ def confirm_email(token: str) -> User:
 def authenticate(email: str, password: str) -> User:
     """Return the account for these credentials, or raise AccountError."""
     user = find_user_by_email(email)
-    if user is None or not user.check_password(password):
+    if user is None:
+        # Hash anyway, so the answer takes as long whether or not the account exists.
+        check_password_hash(_DUMMY_HASH, password)
+        raise AccountError("That email and password do not match an account.")
+    if not user.check_password(password):
         raise AccountError("That email and password do not match an account.")
     return user
 

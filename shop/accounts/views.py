@@ -49,7 +49,16 @@ def _login_account_key() -> str:
     return "login:" + services.normalise_email(request.form.get("email", ""))
 
 
+def _ip_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT_IP"]
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(
+    _ip_limit,
+    methods=["POST"],
+    error_message="Too many attempts from your network. Wait a minute and try again.",
+)
 def register():
     """Create an account and mail a confirmation link."""
     if current_user.is_authenticated:
@@ -73,7 +82,7 @@ def register():
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT_IP"],
+    _ip_limit,
     methods=["POST"],
     error_message="Too many login attempts from your network. Wait a minute and try again.",
 )
@@ -136,6 +145,11 @@ def resend_confirmation():
 
 
 @bp.route("/reset", methods=["GET", "POST"])
+@limiter.limit(
+    _ip_limit,
+    methods=["POST"],
+    error_message="Too many attempts from your network. Wait a minute and try again.",
+)
 def forgot_password():
     """Ask for a reset link; the answer is the same whether the address exists or not."""
     form = ForgotPasswordForm()
