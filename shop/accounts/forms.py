@@ -47,7 +47,3 @@ class ChangeEmailForm(FlaskForm):
 
     email = EmailField("New email", validators=EMAIL_FIELD)
     password = PasswordField("Your password", validators=PASSWORD_FIELD)
-
-
-class ActionForm(FlaskForm):
-    """A button that changes state: just the CSRF token."""

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop.accounts.models import ROLE_ADMIN, ROLE_READER, User
+from shop.errors import RuleError
 from shop.extensions import db
 from shop.mail import send_email
 from shop.timeutil import utcnow
@@ -25,12 +26,8 @@ SALT_EMAIL_CHANGE = "accounts.email-change"
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16), method="scrypt")
 
 
-class AccountError(ValueError):
-    """A rule was broken; ``field`` names the form field it belongs to, if any."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+class AccountError(RuleError):
+    """An account rule was broken."""
 
 
 def normalise_email(email: str) -> str:
@@ -55,6 +52,24 @@ def find_user_by_email(email: str) -> User | None:
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+def _load_token(salt: str, token: str, max_age_setting: str, what: str) -> dict:
+    """Verify a signed token; AccountError says whether it expired or was never good."""
+    try:
+        data = _serializer(salt).loads(token, max_age=current_app.config[max_age_setting])
+    except SignatureExpired as exc:
+        raise AccountError(f"This {what} has expired. Ask for a new one.") from exc
+    except BadSignature as exc:
+        raise AccountError(f"This {what} is not valid.") from exc
+    if not isinstance(data, dict):
+        raise AccountError(f"This {what} is not valid.")
+    return data
+
+
+def _mail_link(to: str, subject: str, template: str, endpoint: str, token: str, **ctx) -> None:
+    """Mail a message whose point is one signed link back to the site."""
+    send_email(to, subject, template, link=external_url(endpoint, token=token), **ctx)
 
 
 def _password_fingerprint(user: User) -> str:
@@ -86,24 +101,12 @@ def register(email: str, password: str) -> User:
 def send_confirmation(user: User) -> None:
     """Mail a signed, expiring link that confirms the reader's address."""
     token = _serializer(SALT_CONFIRM).dumps({"id": user.id, "email": user.email})
-    send_email(
-        user.email,
-        "Confirm your email address",
-        "confirm",
-        user=user,
-        link=external_url("accounts.confirm", token=token),
-    )
+    _mail_link(user.email, "Confirm your email address", "confirm", "accounts.confirm", token)
 
 
 def confirm_email(token: str) -> User:
     """Confirm the address a token was issued for."""
-    max_age = current_app.config["CONFIRM_TOKEN_MAX_AGE"]
-    try:
-        data = _serializer(SALT_CONFIRM).loads(token, max_age=max_age)
-    except SignatureExpired as exc:
-        raise AccountError("This confirmation link has expired. Ask for a new one.") from exc
-    except BadSignature as exc:
-        raise AccountError("This confirmation link is not valid.") from exc
+    data = _load_token(SALT_CONFIRM, token, "CONFIRM_TOKEN_MAX_AGE", "confirmation link")
     user = db.session.get(User, data.get("id"))
     if user is None or user.email != data.get("email"):
         raise AccountError("This confirmation link is not valid.")
@@ -131,24 +134,12 @@ def request_password_reset(email: str) -> None:
     if user is None:
         return
     token = _serializer(SALT_RESET).dumps({"id": user.id, "fp": _password_fingerprint(user)})
-    send_email(
-        user.email,
-        "Reset your password",
-        "reset",
-        user=user,
-        link=external_url("accounts.reset_password", token=token),
-    )
+    _mail_link(user.email, "Reset your password", "reset", "accounts.reset_password", token)
 
 
 def user_for_reset_token(token: str) -> User:
     """Return the account a reset token is good for, or raise AccountError."""
-    max_age = current_app.config["RESET_TOKEN_MAX_AGE"]
-    try:
-        data = _serializer(SALT_RESET).loads(token, max_age=max_age)
-    except SignatureExpired as exc:
-        raise AccountError("This reset link has expired. Ask for a new one.") from exc
-    except BadSignature as exc:
-        raise AccountError("This reset link is not valid.") from exc
+    data = _load_token(SALT_RESET, token, "RESET_TOKEN_MAX_AGE", "reset link")
     user = db.session.get(User, data.get("id"))
     if user is None or data.get("fp") != _password_fingerprint(user):
         raise AccountError("This reset link has already been used or is not valid.")
@@ -193,31 +184,25 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
     token = _serializer(SALT_EMAIL_CHANGE).dumps(
         {"id": user.id, "old": user.email, "new": new_email}
     )
-    send_email(
+    _mail_link(
         new_email,
         "Confirm your new email address",
         "change_email",
-        user=user,
+        "accounts.confirm_email_change",
+        token,
         new_email=new_email,
-        link=external_url("accounts.confirm_email_change", token=token),
     )
 
 
 def confirm_email_change(token: str) -> User:
     """Move an account to the address a change token was mailed to."""
-    max_age = current_app.config["CONFIRM_TOKEN_MAX_AGE"]
-    try:
-        data = _serializer(SALT_EMAIL_CHANGE).loads(token, max_age=max_age)
-    except SignatureExpired as exc:
-        raise AccountError("This link has expired. Ask for the change again.") from exc
-    except BadSignature as exc:
-        raise AccountError("This link is not valid.") from exc
+    data = _load_token(SALT_EMAIL_CHANGE, token, "CONFIRM_TOKEN_MAX_AGE", "link")
     user = db.session.get(User, data.get("id"))
     if user is None or user.email != data.get("old"):
         raise AccountError("This link has already been used or is not valid.")
-    if find_user_by_email(data["new"]) is not None:
+    if find_user_by_email(str(data.get("new", ""))) is not None:
         raise AccountError("Another account already uses that email address.")
-    user.email = data["new"]
+    user.email = str(data["new"])
     user.confirmed_at = utcnow()
     db.session.commit()
     return user

@@ -12,11 +12,9 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
-from flask_wtf import FlaskForm
 
 from shop.accounts import bp, services
 from shop.accounts.forms import (
-    ActionForm,
     ChangeEmailForm,
     ChangePasswordForm,
     ForgotPasswordForm,
@@ -25,15 +23,7 @@ from shop.accounts.forms import (
     ResetPasswordForm,
 )
 from shop.extensions import limiter
-
-
-def _field_error(form: FlaskForm, error: services.AccountError) -> None:
-    """Show a service's error beside its field, or at the top of the form."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, str(error)]
-    else:
-        form.form_errors.append(str(error))
+from shop.forms import ActionForm, show_error
 
 
 def _next_url(default: str = "articles.index") -> str:
@@ -68,7 +58,7 @@ def register():
         try:
             user = services.register(form.email.data, form.password.data)
         except services.AccountError as error:
-            _field_error(form, error)
+            show_error(form, error)
         else:
             login_user(user)
             flash(
@@ -101,7 +91,7 @@ def login():
         try:
             user = services.authenticate(form.email.data, form.password.data)
         except services.AccountError as error:
-            _field_error(form, error)
+            show_error(form, error)
         else:
             login_user(user, remember=form.remember.data)
             flash("You are logged in.", "success")
@@ -177,7 +167,7 @@ def reset_password(token: str):
         try:
             user = services.reset_password(token, form.password.data)
         except services.AccountError as error:
-            _field_error(form, error)
+            show_error(form, error)
         else:
             login_user(user)
             flash("Your password is changed and you are logged in.", "success")
@@ -203,7 +193,7 @@ def change_password():
                 current_user, form.current_password.data, form.new_password.data
             )
         except services.AccountError as error:
-            _field_error(form, error)
+            show_error(form, error)
         else:
             # The session version moved on; log in again on this device.
             login_user(current_user._get_current_object())
@@ -221,7 +211,7 @@ def change_email():
         try:
             services.request_email_change(current_user, form.email.data, form.password.data)
         except services.AccountError as error:
-            _field_error(form, error)
+            show_error(form, error)
         else:
             flash(
                 f"We sent a link to {services.normalise_email(form.email.data)}. "

@@ -8,13 +8,13 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from shop.accounts.forms import ActionForm
 from shop.admin import bp
 from shop.articles import services as articles
 from shop.articles.forms import ArticleForm, TagForm
 from shop.articles.models import STATUSES, Article, Comment, Tag
 from shop.articles.views import page_arg
 from shop.extensions import db
+from shop.forms import ActionForm, show_error
 
 
 def _get_or_404(model, ident: int):
@@ -28,14 +28,6 @@ def _require_action() -> None:
     """A state-changing button must carry a valid CSRF token."""
     if not ActionForm().validate_on_submit():
         abort(400, description="The form expired or was not sent from this site.")
-
-
-def _show_error(form, error: articles.ArticleError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, str(error)]
-    else:
-        flash(str(error), "error")
 
 
 @bp.route("/")
@@ -105,7 +97,7 @@ def article_new():
         try:
             article = articles.create_article(current_user, _form_input(form))
         except articles.ArticleError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             return _after_save(article, form)
     return render_template("admin/article_form.html", form=form, article=None)
@@ -121,7 +113,7 @@ def article_edit(article_id: int):
             articles.update_article(article, _form_input(form))
         except articles.ArticleError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error)
         else:
             return _after_save(article, form)
     return render_template(
@@ -168,7 +160,7 @@ def tags_list():
         try:
             tag = articles.save_tag(form.name.data, form.description.data)
         except articles.ArticleError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"Added the tag “{tag.name}”.", "success")
             return redirect(url_for(".tags_list"))
@@ -187,7 +179,7 @@ def tag_edit(tag_id: int):
             articles.save_tag(form.name.data, form.description.data, tag=tag)
         except articles.ArticleError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("Saved.", "success")
             return redirect(url_for(".tags_list"))

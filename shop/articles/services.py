@@ -21,6 +21,7 @@ from shop.articles.models import (
 )
 from shop.articles.rendering import render_markdown, slugify
 from shop.articles.signals import article_published
+from shop.errors import RuleError
 from shop.extensions import db
 from shop.timeutil import utcnow
 
@@ -29,12 +30,8 @@ TITLE_MAX = 200
 TAG_NAME_MAX = 64
 
 
-class ArticleError(ValueError):
-    """A rule was broken; ``field`` names the form field it belongs to, if any."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+class ArticleError(RuleError):
+    """An article, tag or comment rule was broken."""
 
 
 @dataclass
