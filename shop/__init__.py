@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -50,6 +51,13 @@ def configure(app: Flask, overrides: dict[str, Any] | None) -> None:
                 'print(secrets.token_hex(32))", or run with --debug for development.'
             )
         app.config["SECRET_KEY"] = dev_secret_key(app.instance_path)
+    if app.config.get("STRIPE_API_BASE") and app.config.get("STRIPE_SECRET_KEY", "").startswith(
+        "sk_live_"
+    ):
+        raise ConfigError(
+            "STRIPE_API_BASE points at a Stripe emulator, but STRIPE_SECRET_KEY is a live key. "
+            "The emulator never runs with a live key: unset one of them."
+        )
     hops = app.config["PROXY_HOPS"]
     if hops > 0:
         # Trust exactly as many X-Forwarded-* hops as there are proxies we run.
@@ -86,13 +94,17 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount each feature."""
-    from shop import accounts, admin, articles, health, store
+    from shop import accounts, admin, articles, billing, health, store
+    from shop.billing.catalogue import push_if_configured
 
     app.register_blueprint(health.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(articles.bp)
     app.register_blueprint(store.bp)
+    app.register_blueprint(billing.bp)
     app.register_blueprint(admin.bp)
+    # The admin's product pages push saves to Stripe through this hook.
+    app.extensions["catalogue_push"] = push_if_configured
 
 
 ERROR_TITLES = {
@@ -156,27 +168,39 @@ def register_template_helpers(app: Flask) -> None:
         return value.strftime("%-d %B %Y") if value else ""
 
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        # Authors may embed images from elsewhere in Markdown; nothing else loads from away.
-        "img-src 'self' https: data:",
-        "script-src 'self'",
-        "style-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+# Forms may lead on to Stripe's hosted pages: Checkout and the customer portal.
+STRIPE_FORM_TARGETS = ("https://checkout.stripe.com", "https://billing.stripe.com")
+
+
+def content_security_policy(app: Flask) -> str:
+    """The CSP header: our own scripts and styles only; forms go here or to Stripe."""
+    form_targets = ["'self'", *STRIPE_FORM_TARGETS]
+    emulator = app.config.get("STRIPE_API_BASE")
+    if emulator:
+        parts = urlsplit(emulator)
+        form_targets.append(f"{parts.scheme}://{parts.netloc}")
+    return "; ".join(
+        [
+            "default-src 'self'",
+            # Authors may embed images from elsewhere in Markdown; nothing else loads from away.
+            "img-src 'self' https: data:",
+            "script-src 'self'",
+            "style-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action " + " ".join(form_targets),
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 def register_security_headers(app: Flask) -> None:
     """Send headers that keep injected script and framing from doing harm."""
+    policy = content_security_policy(app)
 
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")

@@ -12,6 +12,7 @@ def register(app: Flask) -> None:
     """Attach the commands to the app."""
     app.cli.add_command(create_admin_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(stripe_group)
 
 
 @click.command("create-admin")
@@ -51,5 +52,25 @@ def demo_command(admin_email: str) -> None:
         click.echo(f"Demo admin {result.admin_email} already exists; its password is unchanged.")
     click.echo(
         f"Demo content: {result.articles_created} articles, {result.tags_created} tags and "
-        f"{result.comments_created} comments added."
+        f"{result.comments_created} comments and {result.products_created} products added."
     )
+
+
+@click.group("stripe")
+def stripe_group() -> None:
+    """Stripe commands."""
+
+
+@stripe_group.command("sync")
+def stripe_sync_command() -> None:
+    """Push the whole catalogue (products and prices) to Stripe."""
+    from shop.billing import gateway
+    from shop.billing.catalogue import sync_all
+
+    if not gateway.is_configured():
+        raise click.ClickException("STRIPE_SECRET_KEY is not set: there is no Stripe to sync to.")
+    try:
+        count = sync_all()
+    except gateway.GatewayError as error:
+        raise click.ClickException(f"Stripe refused the sync: {error}") from error
+    click.echo(f"Pushed {count} products to Stripe.")

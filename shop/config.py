@@ -88,6 +88,7 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "STRIPE_API_BASE": env("STRIPE_API_BASE") or "",
         "STRIPE_AUTOMATIC_TAX": _bool(env("STRIPE_AUTOMATIC_TAX")),
         "CURRENCY": (env("CURRENCY") or "usd").lower(),
+        "PAYWALL_GRACE_DAYS": _int("PAYWALL_GRACE_DAYS", env("PAYWALL_GRACE_DAYS"), 7),
         "PUBLICATION_TIMEZONE": env("PUBLICATION_TIMEZONE") or "UTC",
         "DIGEST_HOUR": _int("DIGEST_HOUR", env("DIGEST_HOUR"), 7),
         "PUBLICATION_ADDRESS": env("PUBLICATION_ADDRESS") or "",

@@ -10,9 +10,11 @@ from sqlalchemy import select
 from shop.accounts import services as accounts
 from shop.accounts.models import ROLE_READER, User
 from shop.articles.models import STATUS_PUBLISHED, Article, Comment, Tag
-from shop.articles.rendering import render_markdown, slugify
+from shop.articles.rendering import render_markdown
+from shop.demo_catalogue import load_catalogue
 from shop.demo_content import ARTICLES, COMMENTS, TAGS
 from shop.extensions import db
+from shop.text import slugify
 from shop.timeutil import utcnow
 
 DEMO_READER = "reader@example.com"
@@ -28,6 +30,7 @@ class DemoResult:
     articles_created: int = 0
     tags_created: int = 0
     comments_created: int = 0
+    products_created: int = 0
 
 
 def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
@@ -91,4 +94,5 @@ def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
             db.session.add(Comment(article=article, author=reader, body=body))
             result.comments_created += 1
     db.session.commit()
+    result.products_created = load_catalogue()
     return result

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextvars
 import os
+import threading
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import delete
+from werkzeug.serving import make_server
 
 from shop import create_app
 from shop.extensions import db
@@ -34,6 +36,15 @@ def smtp_sink():
     controller, handler = support.start_sink()
     yield controller, handler
     controller.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator_server():
+    """The project's Stripe emulator on 127.0.0.1, for the whole run."""
+    from stripe_emulator.testing import EmulatorServer
+
+    with EmulatorServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -150,3 +161,26 @@ def admin(app):
     from tests.factories import AdminFactory
 
     return AdminFactory(email="editor@example.org")
+
+
+@pytest.fixture
+def live_server(app):
+    """Serve the test's app on 127.0.0.1 in a thread; yield its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    # Set before the first request: mailed links must point at this server.
+    app.config["SITE_URL"] = base_url
+    # An empty context: the test's pushed app context must not leak into requests.
+    thread = threading.Thread(
+        target=contextvars.Context().run,
+        args=(server.serve_forever,),
+        name="live-server",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield base_url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

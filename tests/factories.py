@@ -9,8 +9,9 @@ from factory.alchemy import SQLAlchemyModelFactory
 
 from shop.accounts.models import ROLE_ADMIN, ROLE_READER, User
 from shop.articles.models import STATUS_PUBLISHED, Article, Comment, Tag
-from shop.articles.rendering import render_markdown, slugify
+from shop.articles.rendering import render_markdown
 from shop.extensions import db
+from shop.text import slugify
 from shop.timeutil import utcnow
 
 PASSWORD = "correct horse battery"
@@ -94,3 +95,51 @@ class CommentFactory(BaseFactory):
     article = factory.SubFactory(ArticleFactory)
     author = factory.SubFactory(UserFactory)
     body = "Good piece."
+
+
+# --- store ---------------------------------------------------------------------------
+
+from shop.store.models import KIND_ITEM, Price, Product  # noqa: E402
+
+
+class ProductFactory(BaseFactory):
+    """An active one-off item with no stock limit (add a price with PriceFactory)."""
+
+    class Meta:
+        model = Product
+
+    name = factory.Sequence(lambda n: f"Product {n}")
+    slug = factory.LazyAttribute(lambda o: slugify(o.name))
+    description = "A fine thing."
+    kind = KIND_ITEM
+    active = True
+    stock = None
+
+
+class PriceFactory(BaseFactory):
+    """An active one-off price in US dollars."""
+
+    class Meta:
+        model = Price
+
+    product = factory.SubFactory(ProductFactory)
+    amount = 1000
+    currency = "usd"
+    interval = None
+    active = True
+
+
+def make_product(
+    name: str,
+    amount: int,
+    kind: str = KIND_ITEM,
+    interval: str | None = None,
+    stock: int | None = None,
+    currency: str = "usd",
+    active: bool = True,
+) -> Product:
+    """A product with one active price, committed."""
+    product = ProductFactory(name=name, kind=kind, stock=stock, active=active)
+    PriceFactory(product=product, amount=amount, currency=currency, interval=interval)
+    db.session.refresh(product)
+    return product

@@ -182,3 +182,21 @@ class AuthActions:
         """POST a logged-in form with a valid CSRF token."""
         token = csrf_token(self.client, token_from)
         return self.client.post(path, data={**(data or {}), "csrf_token": token})
+
+
+WEBHOOK_SECRET = "whsec_test_secret_for_the_suite"
+
+
+def use_emulator(app_config: dict, server) -> dict:
+    """Point an app's settings at the Stripe emulator, emptied for this test."""
+    from stripe_emulator.testing import TEST_API_KEY
+
+    server.emulator.reset()
+    server.emulator.set_delivery_mode("sync")
+    server.configure_webhook(None, None)
+    app_config.update(
+        STRIPE_SECRET_KEY=TEST_API_KEY,
+        STRIPE_API_BASE=server.url,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+    return app_config

@@ -9,12 +9,13 @@ from sqlalchemy import func, select
 from shop.accounts.models import User
 from shop.articles.models import Article, Comment, Tag
 from shop.extensions import db
+from shop.store.models import Price, Product
 
 
 def _counts() -> tuple[int, ...]:
     return tuple(
         db.session.scalar(select(func.count()).select_from(model))
-        for model in (User, Article, Tag, Comment)
+        for model in (User, Article, Tag, Comment, Product, Price)
     )
 
 
@@ -24,8 +25,12 @@ def test_demo_loads_a_publication_and_running_it_twice_changes_nothing(runner, c
     password = re.search(r"password: (\S+)", first.output).group(1)
     assert len(password) >= 12
 
-    users, articles, tags, comments = _counts()
+    users, articles, tags, comments, _, _ = _counts()
     assert articles >= 12 and tags >= 8 and comments >= 3
+    plans = db.session.scalars(select(Product).where(Product.kind == "plan")).all()
+    assert sorted(p.price.interval for p in plans) == ["month", "year"]
+    items = db.session.scalars(select(Product).where(Product.kind == "item")).all()
+    assert 2 <= len(items) <= 3
     access = set(db.session.scalars(select(Article.access)))
     assert access == {"public", "members", "paid"}
     admin = db.session.scalar(select(User).where(User.email == "admin@example.com"))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from urllib.parse import urljoin, urlsplit
 
-from flask import current_app, url_for
+from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -16,6 +15,7 @@ from shop.errors import RuleError
 from shop.extensions import db
 from shop.mail import send_email
 from shop.timeutil import utcnow
+from shop.urls import external_url
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -76,12 +76,6 @@ def _password_fingerprint(user: User) -> str:
     # Tying reset tokens to the current hash makes each one single-use:
     # once the password changes, every earlier link stops working.
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
-
-
-def external_url(endpoint: str, **values: object) -> str:
-    """An absolute URL built on ``SITE_URL``, for links that leave the site in mail."""
-    path = url_for(endpoint, **values)
-    return urljoin(current_app.config["SITE_URL"] + "/", path.lstrip("/"))
 
 
 def register(email: str, password: str) -> User:
@@ -228,15 +222,3 @@ def create_admin(email: str, password: str) -> tuple[User, bool]:
 def generate_password() -> str:
     """A random password good enough for a first login."""
     return secrets.token_urlsafe(12)
-
-
-def is_safe_next(target: str | None) -> bool:
-    """Tell whether a ``next`` value stays on this site (a relative path)."""
-    if not target:
-        return False
-    target = target.strip()
-    # Browsers treat backslashes like slashes, so "/\evil.com" leaves the site too.
-    if "\\" in target or any(ord(c) < 32 for c in target):
-        return False
-    parts = urlsplit(target)
-    return not parts.scheme and not parts.netloc and target.startswith("/")

@@ -22,14 +22,16 @@ from shop.accounts.forms import (
     RegisterForm,
     ResetPasswordForm,
 )
+from shop.billing import services as billing_services
 from shop.extensions import limiter
 from shop.forms import ActionForm, show_error
+from shop.urls import is_safe_next
 
 
 def _next_url(default: str = "articles.index") -> str:
     """Where to go after logging in: ``next`` if it stays on this site."""
     target = request.args.get("next") or request.form.get("next")
-    if services.is_safe_next(target):
+    if is_safe_next(target):
         return target
     return url_for(default)
 
@@ -179,7 +181,11 @@ def reset_password(token: str):
 @login_required
 def account():
     """The reader's account page."""
-    return render_template("accounts/account.html", action_form=ActionForm())
+    return render_template(
+        "accounts/account.html",
+        action_form=ActionForm(),
+        billing=billing_services.overview(current_user),
+    )
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

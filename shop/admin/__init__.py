@@ -16,4 +16,5 @@ def require_admin():
     return None
 
 
+import shop.admin.products  # noqa: E402,F401
 from shop.admin import views  # noqa: E402,F401  (routes register on import)

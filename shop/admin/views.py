@@ -15,6 +15,7 @@ from shop.articles.models import STATUSES, Article, Comment, Tag
 from shop.articles.views import page_arg
 from shop.extensions import db
 from shop.forms import ActionForm, show_error
+from shop.urls import is_safe_next
 
 
 def _get_or_404(model, ident: int):
@@ -211,7 +212,6 @@ def comments_list():
 
 def _back_to_comments():
     target = request.form.get("next")
-    from shop.accounts.services import is_safe_next
 
     return redirect(target if is_safe_next(target) else url_for(".comments_list"))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 import nh3
 from markdown_it import MarkdownIt
@@ -64,10 +63,3 @@ def render_comment(text: str) -> Markup:
         pos = end
     out.append(str(escape(text[pos:])))
     return Markup("".join(out))  # noqa: S704  (every piece above is escaped)
-
-
-def slugify(text: str, max_length: int = 80) -> str:
-    """Make a URL slug: lower-case ASCII words joined by hyphens."""
-    normalised = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", normalised.lower()).strip("-")
-    return slug[:max_length].rstrip("-")

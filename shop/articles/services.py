@@ -19,10 +19,11 @@ from shop.articles.models import (
     Tag,
     article_tags,
 )
-from shop.articles.rendering import render_markdown, slugify
+from shop.articles.rendering import render_markdown
 from shop.articles.signals import article_published
 from shop.errors import RuleError
 from shop.extensions import db
+from shop.text import slugify, unique_slug
 from shop.timeutil import utcnow
 
 COMMENT_MAX = 5000
@@ -133,19 +134,6 @@ def tags_with_counts() -> list[tuple[Tag, int]]:
 # --- writing -------------------------------------------------------------------------
 
 
-def _unique_slug(model, base: str, exclude_id: int | None = None) -> str:
-    base = base or "untitled"
-    candidate, n = base, 2
-    while True:
-        query = select(model.id).where(model.slug == candidate)
-        if exclude_id is not None:
-            query = query.where(model.id != exclude_id)
-        if db.session.scalar(query) is None:
-            return candidate
-        candidate = f"{base}-{n}"
-        n += 1
-
-
 def _clean_title(title: str) -> str:
     title = (title or "").strip()
     if not title:
@@ -191,7 +179,7 @@ def create_article(author: User, data: ArticleInput) -> Article:
         # No autoflush: the half-built article must not be flushed by the lookups.
         with db.session.no_autoflush:
             _apply(article, data)
-            article.slug = _unique_slug(Article, slugify(article.title))
+            article.slug = unique_slug(Article, slugify(article.title))
     except ArticleError:
         db.session.rollback()
         raise
@@ -207,7 +195,7 @@ def update_article(article: Article, data: ArticleInput) -> Article:
             _apply(article, data)
             if article.published_at is None:
                 # Never published, so nobody can have linked to the old slug yet.
-                article.slug = _unique_slug(Article, slugify(article.title), exclude_id=article.id)
+                article.slug = unique_slug(Article, slugify(article.title), exclude_id=article.id)
     except ArticleError:
         db.session.rollback()
         raise

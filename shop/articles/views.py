@@ -17,8 +17,11 @@ from flask_login import current_user, login_required
 from shop.articles import bp, feeds, services
 from shop.articles.forms import CommentForm
 from shop.articles.models import Article, Tag
+from shop.billing import access
 from shop.extensions import limiter
+from shop.store import services as store
 from shop.timeutil import utcnow
+from shop.urls import external_url
 
 
 def page_arg() -> int:
@@ -36,7 +39,9 @@ def _check_page_exists(page: services.Page) -> None:
 
 def absolute(endpoint: str, **values: object) -> str:
     """An absolute URL on ``SITE_URL`` (feeds and sitemaps need absolute links)."""
-    return current_app.config["SITE_URL"] + url_for(endpoint, **values)
+    if endpoint.startswith("."):
+        endpoint = "articles" + endpoint
+    return external_url(endpoint, **values)
 
 
 @bp.route("/")
@@ -53,7 +58,16 @@ def article(slug: str):
     item = services.get_live_article(slug)
     if item is None:
         abort(404, description="We could not find that article.")
-    return render_template("articles/article.html", article=item, form=CommentForm())
+    return _render_article(item, CommentForm())
+
+
+def _render_article(item: Article, form: CommentForm):
+    """The article page, with the paywall's offer in place of a body the reader can't read."""
+    readable = access.can_read(current_user, item.access)
+    offer = None if readable or item.access != "paid" else store.plan_offer()
+    return render_template(
+        "articles/article.html", article=item, form=form, readable=readable, offer=offer
+    )
 
 
 def _comment_limit() -> str:
@@ -92,7 +106,7 @@ def add_comment(slug: str):
         else:
             flash("Your comment is posted.", "success")
             return redirect(url_for(".article", slug=slug, _anchor=f"comment-{comment.id}"))
-    return render_template("articles/article.html", article=item, form=form)
+    return _render_article(item, form)
 
 
 @bp.route("/tags/<slug>")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from shop.articles.models import Article, Comment, Tag
 from shop.extensions import db
 from shop.timeutil import utcnow
-from tests.factories import ArticleFactory, CommentFactory, TagFactory
+from tests.factories import ArticleFactory, CommentFactory, TagFactory, make_product
 from tests.support import csrf_token
 
 
@@ -31,7 +31,13 @@ def real_ids(app):
     article = ArticleFactory()
     comment = CommentFactory(article=article)
     tag = TagFactory()
-    return {"article_id": article.id, "comment_id": comment.id, "tag_id": tag.id}
+    product = make_product("Tote bag", 1800, stock=5)
+    return {
+        "article_id": article.id,
+        "comment_id": comment.id,
+        "tag_id": tag.id,
+        "product_id": product.id,
+    }
 
 
 def test_every_admin_route_sends_anonymous_visitors_to_login(app, client, real_ids):

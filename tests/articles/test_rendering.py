@@ -7,7 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from shop.articles.rendering import render_comment, render_markdown, slugify
+from shop.articles.rendering import render_comment, render_markdown
+from shop.text import slugify
 
 XSS_PAYLOADS = [
     "<script>alert(1)</script>",

@@ -8,15 +8,12 @@ A page that loads without an audit fails the test too, so none is skipped by mis
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import os
-import threading
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.support import service_missing
 
@@ -59,29 +56,6 @@ def base_url(pytestconfig):
     The tests do not use it: they go to the live server, whose port changes per test.
     """
     return pytestconfig.getoption("--base-url", None) or pytestconfig.getini("base_url") or None
-
-
-@pytest.fixture
-def live_server(app):
-    """Serve the test's app on 127.0.0.1 in a thread; yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base_url = f"http://127.0.0.1:{server.server_port}"
-    # Set before the first request: mailed links must point at this server.
-    app.config["SITE_URL"] = base_url
-    # An empty context: the test's pushed app context must not leak into requests.
-    thread = threading.Thread(
-        target=contextvars.Context().run,
-        args=(server.serve_forever,),
-        name="live-server",
-        daemon=True,
-    )
-    thread.start()
-    try:
-        yield base_url
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def audit(page) -> None:

@@ -1,0 +1,96 @@
+"""Back-office pages for the catalogue: list, create and edit products and their prices."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+
+from shop.admin import bp
+from shop.extensions import db
+from shop.forms import show_error
+from shop.store import services as store
+from shop.store.forms import ProductForm
+from shop.store.models import Product
+
+SYNC_HINT = "Run `flask --app wsgi stripe sync` later."
+
+
+def _product_or_404(product_id: int) -> Product:
+    product = store.product_by_id(product_id)
+    if product is None:
+        abort(404)
+    return product
+
+
+def _form_input(form: ProductForm) -> store.ProductInput:
+    """The form as the service's input; the price is converted to minor units here."""
+    return store.ProductInput(
+        name=form.name.data or "",
+        description=form.description.data or "",
+        kind=form.kind.data or "",
+        active=bool(form.active.data),
+        stock=form.stock.data,
+        amount=store.parse_amount(form.amount.data),
+        interval=form.interval.data or None,
+    )
+
+
+def _push(product: Product) -> None:
+    """Hand the saved product to the catalogue hook (Stripe), if one is installed.
+
+    The product is already saved here; a failing push must not lose that, nor show a
+    500: the admin is told, it is logged, and ``stripe sync`` can catch up later.
+    """
+    push = current_app.extensions.get("catalogue_push")
+    if not push:
+        flash("Saved.", "success")
+        return
+    product_id = product.id
+    try:
+        push(product)
+    except Exception as error:
+        db.session.rollback()
+        current_app.logger.exception("Could not push product %s to Stripe", product_id)
+        flash(f"Saved here, but Stripe could not be updated: {error}. {SYNC_HINT}", "warning")
+    else:
+        flash("Saved.", "success")
+
+
+@bp.route("/products")
+def products_list():
+    """Every product, plans first, with its current price and stock."""
+    return render_template("admin/products.html", products=store.all_products())
+
+
+@bp.route("/products/new", methods=["GET", "POST"])
+def product_new():
+    """Add a plan or a one-off item."""
+    form = ProductForm()
+    if form.validate_on_submit():
+        try:
+            product = store.save_product(_form_input(form))
+        except store.StoreError as error:
+            show_error(form, error)
+        else:
+            _push(product)
+            return redirect(url_for(".product_edit", product_id=product.id))
+    return render_template("admin/product_form.html", form=form, product=None)
+
+
+@bp.route("/products/<int:product_id>", methods=["GET", "POST"])
+def product_edit(product_id: int):
+    """Edit a product; a new amount or interval makes a new price."""
+    product = _product_or_404(product_id)
+    form = ProductForm(obj=product)
+    if request.method == "GET" and product.price is not None:
+        form.amount.data = store.format_major(product.price.amount)
+        form.interval.data = product.price.interval or ""
+    if form.validate_on_submit():
+        try:
+            store.save_product(_form_input(form), product)
+        except store.StoreError as error:
+            db.session.rollback()
+            show_error(form, error)
+        else:
+            _push(product)
+            return redirect(url_for(".product_edit", product_id=product_id))
+    return render_template("admin/product_form.html", form=form, product=product)

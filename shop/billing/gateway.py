@@ -1,0 +1,405 @@
+"""The one module that talks to Stripe, and the one that knows the shapes of its objects.
+
+Everything else in Broadsheet calls these functions with plain values and gets plain
+dataclasses back. Objects follow the API version the installed ``stripe`` library
+pins: a subscription's period sits on its items, an invoice names its subscription
+under ``parent.subscription_details``, and an invoice reaches its PaymentIntent
+through an InvoicePayment.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from flask import current_app
+
+log = logging.getLogger(__name__)
+
+
+class GatewayError(Exception):
+    """Stripe could not do what was asked; the message is fit to show a reader."""
+
+
+class NotConfiguredError(GatewayError):
+    """No Stripe key is set, so payments are off."""
+
+
+class SignatureError(Exception):
+    """A webhook's Stripe-Signature is missing, forged or stale."""
+
+
+def is_configured() -> bool:
+    """Whether a Stripe key (or the emulator's) is set."""
+    return bool(current_app.config.get("STRIPE_SECRET_KEY"))
+
+
+def uses_emulator() -> bool:
+    """Whether requests go to a Stripe-compatible emulator rather than Stripe."""
+    return bool(current_app.config.get("STRIPE_API_BASE"))
+
+
+def _client() -> stripe.StripeClient:
+    key = current_app.config.get("STRIPE_SECRET_KEY")
+    if not key:
+        raise NotConfiguredError("Payments are not set up on this site yet.")
+    base = current_app.config.get("STRIPE_API_BASE")
+    if base:
+        return stripe.StripeClient(key, base_addresses={"api": base}, max_network_retries=0)
+    return stripe.StripeClient(key, max_network_retries=2)
+
+
+def _call(what: str, func, *args, **kwargs):
+    """Run one Stripe call; log a failure and raise a GatewayError a reader can read."""
+    try:
+        return func(*args, **kwargs)
+    except stripe.CardError as exc:
+        log.warning("Stripe %s: card error: %s", what, exc.user_message)
+        raise GatewayError(exc.user_message or "Your card was declined.") from exc
+    except stripe.InvalidRequestError as exc:
+        log.error("Stripe %s refused: %s (param %s)", what, exc.user_message, exc.param)
+        raise GatewayError(
+            "The payment provider refused the request. Nothing was charged; please try "
+            "again, or contact us if it keeps happening."
+        ) from exc
+    except stripe.StripeError as exc:
+        log.error("Stripe %s failed: %s", what, exc)
+        raise GatewayError(
+            "We could not reach the payment provider. Nothing was charged; please try "
+            "again in a moment."
+        ) from exc
+
+
+def _ts(value: int | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(int(value), UTC).replace(tzinfo=None)
+
+
+def _plain(obj: Any) -> Any:
+    """A StripeObject as plain dicts and lists."""
+    if isinstance(obj, stripe.StripeObject):
+        return obj.to_dict(recursive=True)
+    return obj
+
+
+def _id(value: Any) -> str | None:
+    """An id whether the field holds the id or an expanded object."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return value.get("id")
+
+
+# --- customers and catalogue -------------------------------------------------------
+
+
+def create_customer(email: str, user_id: int) -> str:
+    """Create a Stripe Customer for a user and return its id."""
+    customer = _call(
+        "customer create",
+        _client().v1.customers.create,
+        params={"email": email, "metadata": {"user_id": str(user_id)}},
+        options={"idempotency_key": f"customer-user-{user_id}"},
+    )
+    return customer.id
+
+
+def upsert_product(stripe_id: str | None, name: str, description: str, active: bool) -> str:
+    """Create the Stripe Product, or update its name and state; return its id."""
+    params: dict[str, Any] = {"name": name, "active": active}
+    if description:
+        params["description"] = description
+    client = _client()
+    if stripe_id:
+        return _call("product update", client.v1.products.update, stripe_id, params=params).id
+    return _call("product create", client.v1.products.create, params=params).id
+
+
+def create_price(
+    stripe_product_id: str, amount: int, currency: str, interval: str | None, local_id: int
+) -> str:
+    """Create an immutable Stripe Price and return its id."""
+    params: dict[str, Any] = {
+        "product": stripe_product_id,
+        "unit_amount": amount,
+        "currency": currency,
+        "metadata": {"price_id": str(local_id)},
+    }
+    if interval:
+        params["recurring"] = {"interval": interval}
+    price = _call(
+        "price create",
+        _client().v1.prices.create,
+        params=params,
+        options={"idempotency_key": f"price-{local_id}-{stripe_product_id}"},
+    )
+    return price.id
+
+
+def deactivate_price(stripe_price_id: str) -> None:
+    """Retire a Stripe Price so no new checkout uses it."""
+    _call("price update", _client().v1.prices.update, stripe_price_id, params={"active": False})
+
+
+# --- checkout ------------------------------------------------------------------------
+
+
+@dataclass
+class CheckoutSession:
+    """What Broadsheet needs to know about a Checkout Session."""
+
+    id: str
+    url: str | None
+    status: str  # open, complete, expired
+    payment_status: str  # paid, unpaid, no_payment_required
+    mode: str
+    order_id: int | None
+    customer: str | None
+    subscription: str | None
+    payment_intent: str | None
+    invoice: str | None
+    amount_total: int | None
+    currency: str | None
+
+
+def checkout_session_from(obj: Any) -> CheckoutSession:
+    """Read a Checkout Session object (from the API or an event)."""
+    data = _plain(obj)
+    reference = data.get("client_reference_id") or (data.get("metadata") or {}).get("order_id")
+    return CheckoutSession(
+        id=data["id"],
+        url=data.get("url"),
+        status=data.get("status") or "",
+        payment_status=data.get("payment_status") or "",
+        mode=data.get("mode") or "",
+        order_id=int(reference) if reference and str(reference).isdigit() else None,
+        customer=_id(data.get("customer")),
+        subscription=_id(data.get("subscription")),
+        payment_intent=_id(data.get("payment_intent")),
+        invoice=_id(data.get("invoice")),
+        amount_total=data.get("amount_total"),
+        currency=data.get("currency"),
+    )
+
+
+def create_checkout_session(params: dict[str, Any], idempotency_key: str) -> CheckoutSession:
+    """Create a Checkout Session; the key makes a repeated attempt return the same one."""
+    if current_app.config.get("STRIPE_AUTOMATIC_TAX"):
+        params = {**params, "automatic_tax": {"enabled": True}}
+    session = _call(
+        "checkout create",
+        _client().v1.checkout.sessions.create,
+        params=params,
+        options={"idempotency_key": idempotency_key},
+    )
+    return checkout_session_from(session)
+
+
+def retrieve_checkout_session(session_id: str) -> CheckoutSession:
+    """Fetch a Checkout Session's current state from Stripe."""
+    session = _call("checkout retrieve", _client().v1.checkout.sessions.retrieve, session_id)
+    return checkout_session_from(session)
+
+
+def expire_checkout_session(session_id: str) -> CheckoutSession | None:
+    """Expire an open session; None when it was no longer open (paid or expired)."""
+    try:
+        session = _client().v1.checkout.sessions.expire(session_id)
+    except stripe.InvalidRequestError as exc:
+        log.info("Stripe session %s not expired: %s", session_id, exc.user_message)
+        return None
+    except stripe.StripeError as exc:
+        log.error("Stripe checkout expire failed: %s", exc)
+        raise GatewayError("We could not reach the payment provider.") from exc
+    return checkout_session_from(session)
+
+
+def create_portal_session(customer_id: str, return_url: str) -> str:
+    """Open a customer portal session; return its URL."""
+    session = _call(
+        "portal create",
+        _client().v1.billing_portal.sessions.create,
+        params={"customer": customer_id, "return_url": return_url},
+    )
+    return session.url
+
+
+# --- subscriptions, invoices, charges ----------------------------------------------
+
+
+@dataclass
+class SubscriptionState:
+    """A subscription's state as Stripe holds it now."""
+
+    id: str
+    customer: str
+    status: str
+    cancel_at_period_end: bool
+    current_period_end: datetime | None
+    canceled_at: datetime | None
+    price_id: str | None
+
+
+def subscription_state_from(obj: Any) -> SubscriptionState:
+    """Read a Subscription object; the period end sits on its first item."""
+    data = _plain(obj)
+    items = (data.get("items") or {}).get("data") or []
+    first = items[0] if items else {}
+    return SubscriptionState(
+        id=data["id"],
+        customer=_id(data.get("customer")) or "",
+        status=data.get("status") or "",
+        cancel_at_period_end=bool(data.get("cancel_at_period_end")),
+        current_period_end=_ts(first.get("current_period_end")),
+        canceled_at=_ts(data.get("canceled_at")),
+        price_id=_id(first.get("price")),
+    )
+
+
+def retrieve_subscription(subscription_id: str) -> SubscriptionState:
+    """Fetch a subscription's current state (never trust an event's copy)."""
+    sub = _call("subscription retrieve", _client().v1.subscriptions.retrieve, subscription_id)
+    return subscription_state_from(sub)
+
+
+@dataclass
+class InvoiceInfo:
+    """A paid (or failed) invoice, as a payment record needs it."""
+
+    id: str
+    customer: str | None
+    subscription: str | None
+    amount_paid: int
+    amount_due: int
+    currency: str
+    period_start: datetime | None
+    period_end: datetime | None
+    billing_reason: str | None
+    payment_intent: str | None
+
+
+def invoice_from(obj: Any) -> InvoiceInfo:
+    """Read an Invoice object; its subscription is under parent.subscription_details."""
+    data = _plain(obj)
+    parent = data.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    lines = (data.get("lines") or {}).get("data") or []
+    # The subscription period is on the recurring line; the invoice's own period
+    # fields describe when line items were collected, not what was bought.
+    period = next(
+        (line.get("period") for line in lines if (line.get("period") or {}).get("end")), None
+    )
+    return InvoiceInfo(
+        id=data["id"],
+        customer=_id(data.get("customer")),
+        subscription=_id(details.get("subscription")),
+        amount_paid=int(data.get("amount_paid") or 0),
+        amount_due=int(data.get("amount_due") or 0),
+        currency=data.get("currency") or "",
+        period_start=_ts((period or {}).get("start") or data.get("period_start")),
+        period_end=_ts((period or {}).get("end") or data.get("period_end")),
+        billing_reason=data.get("billing_reason"),
+        payment_intent=None,
+    )
+
+
+def retrieve_invoice(invoice_id: str) -> InvoiceInfo:
+    """Fetch an invoice with the PaymentIntent that paid it."""
+    client = _client()
+    info = invoice_from(_call("invoice retrieve", client.v1.invoices.retrieve, invoice_id))
+    info.payment_intent = payment_intent_for_invoice(invoice_id)
+    return info
+
+
+def payment_intent_for_invoice(invoice_id: str) -> str | None:
+    """The PaymentIntent that paid an invoice, through its InvoicePayment."""
+    payments = _call(
+        "invoice payments",
+        _client().v1.invoice_payments.list,
+        params={"invoice": invoice_id},
+    )
+    for payment in payments.data:
+        data = _plain(payment)
+        if data.get("status") in (None, "paid") or data.get("is_default"):
+            inner = data.get("payment") or {}
+            intent = _id(inner.get("payment_intent"))
+            if intent:
+                return intent
+    return None
+
+
+@dataclass
+class ChargeInfo:
+    """A charge's refund state."""
+
+    id: str
+    payment_intent: str | None
+    amount: int
+    amount_refunded: int
+
+
+def charge_from(obj: Any) -> ChargeInfo:
+    """Read a Charge object."""
+    data = _plain(obj)
+    return ChargeInfo(
+        id=data["id"],
+        payment_intent=_id(data.get("payment_intent")),
+        amount=int(data.get("amount") or 0),
+        amount_refunded=int(data.get("amount_refunded") or 0),
+    )
+
+
+def retrieve_charge(charge_id: str) -> ChargeInfo:
+    """Fetch a charge's current refund state."""
+    return charge_from(_call("charge retrieve", _client().v1.charges.retrieve, charge_id))
+
+
+def refund(payment_intent_id: str, amount: int | None = None) -> str:
+    """Refund a payment in full or in part; return the refund id."""
+    params: dict[str, Any] = {"payment_intent": payment_intent_id}
+    if amount is not None:
+        params["amount"] = amount
+    return _call("refund create", _client().v1.refunds.create, params=params).id
+
+
+# --- webhooks ------------------------------------------------------------------------
+
+
+@dataclass
+class Event:
+    """A verified Stripe event."""
+
+    id: str
+    type: str
+    created: datetime | None
+    object: dict[str, Any]
+
+
+def verify_event(payload: bytes, signature: str | None) -> Event:
+    """Check the Stripe-Signature header and parse the event; raise SignatureError."""
+    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
+    if not secret:
+        raise SignatureError("STRIPE_WEBHOOK_SECRET is not set")
+    if not signature:
+        raise SignatureError("no Stripe-Signature header")
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, secret)
+    except stripe.SignatureVerificationError as exc:
+        raise SignatureError(str(exc)) from exc
+    except ValueError as exc:
+        raise SignatureError(f"the payload is not a Stripe event: {exc}") from exc
+    data = _plain(event)
+    try:
+        return Event(
+            id=data["id"],
+            type=data["type"],
+            created=_ts(data.get("created")),
+            object=data["data"]["object"],
+        )
+    except (KeyError, TypeError) as exc:
+        raise SignatureError(f"the event lacks {exc}") from exc

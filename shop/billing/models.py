@@ -1,0 +1,118 @@
+"""Stripe customers, subscriptions, payments and the processed-event record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shop.accounts.models import User
+from shop.extensions import db
+from shop.store.models import Order, Product
+from shop.timeutil import utcnow
+
+# Stripe's subscription statuses that give a reader access (past_due only within grace).
+ACCESS_STATUSES = ("active", "trialing")
+
+PAYMENT_PAID = "paid"
+PAYMENT_REFUNDED = "refunded"
+PAYMENT_PARTIALLY_REFUNDED = "partially_refunded"
+
+
+class Customer(db.Model):
+    """The Stripe Customer of a user, created once and kept."""
+
+    __tablename__ = "billing_customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class Subscription(db.Model):
+    """A reader's plan subscription, mirrored from Stripe's own state."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    stripe_subscription_id: Mapped[str] = mapped_column(String(64), unique=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    stripe_price_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    current_period_end: Mapped[datetime | None]
+    canceled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship()
+    product: Mapped[Product | None] = relationship()
+    changes: Mapped[list[SubscriptionChange]] = relationship(
+        back_populates="subscription",
+        cascade="all, delete-orphan",
+        order_by="SubscriptionChange.id",
+    )
+
+
+class SubscriptionChange(db.Model):
+    """One status change of a subscription, kept for the back office's history."""
+
+    __tablename__ = "subscription_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    old_status: Mapped[str | None] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(24))
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    subscription: Mapped[Subscription] = relationship(back_populates="changes")
+
+
+class Payment(db.Model):
+    """Money received: a one-off checkout or a subscription invoice, first or renewal."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="SET NULL"), index=True
+    )
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="SET NULL"), index=True
+    )
+    amount: Mapped[int]  # minor units
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_refunded: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(24), default=PAYMENT_PAID)
+    stripe_invoice_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    period_start: Mapped[datetime | None]
+    period_end: Mapped[datetime | None]
+    paid_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    user: Mapped[User | None] = relationship()
+    order: Mapped[Order | None] = relationship()
+    subscription: Mapped[Subscription | None] = relationship()
+
+
+class StripeEvent(db.Model):
+    """A Stripe event already processed; written in the same transaction as its effects."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime | None]
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,574 @@
+"""Checkout, fulfilment, subscriptions and payments: the billing rules.
+
+Every state change that a Stripe event can cause is written so that running it twice,
+or for an event that arrives late or out of order, changes nothing more: orders move
+out of ``pending`` with one conditional UPDATE that only one caller can win, and
+subscriptions are upserted from Stripe's current state rather than an event's copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from shop.accounts.models import User
+from shop.billing import gateway
+from shop.billing.models import (
+    PAYMENT_PAID,
+    PAYMENT_PARTIALLY_REFUNDED,
+    PAYMENT_REFUNDED,
+    Customer,
+    Payment,
+    Subscription,
+    SubscriptionChange,
+)
+from shop.errors import RuleError
+from shop.extensions import db
+from shop.mail import send_email
+from shop.store import services as store
+from shop.store.models import (
+    ORDER_ABANDONED,
+    ORDER_FAILED,
+    ORDER_PAID,
+    ORDER_PARTIALLY_REFUNDED,
+    ORDER_PENDING,
+    ORDER_REFUNDED,
+    Order,
+    OrderLine,
+    Price,
+    Product,
+)
+from shop.timeutil import utcnow
+from shop.urls import external_url
+
+log = logging.getLogger(__name__)
+
+# Statuses in which a reader already holds a plan and should manage it, not buy another.
+HOLDING_STATUSES = ("active", "trialing", "past_due", "incomplete")
+
+
+class BillingError(RuleError):
+    """A billing rule was broken, or Stripe could not do what was asked."""
+
+
+# --- customers -----------------------------------------------------------------------
+
+
+def stripe_customer_id(user: User, create: bool = True) -> str | None:
+    """The user's Stripe Customer id, created once and stored."""
+    customer = db.session.scalar(select(Customer).where(Customer.user_id == user.id))
+    if customer is not None:
+        return customer.stripe_customer_id
+    if not create:
+        return None
+    stripe_id = gateway.create_customer(user.email, user.id)
+    db.session.add(Customer(user_id=user.id, stripe_customer_id=stripe_id))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another request created it first; the idempotency key gave both the same id.
+        db.session.rollback()
+    return stripe_id
+
+
+def user_for_customer(stripe_customer: str | None) -> User | None:
+    """The user a Stripe Customer belongs to."""
+    if not stripe_customer:
+        return None
+    return db.session.scalar(
+        select(User).join(Customer).where(Customer.stripe_customer_id == stripe_customer)
+    )
+
+
+# --- checkout ------------------------------------------------------------------------
+
+
+def _reserve(order: Order) -> None:
+    """Take each one-off line's quantity from stock, atomically, or refuse."""
+    for line in order.lines:
+        product = db.session.get(Product, line.product_id)
+        if product is None or product.stock is None:
+            continue
+        # One UPDATE that checks and takes: two buyers of the last unit cannot both win.
+        taken = db.session.execute(
+            update(Product)
+            .where(Product.id == line.product_id, Product.stock >= line.quantity)
+            .values(stock=Product.stock - line.quantity)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken != 1:
+            db.session.rollback()
+            raise BillingError(
+                f"Sorry, “{line.name}” sold out while you were shopping. "
+                "Change the quantity or remove it, then check out again."
+            )
+        line.reserved = line.quantity
+
+
+def _release(order: Order) -> None:
+    """Give reserved units back to stock."""
+    for line in order.lines:
+        if line.reserved and line.product_id is not None:
+            db.session.execute(
+                update(Product)
+                .where(Product.id == line.product_id, Product.stock.is_not(None))
+                .values(stock=Product.stock + line.reserved)
+                .execution_options(synchronize_session=False)
+            )
+            line.reserved = 0
+
+
+def _close_order(order_id: int, status: str) -> bool:
+    """Move a pending order to abandoned or failed, releasing its reservation, once."""
+    moved = db.session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.status == ORDER_PENDING)
+        .values(status=status, closed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved:
+        order = db.session.get(Order, order_id)
+        db.session.refresh(order)
+        _release(order)
+    return bool(moved)
+
+
+def _replace_open_checkouts(user: User, keep: Order | None = None) -> None:
+    """Expire the reader's other open sessions; a new checkout replaces them."""
+    pending = db.session.scalars(
+        select(Order).where(Order.user_id == user.id, Order.status == ORDER_PENDING)
+    ).all()
+    for order in pending:
+        if keep is not None and order.id == keep.id:
+            continue
+        if order.stripe_checkout_session_id:
+            expired = gateway.expire_checkout_session(order.stripe_checkout_session_id)
+            if expired is None:
+                # Not open any more: it may have been paid a moment ago. Its webhook
+                # settles it; abandoning it here could undo a real payment.
+                continue
+        _close_order(order.id, ORDER_ABANDONED)
+    db.session.commit()
+
+
+def _holds_plan(user: User) -> bool:
+    return (
+        db.session.scalar(
+            select(Subscription.id).where(
+                Subscription.user_id == user.id, Subscription.status.in_(HOLDING_STATUSES)
+            )
+        )
+        is not None
+    )
+
+
+def _ensure_stripe_prices(lines: list) -> None:
+    """Push any product that never reached Stripe, so every line has a Stripe price."""
+    from shop.billing.catalogue import push_product
+
+    for line in lines:
+        if not line.price.stripe_price_id:
+            push_product(line.product)
+
+
+def start_checkout(user: User) -> str:
+    """Turn the reader's cart into a pending order and a Checkout Session; return its URL."""
+    if not gateway.is_configured():
+        raise BillingError("Payments are not set up on this site yet.")
+    cart = store.find_cart(user, None)
+    if cart is None:
+        raise BillingError("Your cart is empty.")
+    lines = store.check_cart_for_checkout(cart)
+    has_plan = any(line.product.is_plan for line in lines)
+    if has_plan and _holds_plan(user):
+        raise BillingError(
+            "You already have a plan. Change or cancel it from your account's billing page."
+        )
+
+    # The same cart, unchanged, checked out again: the same order and session.
+    existing = db.session.scalar(
+        select(Order).where(
+            Order.user_id == user.id,
+            Order.status == ORDER_PENDING,
+            Order.cart_version == cart.version,
+            Order.checkout_url.is_not(None),
+        )
+    )
+    if existing is not None:
+        session = gateway.retrieve_checkout_session(existing.stripe_checkout_session_id)
+        if session.status == "open":
+            _replace_open_checkouts(user, keep=existing)
+            return existing.checkout_url
+    _replace_open_checkouts(user)
+
+    try:
+        _ensure_stripe_prices(lines)
+    except gateway.GatewayError as exc:
+        raise BillingError(str(exc)) from exc
+    currency = lines[0].price.currency
+    order = Order(
+        user_id=user.id,
+        status=ORDER_PENDING,
+        mode="subscription" if has_plan else "payment",
+        currency=currency,
+        total=sum(line.amount for line in lines),
+        cart_version=cart.version,
+        lines=[
+            OrderLine(
+                product_id=line.product.id,
+                price_id=line.price.id,
+                name=line.product.name,
+                unit_amount=line.price.amount,
+                quantity=line.quantity,
+                interval=line.price.interval,
+                stripe_price_id=line.price.stripe_price_id,
+            )
+            for line in lines
+        ],
+    )
+    db.session.add(order)
+    db.session.flush()
+    _reserve(order)
+    db.session.commit()
+
+    try:
+        customer = stripe_customer_id(user)
+        params = {
+            "mode": order.mode,
+            "customer": customer,
+            "client_reference_id": str(order.id),
+            "metadata": {"order_id": str(order.id), "user_id": str(user.id)},
+            "line_items": [
+                {"price": line.stripe_price_id, "quantity": line.quantity} for line in order.lines
+            ],
+            "allow_promotion_codes": True,
+            "success_url": external_url("billing.success") + "?session_id={CHECKOUT_SESSION_ID}",
+            "cancel_url": external_url("billing.cancel", order=order.id),
+        }
+        if order.mode == "subscription":
+            params["subscription_data"] = {"metadata": {"order_id": str(order.id)}}
+        else:
+            params["payment_intent_data"] = {"metadata": {"order_id": str(order.id)}}
+        session = gateway.create_checkout_session(
+            params, idempotency_key=f"checkout-order-{order.id}-cart-v{cart.version}"
+        )
+    except gateway.GatewayError as exc:
+        _close_order(order.id, ORDER_ABANDONED)
+        db.session.commit()
+        raise BillingError(str(exc)) from exc
+    order.stripe_checkout_session_id = session.id
+    order.checkout_url = session.url
+    db.session.commit()
+    return session.url
+
+
+def cancel_checkout(user: User, order_id: int) -> None:
+    """The reader came back from Checkout without paying: end the session, keep the cart."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.user_id != user.id or order.status != ORDER_PENDING:
+        return
+    if order.stripe_checkout_session_id:
+        try:
+            if gateway.expire_checkout_session(order.stripe_checkout_session_id) is None:
+                return  # paid after all, or already expired: the webhook settles it
+        except gateway.GatewayError:
+            return  # the reservation is released when Stripe expires the session
+    _close_order(order.id, ORDER_ABANDONED)
+    db.session.commit()
+
+
+# --- fulfilment ----------------------------------------------------------------------
+
+
+def order_for_session(session: gateway.CheckoutSession) -> Order | None:
+    """The order a Checkout Session was created for."""
+    order = db.session.scalar(select(Order).where(Order.stripe_checkout_session_id == session.id))
+    if order is None and session.order_id is not None:
+        # The webhook can beat our own commit of the session id onto the order.
+        order = db.session.get(Order, session.order_id)
+    return order
+
+
+def fulfil(session: gateway.CheckoutSession) -> bool:
+    """Mark a paid session's order paid, exactly once; True if this call did it.
+
+    The caller commits. The receipt is mailed by ``send_receipt`` after the commit.
+    """
+    if session.payment_status != "paid":
+        return False
+    order = order_for_session(session)
+    if order is None:
+        log.warning("Paid checkout session %s has no order here", session.id)
+        return False
+    won = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == ORDER_PENDING)
+        .values(
+            status=ORDER_PAID,
+            paid_at=utcnow(),
+            stripe_checkout_session_id=session.id,
+            stripe_subscription_id=session.subscription,
+            stripe_payment_intent_id=session.payment_intent,
+            stripe_invoice_id=session.invoice,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        return False
+    db.session.refresh(order)
+    for line in order.lines:
+        line.reserved = 0  # the reservation is now a sale
+    user = db.session.get(User, order.user_id)
+    cart = store.find_cart(user, None)
+    if cart is not None and cart.version == order.cart_version:
+        store.clear_cart(cart, commit=False)
+    if session.subscription:
+        sync_subscription(session.subscription)
+    if session.invoice:
+        record_invoice_payment(gateway.retrieve_invoice(session.invoice))
+    elif session.payment_intent:
+        _upsert_payment(
+            stripe_payment_intent_id=session.payment_intent,
+            user_id=order.user_id,
+            order_id=order.id,
+            amount=session.amount_total if session.amount_total is not None else order.total,
+            currency=session.currency or order.currency,
+        )
+    return True
+
+
+def send_receipt(order_id: int) -> None:
+    """Mail the receipt of a paid order, once."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.status != ORDER_PAID or order.receipt_sent_at is not None:
+        return
+    user = db.session.get(User, order.user_id)
+    send_email(
+        user.email,
+        f"Your receipt from {current_app.config['PUBLICATION_NAME']} (order {order.id})",
+        "receipt",
+        order=order,
+        account_url=external_url("accounts.account"),
+    )
+    order.receipt_sent_at = utcnow()
+    db.session.commit()
+
+
+def fail_order(session: gateway.CheckoutSession) -> bool:
+    """A delayed payment failed: the order fails and its reservation is released."""
+    order = order_for_session(session)
+    return order is not None and _close_order(order.id, ORDER_FAILED)
+
+
+def abandon_order(session: gateway.CheckoutSession) -> bool:
+    """The session expired unpaid: the order is abandoned and its reservation released."""
+    order = order_for_session(session)
+    return order is not None and _close_order(order.id, ORDER_ABANDONED)
+
+
+def confirm_return(user: User, session_id: str | None) -> Order | None:
+    """The success page: the reader's order for that session, fulfilled if Stripe says paid.
+
+    The query string is only a hint: the order must be the reader's own, and its state
+    comes from our database, or from Stripe when the webhook has not arrived yet.
+    """
+    if not session_id:
+        return None
+    order = db.session.scalar(
+        select(Order).where(
+            Order.stripe_checkout_session_id == session_id, Order.user_id == user.id
+        )
+    )
+    if order is None or order.status != ORDER_PENDING:
+        return order
+    try:
+        session = gateway.retrieve_checkout_session(session_id)
+    except gateway.GatewayError:
+        return order
+    if fulfil(session):
+        db.session.commit()
+        send_receipt(order.id)
+    db.session.refresh(order)
+    return order
+
+
+# --- subscriptions and payments ----------------------------------------------------
+
+
+def sync_subscription(stripe_subscription_id: str) -> Subscription | None:
+    """Upsert a subscription from Stripe's current state; record a status change."""
+    state = gateway.retrieve_subscription(stripe_subscription_id)
+    user = user_for_customer(state.customer)
+    if user is None:
+        log.warning("Subscription %s belongs to an unknown customer", state.id)
+        return None
+    price = (
+        db.session.scalar(select(Price).where(Price.stripe_price_id == state.price_id))
+        if state.price_id
+        else None
+    )
+    sub = db.session.scalar(
+        select(Subscription).where(Subscription.stripe_subscription_id == state.id)
+    )
+    old_status = None
+    if sub is None:
+        sub = Subscription(
+            user_id=user.id,
+            stripe_subscription_id=state.id,
+            stripe_customer_id=state.customer,
+            status=state.status,
+        )
+        db.session.add(sub)
+    else:
+        old_status = sub.status
+    changed = old_status != state.status or (sub.cancel_at_period_end != state.cancel_at_period_end)
+    sub.status = state.status
+    sub.cancel_at_period_end = state.cancel_at_period_end
+    sub.current_period_end = state.current_period_end
+    sub.canceled_at = state.canceled_at
+    sub.stripe_price_id = state.price_id
+    if price is not None:
+        sub.product_id = price.product_id
+    if changed:
+        sub.changes.append(
+            SubscriptionChange(
+                old_status=old_status,
+                status=state.status,
+                cancel_at_period_end=state.cancel_at_period_end,
+            )
+        )
+    db.session.flush()
+    return sub
+
+
+def _upsert_payment(**values) -> Payment:
+    """Insert or update a payment, keyed by its invoice or PaymentIntent."""
+    payment = None
+    if values.get("stripe_invoice_id"):
+        payment = db.session.scalar(
+            select(Payment).where(Payment.stripe_invoice_id == values["stripe_invoice_id"])
+        )
+    if payment is None and values.get("stripe_payment_intent_id"):
+        payment = db.session.scalar(
+            select(Payment).where(
+                Payment.stripe_payment_intent_id == values["stripe_payment_intent_id"]
+            )
+        )
+    if payment is None:
+        payment = Payment(status=PAYMENT_PAID)
+        db.session.add(payment)
+    for key, value in values.items():
+        if value is not None:
+            setattr(payment, key, value)
+    db.session.flush()
+    return payment
+
+
+def record_invoice_payment(invoice: gateway.InvoiceInfo) -> Payment | None:
+    """Store a paid invoice, first or renewal, with its amount and period."""
+    user = user_for_customer(invoice.customer)
+    sub = None
+    if invoice.subscription:
+        sub = sync_subscription(invoice.subscription)
+    order = db.session.scalar(select(Order).where(Order.stripe_invoice_id == invoice.id))
+    if order is None and invoice.subscription and invoice.billing_reason == "subscription_create":
+        order = db.session.scalar(
+            select(Order).where(Order.stripe_subscription_id == invoice.subscription)
+        )
+    return _upsert_payment(
+        stripe_invoice_id=invoice.id,
+        stripe_payment_intent_id=invoice.payment_intent,
+        user_id=user.id if user else None,
+        subscription_id=sub.id if sub else None,
+        order_id=order.id if order else None,
+        amount=invoice.amount_paid,
+        currency=invoice.currency,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+    )
+
+
+def payment_failed(invoice: gateway.InvoiceInfo) -> None:
+    """A renewal failed: mirror the subscription (past due) and tell the reader."""
+    if invoice.subscription:
+        sync_subscription(invoice.subscription)
+    user = user_for_customer(invoice.customer)
+    if user is None:
+        return
+    send_email(
+        user.email,
+        "Your payment did not go through",
+        "payment_failed",
+        amount=invoice.amount_due,
+        currency=invoice.currency,
+        account_url=external_url("accounts.account"),
+    )
+
+
+def record_refund(charge: gateway.ChargeInfo) -> Payment | None:
+    """Settle a payment's refund state, and its order's, from the charge."""
+    if not charge.payment_intent:
+        return None
+    payment = db.session.scalar(
+        select(Payment).where(Payment.stripe_payment_intent_id == charge.payment_intent)
+    )
+    if payment is None:
+        log.warning("Refunded charge %s matches no payment here", charge.id)
+        return None
+    payment.amount_refunded = charge.amount_refunded
+    full = charge.amount_refunded >= payment.amount
+    payment.status = PAYMENT_REFUNDED if full else PAYMENT_PARTIALLY_REFUNDED
+    if payment.order_id is not None:
+        order = db.session.get(Order, payment.order_id)
+        order.amount_refunded = charge.amount_refunded
+        order.status = ORDER_REFUNDED if full else ORDER_PARTIALLY_REFUNDED
+    db.session.flush()
+    return payment
+
+
+# --- the reader's view ---------------------------------------------------------------
+
+
+@dataclass
+class BillingOverview:
+    """What the account page shows about money."""
+
+    subscription: Subscription | None
+    orders: list[Order]
+    has_customer: bool
+
+
+def overview(user: User) -> BillingOverview:
+    """The reader's current subscription and orders, newest first."""
+    sub = db.session.scalar(
+        select(Subscription)
+        .where(Subscription.user_id == user.id)
+        .order_by(Subscription.created_at.desc(), Subscription.id.desc())
+        .limit(1)
+    )
+    orders = db.session.scalars(
+        select(Order)
+        .where(Order.user_id == user.id, Order.status != ORDER_ABANDONED)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(50)
+    ).all()
+    return BillingOverview(
+        subscription=sub,
+        orders=list(orders),
+        has_customer=stripe_customer_id(user, create=False) is not None,
+    )
+
+
+def portal_url(user: User) -> str:
+    """A Stripe customer portal session for the reader."""
+    customer = stripe_customer_id(user, create=False)
+    if customer is None:
+        raise BillingError("You have no billing account yet: nothing has been bought.")
+    try:
+        return gateway.create_portal_session(customer, external_url("accounts.account"))
+    except gateway.GatewayError as exc:
+        raise BillingError(str(exc)) from exc

@@ -1,0 +1,90 @@
+"""Checkout, its return pages, the Stripe webhook and the billing portal: thin views."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from shop.billing import bp, gateway, services, webhooks
+from shop.extensions import csrf, limiter
+from shop.forms import ActionForm
+from shop.store.services import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def _require_action() -> None:
+    if not ActionForm().validate_on_submit():
+        abort(400, description="The form expired or was not sent from this site.")
+
+
+@bp.route("/checkout", methods=["POST"])
+def checkout():
+    """Start Stripe Checkout for the reader's cart; 303 to Stripe's page."""
+    if not current_user.is_authenticated:
+        # Back to the cart after logging in: the cart is kept and merged at login.
+        flash("Log in or create an account to check out. Your cart is kept.", "info")
+        return redirect(url_for("accounts.login", next=url_for("store.cart")))
+    _require_action()
+    try:
+        url = services.start_checkout(current_user)
+    except (services.BillingError, StoreError) as error:
+        flash(str(error), "error")
+        return redirect(url_for("store.cart"))
+    return redirect(url, code=303)
+
+
+@bp.route("/checkout/success")
+@login_required
+def success():
+    """Where Stripe sends the buyer back: the order's real state, never the URL's word."""
+    order = services.confirm_return(current_user, request.args.get("session_id"))
+    if order is None:
+        abort(404, description="We could not find that checkout.")
+    return render_template("billing/success.html", order=order)
+
+
+@bp.route("/checkout/cancel")
+@login_required
+def cancel():
+    """The buyer left Checkout: end that session and go back to the intact cart."""
+    order_id = request.args.get("order", "")
+    if order_id.isdigit():
+        services.cancel_checkout(current_user, int(order_id))
+    flash("Checkout cancelled. Your cart is just as you left it.", "info")
+    return redirect(url_for("store.cart"))
+
+
+@bp.route("/webhooks/stripe", methods=["POST"])
+@csrf.exempt
+@limiter.exempt
+def stripe_webhook():
+    """Stripe events: signature first (400 if bad), then exactly-once handling."""
+    payload = request.get_data(cache=False)
+    try:
+        event = gateway.verify_event(payload, request.headers.get("Stripe-Signature"))
+    except gateway.SignatureError as error:
+        log.warning("Stripe webhook refused: %s", error)
+        return {"error": "invalid signature"}, 400
+    try:
+        outcome = webhooks.process(event)
+    except Exception:
+        log.exception("Stripe event %s (%s) failed; Stripe will retry", event.id, event.type)
+        return {"error": "handler failed"}, 500
+    log.info("Stripe event %s (%s): %s", event.id, event.type, outcome)
+    return {"received": True, "outcome": outcome}, 200
+
+
+@bp.route("/account/billing", methods=["POST"])
+@login_required
+def billing_portal():
+    """Send the reader to Stripe's customer portal."""
+    _require_action()
+    try:
+        url = services.portal_url(current_user)
+    except services.BillingError as error:
+        flash(str(error), "error")
+        return redirect(url_for("accounts.account"))
+    return redirect(url, code=303)

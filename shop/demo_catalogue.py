@@ -1,0 +1,61 @@
+"""The demo shop: two supporter plans and three one-off items, loaded idempotently."""
+
+from __future__ import annotations
+
+from shop.store import services as store
+from shop.store.models import KIND_ITEM, KIND_PLAN
+from shop.text import slugify
+
+PRODUCTS: list[dict] = [
+    {
+        "name": "Supporter, monthly",
+        "description": "Every story, every digest, and our thanks each month. Cancel any time.",
+        "kind": KIND_PLAN,
+        "amount": 800,
+        "interval": "month",
+        "stock": None,
+    },
+    {
+        "name": "Supporter, yearly",
+        "description": "A year of independent reporting for the price of ten months.",
+        "kind": KIND_PLAN,
+        "amount": 8000,
+        "interval": "year",
+        "stock": None,
+    },
+    {
+        "name": "The printed annual",
+        "description": "The year's best reporting, bound in 240 pages and posted to your door.",
+        "kind": KIND_ITEM,
+        "amount": 2500,
+        "interval": None,
+        "stock": 40,
+    },
+    {
+        "name": "Tote bag",
+        "description": "Heavy organic cotton, our masthead on one side. Carries a week of papers.",
+        "kind": KIND_ITEM,
+        "amount": 1800,
+        "interval": None,
+        "stock": 25,
+    },
+    {
+        "name": "Gift a month",
+        "description": "Give someone a month of full access. We email them a code to redeem.",
+        "kind": KIND_ITEM,
+        "amount": 800,
+        "interval": None,
+        "stock": None,
+    },
+]
+
+
+def load_catalogue() -> int:
+    """Create the demo products that are missing (matched by slug); return how many."""
+    created = 0
+    for spec in PRODUCTS:
+        if store.get_product(slugify(spec["name"])) is not None:
+            continue
+        store.save_product(store.ProductInput(active=True, **spec))
+        created += 1
+    return created

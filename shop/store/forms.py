@@ -1,0 +1,47 @@
+"""Product form for the back office: field shapes only; the rules live in services."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+
+KIND_CHOICES = [
+    SelectChoice("plan", "Plan (a recurring subscription)"),
+    SelectChoice("item", "One-off item"),
+]
+
+INTERVAL_CHOICES = [
+    SelectChoice("", "One-off (items)"),
+    SelectChoice("month", "Every month (plans)"),
+    SelectChoice("year", "Every year (plans)"),
+]
+
+
+class ProductForm(FlaskForm):
+    """Create or edit a product and its price."""
+
+    name = StringField(
+        "Name",
+        validators=[DataRequired(message="Give the product a name."), Length(max=120)],
+    )
+    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
+    kind = RadioField("Kind", choices=KIND_CHOICES, default="item")
+    active = BooleanField("On sale in the shop", default=True)
+    stock = IntegerField(
+        "Stock",
+        validators=[
+            Optional(),
+            NumberRange(min=0, message="Stock cannot be negative."),
+        ],
+    )
+    amount = StringField(
+        "Price",
+        validators=[
+            DataRequired(message="Give the product a price (0 for free)."),
+            Regexp(
+                r"^\s*[0-9]{1,9}(\.[0-9]{1,2})?\s*$",
+                message="Write the price as a number such as 12 or 12.50.",
+            ),
+        ],
+    )
+    interval = SelectField("Billing", choices=INTERVAL_CHOICES, default="")

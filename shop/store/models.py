@@ -1,0 +1,185 @@
+"""Catalogue, carts and orders. Money is always integer minor units in one currency."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shop.extensions import db
+from shop.timeutil import utcnow
+
+KIND_PLAN = "plan"  # a recurring subscription plan
+KIND_ITEM = "item"  # a one-off product
+KINDS = (KIND_PLAN, KIND_ITEM)
+
+INTERVALS = ("month", "year")
+
+ORDER_PENDING = "pending"  # checkout session open, stock reserved
+ORDER_PAID = "paid"
+ORDER_FAILED = "failed"  # a delayed payment failed
+ORDER_ABANDONED = "abandoned"  # session expired or replaced; reservation released
+ORDER_REFUNDED = "refunded"
+ORDER_PARTIALLY_REFUNDED = "partially_refunded"
+ORDER_STATUSES = (
+    ORDER_PENDING,
+    ORDER_PAID,
+    ORDER_FAILED,
+    ORDER_ABANDONED,
+    ORDER_REFUNDED,
+    ORDER_PARTIALLY_REFUNDED,
+)
+
+
+class Product(db.Model):
+    """A plan (recurring) or a one-off item in the catalogue."""
+
+    __tablename__ = "products"
+    __table_args__ = (CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(140), unique=True, index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(8), default=KIND_ITEM)
+    active: Mapped[bool] = mapped_column(default=True)
+    # Units left to sell for one-off items (None: unlimited). Checkout reserves by
+    # decrementing it atomically; an expired checkout gives the units back.
+    stock: Mapped[int | None]
+    stripe_product_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    prices: Mapped[list[Price]] = relationship(
+        back_populates="product", order_by="Price.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_plan(self) -> bool:
+        """Whether this is a recurring plan."""
+        return self.kind == KIND_PLAN
+
+    @property
+    def price(self) -> Price | None:
+        """The current price: the newest active one."""
+        active = [p for p in self.prices if p.active]
+        return active[-1] if active else None
+
+    def __repr__(self) -> str:
+        return f"<Product {self.slug}>"
+
+
+class Price(db.Model):
+    """An amount for a product; immutable once pushed to Stripe, so changes add a row."""
+
+    __tablename__ = "prices"
+    __table_args__ = (CheckConstraint("amount >= 0", name="amount_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    amount: Mapped[int]  # minor units (cents)
+    currency: Mapped[str] = mapped_column(String(3))
+    interval: Mapped[str | None] = mapped_column(String(8))  # month, year, or None
+    active: Mapped[bool] = mapped_column(default=True)
+    stripe_price_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    product: Mapped[Product] = relationship(back_populates="prices")
+
+    def __repr__(self) -> str:
+        return f"<Price {self.amount} {self.currency} {self.interval or 'once'}>"
+
+
+class Cart(db.Model):
+    """A reader's cart, held on the server: by user, or by a signed cookie's token."""
+
+    __tablename__ = "carts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Bumped on every change; a checkout attempt is keyed by the order and this.
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    items: Mapped[list[CartItem]] = relationship(
+        back_populates="cart", cascade="all, delete-orphan", order_by="CartItem.id"
+    )
+
+
+class CartItem(db.Model):
+    """One product and its quantity in a cart."""
+
+    __tablename__ = "cart_items"
+    __table_args__ = (
+        UniqueConstraint("cart_id", "product_id", name="uq_cart_items_cart_product"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cart_id: Mapped[int] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    quantity: Mapped[int] = mapped_column(default=1)
+
+    cart: Mapped[Cart] = relationship(back_populates="items")
+    product: Mapped[Product] = relationship()
+
+
+class Order(db.Model):
+    """A checkout attempt and, once paid, a purchase; it snapshots lines and prices."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(24), default=ORDER_PENDING, index=True)
+    mode: Mapped[str] = mapped_column(String(16))  # payment or subscription
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[int]  # minor units
+    amount_refunded: Mapped[int] = mapped_column(default=0)
+    cart_version: Mapped[int]
+    stripe_checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    stripe_invoice_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    paid_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]  # abandoned or failed
+    receipt_sent_at: Mapped[datetime | None]
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
+    )
+
+
+class OrderLine(db.Model):
+    """A product, its price and quantity as they were at checkout."""
+
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    price_id: Mapped[int | None] = mapped_column(ForeignKey("prices.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(120))
+    unit_amount: Mapped[int]
+    quantity: Mapped[int]
+    interval: Mapped[str | None] = mapped_column(String(8))
+    stripe_price_id: Mapped[str | None] = mapped_column(String(64))
+    # Units taken from Product.stock for this line while the checkout is open.
+    reserved: Mapped[int] = mapped_column(default=0)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    product: Mapped[Product | None] = relationship()
+
+    @property
+    def amount(self) -> int:
+        """The line's total in minor units."""
+        return self.unit_amount * self.quantity

@@ -1,0 +1,175 @@
+"""Shop and cart pages: thin views over shop.store.services."""
+
+from __future__ import annotations
+
+import re
+
+from flask import (
+    after_this_request,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, user_logged_in
+from sqlalchemy.exc import SQLAlchemyError
+
+from shop.extensions import db
+from shop.store import bp, services
+from shop.store.services import CART_COOKIE, StoreError
+from shop.urls import is_safe_next
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def _number(name: str, missing: str, default: int | None = None) -> int:
+    """A whole number from the posted form, or a StoreError a reader can act on."""
+    raw = (request.form.get(name) or "").strip()
+    if not raw and default is not None:
+        return default
+    if not raw:
+        raise StoreError(missing, name)
+    # Only ASCII digits: int() would also take "٣" or " 1_000 ".
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        if name == "quantity":
+            raise StoreError("Choose a quantity as a whole number, such as 1 or 2.", name)
+        raise StoreError("That is not a product from the shop.", name)
+    return int(raw)
+
+
+def _back():
+    """Back to the cart, or to a ``next`` on this site; 303 so the browser GETs it."""
+    # Imported when called: accounts sits above the store, and its views import billing,
+    # which imports the store.
+
+    target = request.form.get("next") or request.args.get("next")
+    return redirect(target if is_safe_next(target) else url_for("store.cart"), code=303)
+
+
+def _cookie_value() -> str | None:
+    return request.cookies.get(CART_COOKIE)
+
+
+def _set_cart_cookie(response, value: str) -> None:
+    response.set_cookie(
+        CART_COOKIE,
+        value,
+        max_age=services.CART_COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SITE_URL"].startswith("https://"),
+    )
+
+
+@bp.route("/shop")
+def catalogue():
+    """The catalogue: plans, then one-off items."""
+    products = [p for p in services.active_products() if services.is_on_sale(p)]
+    return render_template(
+        "store/shop.html",
+        plans=[p for p in products if p.is_plan],
+        items=[p for p in products if not p.is_plan],
+        max_quantity=services.max_quantity,
+        low_stock=services.LOW_STOCK,
+    )
+
+
+@bp.route("/cart")
+def cart():
+    """The cart: lines, quantities, subtotal and the way to checkout."""
+    found = services.find_cart(current_user, _cookie_value())
+    lines = services.cart_lines(found)
+    return render_template(
+        "store/cart.html",
+        lines=lines,
+        summary=services.cart_summary(found, lines),
+        max_quantity=services.max_quantity,
+    )
+
+
+@bp.route("/cart/add", methods=["POST"])
+def cart_add():
+    """Put a product into the cart (creating the cart and its cookie if need be)."""
+    new_cookie = None
+    try:
+        product_id = _number("product_id", "Choose a product to add.")
+        quantity = _number("quantity", "Choose how many you want.", default=1)
+        found, new_cookie = services.get_or_create_cart(current_user, _cookie_value())
+        notice = services.add_item(found, product_id, quantity)
+    except StoreError as error:
+        flash(str(error), "error")
+    else:
+        flash(notice or "Added to your cart.", "info" if notice else "success")
+    response = _back()
+    if new_cookie:
+        _set_cart_cookie(response, new_cookie)
+    return response
+
+
+@bp.route("/cart/update", methods=["POST"])
+def cart_update():
+    """Change a line's quantity; 0 removes it."""
+    try:
+        product_id = _number("product_id", "Choose a product in your cart.")
+        quantity = _number("quantity", "Choose a quantity, or 0 to remove it.")
+        found = services.find_cart(current_user, _cookie_value())
+        if found is None:
+            raise StoreError("Your cart is empty.")
+        services.update_item(found, product_id, quantity)
+    except StoreError as error:
+        flash(str(error), "error")
+    else:
+        flash("Your cart is updated.", "success")
+    return _back()
+
+
+@bp.route("/cart/remove", methods=["POST"])
+def cart_remove():
+    """Take a product out of the cart."""
+    try:
+        product_id = _number("product_id", "Choose a product in your cart.")
+        found = services.find_cart(current_user, _cookie_value())
+        removed = services.remove_item(found, product_id) if found is not None else None
+    except StoreError as error:
+        flash(str(error), "error")
+    else:
+        if removed is None:
+            flash("That was not in your cart.", "info")
+        else:
+            flash(f"Removed “{removed.name}” from your cart.", "success")
+    return _back()
+
+
+@user_logged_in.connect
+def merge_cart_at_login(sender, user, **extra) -> None:
+    """At login, move the browser's anonymous cart into the reader's and drop its cookie."""
+    if not has_request_context() or "store" not in current_app.blueprints:
+        return
+    cookie = _cookie_value()
+    if not cookie:
+        return
+    try:
+        anonymous = services.find_cart(None, cookie)
+        notices = services.merge_carts(anonymous, user) if anonymous is not None else []
+    except (StoreError, SQLAlchemyError):
+        # Logging in matters more than the cart: keep going without the merge.
+        current_app.logger.exception("Could not merge the anonymous cart at login")
+        db.session.rollback()
+        return
+    for notice in notices:
+        flash(notice, "info")
+
+    @after_this_request
+    def drop_cart_cookie(response):
+        response.delete_cookie(
+            CART_COOKIE,
+            path="/",
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["SITE_URL"].startswith("https://"),
+        )
+        return response

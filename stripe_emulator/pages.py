@@ -1,0 +1,203 @@
+"""The hosted pages: Checkout (``/c/pay/<id>``) and the customer portal (``/p/session/<id>``).
+
+Plain HTML with inline CSS, no scripts and no external assets, built to pass axe-core's
+WCAG 2.1 AA rules: ``lang``, a title, one ``h1``, landmarks, labelled buttons, AA contrast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from jinja2 import DictLoader, Environment
+
+from .core import format_money
+
+BANNER = "Test mode — Stripe emulator. No real payment is taken."
+
+_BASE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }} · Stripe emulator (test mode)</title>
+<link rel="icon" href="data:,">
+<style>
+body { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  color: #1f2328; background: #f6f8fa; line-height: 1.5; }
+.test-banner { margin: 0; padding: .75rem 1rem; background: #fff4ce; color: #3b2f00;
+  border-bottom: 2px solid #9a6700; text-align: center; font-weight: 600; }
+main { max-width: 40rem; margin: 2rem auto; padding: 1.5rem 2rem; background: #fff;
+  border: 1px solid #d0d7de; border-radius: 8px; }
+h1 { font-size: 1.5rem; margin-top: 0; }
+h2 { font-size: 1.2rem; margin-bottom: .25rem; }
+table { width: 100%; border-collapse: collapse; margin: 1rem 0; }
+th, td { text-align: left; padding: .5rem; border-bottom: 1px solid #d0d7de; }
+.num { text-align: right; }
+form { margin: .5rem 0; }
+button { font: inherit; width: 100%; padding: .6rem 1rem; border-radius: 6px; cursor: pointer; }
+.primary { background: #0a3d91; color: #fff; border: 1px solid #0a3d91; }
+.secondary { background: #fff; color: #0a3d91; border: 1px solid #0a3d91; }
+a { color: #0a3d91; }
+a:focus-visible, button:focus-visible { outline: 3px solid #9a6700; outline-offset: 2px; }
+.error { color: #a40e26; font-weight: 600; }
+.muted { color: #57606a; }
+section { border-top: 1px solid #d0d7de; padding-top: .5rem; margin-top: 1rem; }
+</style>
+</head>
+<body>
+<header><p class="test-banner">{{ banner }}</p></header>
+<main>
+<h1>{{ title }}</h1>
+{% block content %}{% endblock %}
+</main>
+</body>
+</html>
+"""
+
+_CHECKOUT = """{% extends "base" %}
+{% block content %}
+{% if customer_email %}<p class="muted">Paying as {{ customer_email }}</p>{% endif %}
+{% if message %}<p class="error" role="alert">{{ message }}</p>{% endif %}
+<table>
+<thead><tr><th scope="col">Item</th><th scope="col" class="num">Quantity</th>
+<th scope="col" class="num">Amount</th></tr></thead>
+<tbody>
+{% for item in items %}<tr><td>{{ item.name }}{% if item.every %}
+<span class="muted">(every {{ item.every }})</span>{% endif %}</td>
+<td class="num">{{ item.quantity }}</td><td class="num">{{ item.amount }}</td></tr>
+{% endfor %}</tbody>
+<tfoot><tr><th scope="row" colspan="2">{{ total_label }}</th>
+<td class="num">{{ total }}</td></tr></tfoot>
+</table>
+{% if status == "open" %}
+<form method="post" action="{{ action }}"><input type="hidden" name="action" value="pay">
+<button type="submit" class="primary">Pay</button></form>
+<form method="post" action="{{ action }}"><input type="hidden" name="action" value="decline">
+<button type="submit" class="secondary">Pay with a card that is declined</button></form>
+<form method="post" action="{{ action }}"><input type="hidden" name="action" value="delayed">
+<button type="submit" class="secondary">Pay by bank debit (settles later)</button></form>
+{% if cancel_url %}<p><a href="{{ cancel_url }}">Cancel and return</a></p>{% endif %}
+{% elif status == "complete" %}
+<p>{{ done_message }}</p>
+<p><a href="{{ success_url }}">Return to the site</a></p>
+{% else %}
+<p>This checkout session has expired. No payment was taken.</p>
+{% if cancel_url %}<p><a href="{{ cancel_url }}">Return to the site</a></p>{% endif %}
+{% endif %}
+{% endblock %}
+"""
+
+_PORTAL = """{% extends "base" %}
+{% block content %}
+{% if email %}<p class="muted">Signed in as {{ email }}</p>{% endif %}
+{% for sub in subscriptions %}
+<section aria-labelledby="plan-{{ loop.index }}">
+<h2 id="plan-{{ loop.index }}">{{ sub.name }}</h2>
+<p>Status: {{ sub.status }}. {{ sub.when }}</p>
+<form method="post" action="{{ sub.action }}">
+<input type="hidden" name="action" value="{{ 'keep' if sub.ending else 'cancel' }}">
+<button type="submit" class="{{ 'primary' if sub.ending else 'secondary' }}">
+{{- 'Keep my plan' if sub.ending else 'Cancel plan at period end' -}}
+</button></form>
+</section>
+{% else %}
+<p>You have no active subscriptions.</p>
+{% endfor %}
+{% if return_url %}<p><a href="{{ return_url }}">Return to the site</a></p>{% endif %}
+{% endblock %}
+"""
+
+_MESSAGE = """{% extends "base" %}
+{% block content %}<p>{{ message }}</p>{% endblock %}
+"""
+
+_ENV = Environment(
+    loader=DictLoader(
+        {"base": _BASE, "checkout": _CHECKOUT, "portal": _PORTAL, "message": _MESSAGE}
+    ),
+    autoescape=True,
+)
+
+STATUS_LABELS = {
+    "active": "Active",
+    "past_due": "Payment overdue",
+    "unpaid": "Unpaid",
+    "trialing": "Trial",
+    "incomplete": "Incomplete",
+    "paused": "Paused",
+}
+
+
+def _date(timestamp: int) -> str:
+    when = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return f"{when.day} {when:%B %Y}"
+
+
+def _every(recurring: dict | None) -> str | None:
+    if not recurring:
+        return None
+    count = recurring["interval_count"]
+    return recurring["interval"] if count == 1 else f"{count} {recurring['interval']}s"
+
+
+def checkout(data: dict, message: str | None = None) -> str:
+    """The hosted Checkout page for :meth:`Emulator.checkout_page` data."""
+    session = data["session"]
+    items = [
+        {
+            "name": item["description"],
+            "quantity": item["quantity"],
+            "amount": format_money(item["amount_total"], item["currency"]),
+            "every": _every(item["price"]["recurring"]),
+        }
+        for item in data["items"]
+    ]
+    if session["payment_status"] == "paid":
+        done = "Thank you: this payment is complete."
+    else:
+        done = "Thank you: your bank debit is on its way and will settle in a few days."
+    customer = data["customer"] or {}
+    return _ENV.get_template("checkout").render(
+        banner=BANNER,
+        title="Checkout" if session["mode"] == "payment" else "Subscribe",
+        customer_email=customer.get("email") or session["customer_email"],
+        message=message,
+        items=items,
+        total_label="Total due today" if session["mode"] == "subscription" else "Total",
+        total=format_money(session["amount_total"], session["currency"]),
+        status=session["status"],
+        action=f"/c/pay/{session['id']}",
+        cancel_url=session["cancel_url"],
+        success_url=session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"]),
+        done_message=done,
+    )
+
+
+def portal(data: dict) -> str:
+    """The hosted customer portal page for :meth:`Emulator.portal_page` data."""
+    portal_session = data["portal"]
+    subscriptions = []
+    for sub in data["subscriptions"]:
+        end = sub["items"]["data"][0]["current_period_end"]
+        ending = sub["cancel_at_period_end"]
+        subscriptions.append(
+            {
+                "name": sub["_plan_name"],
+                "status": STATUS_LABELS.get(sub["status"], sub["status"].replace("_", " ")),
+                "when": f"Ends on {_date(end)}." if ending else f"Renews on {_date(end)}.",
+                "ending": ending,
+                "action": f"/p/session/{portal_session['id']}/subscriptions/{sub['id']}",
+            }
+        )
+    return _ENV.get_template("portal").render(
+        banner=BANNER,
+        title="Your subscriptions",
+        email=data["customer"].get("email"),
+        subscriptions=subscriptions,
+        return_url=portal_session["return_url"],
+    )
+
+
+def message(title: str, text: str) -> str:
+    """A page with a heading and one message (not found, and the like)."""
+    return _ENV.get_template("message").render(banner=BANNER, title=title, message=text)

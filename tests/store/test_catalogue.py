@@ -1,0 +1,230 @@
+"""The catalogue page, the cart widget on every page, the money filter and the demo shop."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from shop.extensions import db
+from shop.store import services
+from shop.store.models import Price, Product
+from tests.factories import ArticleFactory, ProductFactory, make_product
+
+
+def _section(html: str, heading: str) -> str:
+    """The HTML from a heading to the end of its section."""
+    start = html.index(heading)
+    return html[start : html.index("</section>", start)]
+
+
+def _card(html: str, name: str) -> str:
+    """The HTML of one product's card."""
+    start = html.index(f">{name}</h3>")
+    return html[start : html.index("</li>", start)]
+
+
+def test_the_shop_lists_plans_then_items_with_prices(client):
+    make_product("Supporter, yearly", 8000, kind="plan", interval="year")
+    make_product("Supporter, monthly", 800, kind="plan", interval="month")
+    make_product("Tote bag", 1800, stock=25)
+    make_product("Gift a month", 800)
+    make_product("The printed annual", 2500, stock=40)
+    html = client.get("/shop").get_data(as_text=True)
+
+    assert html.count("<h1>") == 1 and "<h1>Shop</h1>" in html
+    plans = _section(html, "Subscriptions</h2>")
+    items = _section(html, "One-off purchases</h2>")
+    names = re.findall(r'class="product-name"[^>]*>([^<]+)</h3>', html)
+    assert names == [
+        "Supporter, monthly",
+        "Supporter, yearly",
+        "Gift a month",
+        "The printed annual",
+        "Tote bag",
+    ]
+    assert '$8.00</strong> <span class="per">per month' in plans
+    assert '$80.00</strong> <span class="per">per year' in plans
+    assert "$18.00" in _card(html, "Tote bag")
+    # Stock is only mentioned when low.
+    assert "left" not in _card(html, "Tote bag") and "left" not in _card(html, "Gift a month")
+    assert 'name="quantity"' not in plans  # a plan is always one
+    assert 'name="quantity"' in items
+
+
+def test_each_product_has_an_add_to_cart_form(client):
+    plan = make_product("Supporter, monthly", 800, kind="plan", interval="month")
+    tote = make_product("Tote bag", 1800, stock=25)
+    html = client.get("/shop").get_data(as_text=True)
+    for product in (plan, tote):
+        card = _card(html, product.name)
+        assert 'action="/cart/add"' in card
+        assert f'name="product_id" value="{product.id}"' in card
+        assert 'name="csrf_token"' in card
+        assert ">Add to cart</button>" in card
+    # Every quantity input has its own label.
+    assert f'<label for="quantity-{tote.id}">Quantity</label>' in html
+    assert f'id="quantity-{tote.id}" name="quantity" value="1" min="1" max="25"' in html
+
+
+def test_low_stock_and_sold_out(client):
+    make_product("Tote bag", 1800, stock=3)
+    make_product("Mug", 1200, stock=0)
+    html = client.get("/shop").get_data(as_text=True)
+    tote, mug = _card(html, "Tote bag"), _card(html, "Mug")
+    assert "3 left" in tote and "disabled" not in tote
+    assert "Sold out" in mug
+    assert re.search(r"<button[^>]*disabled[^>]*>Add to cart</button>", mug)
+    assert 'name="quantity"' not in mug
+
+
+def test_the_shop_leaves_out_what_cannot_be_bought(client):
+    make_product("Tote bag", 1800)
+    make_product("Old mug", 1200, active=False)
+    ProductFactory(name="Unpriced poster")
+    make_product("Euro scarf", 2000, currency="eur")
+    html = client.get("/shop").get_data(as_text=True)
+    assert "Tote bag" in html
+    for name in ("Old mug", "Unpriced poster", "Euro scarf"):
+        assert name not in html
+
+
+def test_an_empty_shop_says_so(client):
+    html = client.get("/shop").get_data(as_text=True)
+    assert "Nothing is on sale just now." in html
+
+
+def test_the_main_navigation_links_to_the_shop(client):
+    html = client.get("/").get_data(as_text=True)
+    assert '<a href="/shop">Shop</a>' in html
+
+
+# --- the cart widget -----------------------------------------------------------------
+
+PAGES = ["/", "/shop", "/cart", "/login", "/register", "/articles/glaciers", "/no-such-page"]
+
+
+def test_the_widget_says_empty_on_every_page(client):
+    ArticleFactory(title="Glaciers")
+    for path in PAGES:
+        html = client.get(path).get_data(as_text=True)
+        assert "Your cart is currently empty!" in html, path
+        assert 'class="cart-widget"' in html, path
+
+
+def test_the_widget_shows_count_and_subtotal_on_every_page(client, shopper):
+    ArticleFactory(title="Glaciers")
+    tote = make_product("Tote bag", 1800)
+    plan = make_product("Supporter, monthly", 800, kind="plan", interval="month")
+    shopper.add(tote.id, 2)
+    shopper.add(plan.id)
+    for path in PAGES:
+        html = client.get(path).get_data(as_text=True)
+        widget = html[html.index('class="cart-widget"') : html.index("</section>")]
+        assert "Your cart is currently empty!" not in widget, path
+        assert '<a href="/cart">3 items in your cart</a>' in widget, path
+        assert "$44.00" in widget, path
+
+
+def test_the_widget_says_one_item(client, shopper):
+    gift = make_product("Gift a month", 800)
+    shopper.add(gift.id)
+    html = client.get("/").get_data(as_text=True)
+    assert '<a href="/cart">1 item in your cart</a>' in html and "$8.00" in html
+
+
+def test_the_widget_never_creates_a_cart(client, auth, reader):
+    from shop.store.models import Cart
+
+    client.get("/")
+    auth.login("reader@example.org")
+    client.get("/")
+    client.get("/shop")
+    assert db.session.scalar(select(func.count()).select_from(Cart)) == 0
+
+
+def test_the_widget_costs_no_query_without_a_cookie(app, client):
+    from sqlalchemy import event
+
+    statements = []
+
+    def count(*args):
+        statements.append(args[2])
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        client.get("/login")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert not any("carts" in sql for sql in statements), statements
+
+
+# --- money -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [
+        (1200, "usd", "$12.00"),
+        (1200, "eur", "€12.00"),
+        (1200, "gbp", "£12.00"),
+        (1200, "chf", "12.00 CHF"),
+        (5, "usd", "$0.05"),
+        (0, "usd", "$0.00"),
+        (123456789, "usd", "$1,234,567.89"),
+        (1250, "USD", "$12.50"),
+        (None, "usd", ""),
+    ],
+)
+def test_the_money_filter(app, amount, currency, text):
+    money = app.jinja_env.filters["money"]
+    assert money(amount, currency) == text
+
+
+def test_the_money_filter_defaults_to_the_shops_currency(app):
+    app.config["CURRENCY"] = "gbp"
+    assert app.jinja_env.from_string("{{ 800|money }}").render() == "£8.00"
+
+
+# --- the paywall's offer, and the demo shop ------------------------------------------
+
+
+def test_plan_offer_is_the_cheapest_monthly_plan_on_sale(app):
+    assert services.plan_offer() is None
+    make_product("Supporter, yearly", 8000, kind="plan", interval="year")
+    assert services.plan_offer().name == "Supporter, yearly"
+    make_product("Patron, monthly", 2000, kind="plan", interval="month")
+    make_product("Supporter, monthly", 800, kind="plan", interval="month")
+    make_product("Hidden, monthly", 100, kind="plan", interval="month", active=False)
+    assert services.plan_offer().name == "Supporter, monthly"
+
+
+def test_the_demo_catalogue_loads_once(app, client):
+    from shop.demo_catalogue import PRODUCTS, load_catalogue
+
+    assert load_catalogue() == len(PRODUCTS) == 5
+    assert load_catalogue() == 0
+    products = {p.slug: p for p in db.session.scalars(select(Product))}
+    assert set(products) == {
+        "supporter-monthly",
+        "supporter-yearly",
+        "the-printed-annual",
+        "tote-bag",
+        "gift-a-month",
+    }
+    monthly = products["supporter-monthly"]
+    assert monthly.is_plan and monthly.stock is None
+    assert (monthly.price.amount, monthly.price.interval, monthly.price.currency) == (
+        800,
+        "month",
+        "usd",
+    )
+    assert products["supporter-yearly"].price.amount == 8000
+    assert products["tote-bag"].stock == 25 and products["the-printed-annual"].stock == 40
+    assert products["gift-a-month"].stock is None
+    assert db.session.scalar(select(func.count()).select_from(Price)) == 5
+    html = client.get("/shop").get_data(as_text=True)
+    assert "$8.00" in html and "$80.00" in html and "$25.00" in html
