@@ -42,9 +42,6 @@ def _number(name: str, missing: str, default: int | None = None) -> int:
 
 def _back():
     """Back to the cart, or to a ``next`` on this site; 303 so the browser GETs it."""
-    # Imported when called: accounts sits above the store, and its views import billing,
-    # which imports the store.
-
     target = request.form.get("next") or request.args.get("next")
     return redirect(target if is_safe_next(target) else url_for("store.cart"), code=303)
 

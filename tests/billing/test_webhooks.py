@@ -187,3 +187,13 @@ def test_refunds_settle_through_the_webhook(app, shopper, catalogue, emulator):
     db.session.expire_all()
     assert db.session.get(Payment, payment.id).status == "refunded"
     assert order_for(session_id).status == "refunded"
+
+
+def test_a_repeated_payment_failure_event_mails_once(shopper, catalogue, emulator, mailbox):
+    _, sub = _paid_plan(shopper, catalogue, emulator)
+    mailbox.clear()
+    emulator.set_delivery_mode("hold")
+    emulator.fail_payment(sub.stripe_subscription_id)
+    failed = [e["id"] for e in emulator.held() if e["type"] == "invoice.payment_failed"]
+    assert emulator.deliver(event_ids=failed, times=3) == [(failed[0], 200)] * 3
+    assert len(mailbox.to("reader@example.org")) == 1
