@@ -94,7 +94,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount each feature."""
-    from shop import accounts, admin, articles, billing, health, store
+    from shop import accounts, admin, articles, billing, health, newsletter, store
     from shop.billing.catalogue import push_if_configured
 
     app.register_blueprint(health.bp)
@@ -102,6 +102,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(articles.bp)
     app.register_blueprint(store.bp)
     app.register_blueprint(billing.bp)
+    app.register_blueprint(newsletter.bp)
     app.register_blueprint(admin.bp)
     # The admin's product pages push saves to Stripe through this hook.
     app.extensions["catalogue_push"] = push_if_configured

@@ -13,6 +13,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_admin_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(stripe_group)
+    app.cli.add_command(digest_group)
+    app.cli.add_command(tick_command)
 
 
 @click.command("create-admin")
@@ -74,3 +76,82 @@ def stripe_sync_command() -> None:
     except gateway.GatewayError as error:
         raise click.ClickException(f"Stripe refused the sync: {error}") from error
     click.echo(f"Pushed {count} products to Stripe.")
+
+
+@click.group("digest")
+def digest_group() -> None:
+    """Email digests."""
+
+
+@digest_group.command("send")
+@click.option(
+    "--frequency", type=click.Choice(["daily", "weekly"]), required=True, help="Which digest."
+)
+@click.option("--date", "day", default=None, help="The local day (YYYY-MM-DD); today if left out.")
+@click.option("--dry-run", is_flag=True, help="List who would get which articles; send nothing.")
+def digest_send_command(frequency: str, day: str | None, dry_run: bool) -> None:
+    """Send (or resume) the digest of a frequency for a day."""
+    from shop.errors import RuleError
+    from shop.newsletter import digest, schedule
+
+    try:
+        when = schedule.parse_day(day) if day else None
+        if dry_run:
+            result = digest.run_digest(frequency, when, dry_run=True)
+            titles = _titles({a for plan in result.plans for a in plan.article_ids})
+            for plan in result.plans:
+                names = "; ".join(titles[a] for a in plan.article_ids)
+                click.echo(f"{plan.email}: {len(plan.article_ids)} ({names})")
+            click.echo(
+                f"Dry run: {result.planned} would get the digest, {result.skipped} have nothing "
+                "new. Nothing was sent."
+            )
+            return
+        bar = {"bar": None}
+
+        def planned(total: int) -> None:
+            bar["bar"] = click.progressbar(length=max(total, 1), label="Sending", file=None)
+            bar["bar"].__enter__()
+
+        def progress(n: int) -> None:
+            if bar["bar"] is not None:
+                bar["bar"].update(n)
+
+        try:
+            result = digest.run_digest(frequency, when, progress=progress, on_planned=planned)
+        finally:
+            if bar["bar"] is not None:
+                bar["bar"].__exit__(None, None, None)
+    except RuleError as error:
+        raise click.ClickException(str(error)) from error
+    s = result.summary
+    click.echo(
+        f"{frequency} digest {result.run.period}: sent {s.sent}, skipped {s.skipped}, "
+        f"failed {s.failed}, bounced {s.bounced}, retrying {s.retried}; "
+        f"{s.rate:.0f} messages/s."
+    )
+
+
+def _titles(article_ids: set[int]) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from shop.articles.models import Article
+    from shop.extensions import db
+
+    if not article_ids:
+        return {}
+    return dict(
+        db.session.execute(
+            select(Article.id, Article.title).where(Article.id.in_(article_ids))
+        ).all()
+    )
+
+
+@click.command("tick")
+def tick_command() -> None:
+    """Do all time-based work now (due digests, instant notices); safe to run twice."""
+    from shop.newsletter import digest
+
+    result = digest.tick()
+    done = ", ".join(f"{k} {v}" for k, v in result.digests.items()) or "none due"
+    click.echo(f"tick: digests sent: {done}; instant notices sent: {result.instant}.")

@@ -82,6 +82,11 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         # With no relay configured, mail is written to the local outbox instead.
         "MAIL_OUTBOX_DIR": env("MAIL_OUTBOX_DIR") or str(Path(instance_path) / "outbox"),
         "MAIL_COMMIT_EVERY": _int("MAIL_COMMIT_EVERY", env("MAIL_COMMIT_EVERY"), 50),
+        "MAIL_BATCH_SIZE": _int("MAIL_BATCH_SIZE", env("MAIL_BATCH_SIZE"), 500),
+        "MAIL_LEASE_SECONDS": _int("MAIL_LEASE_SECONDS", env("MAIL_LEASE_SECONDS"), 300),
+        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", env("MAIL_MAX_ATTEMPTS"), 5),
+        "MAIL_RETRY_SECONDS": _int("MAIL_RETRY_SECONDS", env("MAIL_RETRY_SECONDS"), 60),
+        "MAIL_BOUNCE_LIMIT": _int("MAIL_BOUNCE_LIMIT", env("MAIL_BOUNCE_LIMIT"), 3),
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY") or "",
         "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY") or "",
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET") or "",

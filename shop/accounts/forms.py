@@ -1,18 +1,30 @@
 """Account forms: field shapes only; the rules live in services."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length
 
 EMAIL_FIELD = [DataRequired(message="Enter your email address."), Email(), Length(max=254)]
 PASSWORD_FIELD = [DataRequired(message="Enter a password."), Length(max=200)]
 
+DIGEST_FREQUENCY_CHOICES = [
+    SelectChoice("daily", "Daily"),
+    SelectChoice("weekly", "Weekly"),
+    SelectChoice("instant", "Instant: as soon as a story is published"),
+]
+
 
 class RegisterForm(FlaskForm):
-    """Sign up with an email and a password."""
+    """Sign up with an email and a password, and opt in to the digest if wished."""
 
     email = EmailField("Email", validators=EMAIL_FIELD)
     password = PasswordField("Password", validators=PASSWORD_FIELD)
+    digest = BooleanField("Email me a digest of new stories", default=False)
+    # Only read when ``digest`` is ticked; the service checks the value then.
+    digest_frequency = SelectField(
+        "How often", choices=DIGEST_FREQUENCY_CHOICES, default="weekly", validate_choice=False
+    )
 
 
 class LoginForm(FlaskForm):

@@ -28,6 +28,9 @@ class User(UserMixin, db.Model):
     display_name: Mapped[str | None] = mapped_column(String(80))
     confirmed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Consent to the email digest, given at registration or in preferences (None: never).
+    digest_consent_at: Mapped[datetime | None]
+    digest_frequency: Mapped[str | None] = mapped_column(String(8))  # chosen at registration
     # Bumped on password change so that other sessions and remember-me cookies end.
     session_version: Mapped[int] = mapped_column(default=1)
 

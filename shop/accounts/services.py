@@ -19,6 +19,10 @@ from shop.urls import external_url
 
 MIN_PASSWORD_LENGTH = 10
 
+# What a reader may pick when opting in to the digest at registration. The newsletter
+# (a floor above) owns the full list and checks that these stay among its own.
+DIGEST_FREQUENCIES = ("daily", "weekly", "instant")
+
 SALT_CONFIRM = "accounts.confirm"
 SALT_RESET = "accounts.reset"
 SALT_EMAIL_CHANGE = "accounts.email-change"
@@ -78,14 +82,22 @@ def _password_fingerprint(user: User) -> str:
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
-def register(email: str, password: str) -> User:
-    """Create a reader account and mail the confirmation link."""
+def register(
+    email: str, password: str, digest_consent: bool = False, digest_frequency: str = "weekly"
+) -> User:
+    """Create a reader account, with their digest consent if given; mail the confirmation."""
     email = normalise_email(email)
     check_password_rules(password, email)
+    if digest_consent and digest_frequency not in DIGEST_FREQUENCIES:
+        raise AccountError("Choose how often you want the digest.", "digest_frequency")
     if find_user_by_email(email) is not None:
         raise AccountError("An account with this email already exists. Log in instead.", "email")
     user = User(email=email, role=ROLE_READER)
     user.set_password(password)
+    if digest_consent:
+        # The newsletter reads both when it first makes the reader's preference.
+        user.digest_consent_at = utcnow()
+        user.digest_frequency = digest_frequency
     db.session.add(user)
     db.session.commit()
     send_confirmation(user)

@@ -58,7 +58,12 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = services.register(form.email.data, form.password.data)
+            user = services.register(
+                form.email.data,
+                form.password.data,
+                digest_consent=bool(form.digest.data),
+                digest_frequency=form.digest_frequency.data,
+            )
         except services.AccountError as error:
             show_error(form, error)
         else:

@@ -164,6 +164,12 @@ def sitemap():
     return Response(feeds.sitemap(urls), mimetype="application/xml")
 
 
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico on pages that name no icon (such as mail previews)."""
+    return redirect(url_for("static", filename="img/favicon.svg"), code=301)
+
+
 @bp.route("/robots.txt")
 def robots():
     """Point crawlers at the sitemap; keep them out of the back office."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from shop.billing.models import ACCESS_STATUSES, Subscription
 from shop.extensions import db
@@ -42,3 +42,21 @@ def can_read(user, access: str) -> bool:
     if access == "members":
         return bool(user.is_confirmed)
     return has_paid_access(user)
+
+
+def paying_user_ids() -> set[int]:
+    """Every reader with paid access now, in one query (for sending to many at once)."""
+    grace = timedelta(days=current_app.config["PAYWALL_GRACE_DAYS"])
+    now = utcnow()
+    rows = db.session.scalars(
+        select(Subscription.user_id).where(
+            or_(
+                Subscription.status.in_(ACCESS_STATUSES),
+                and_(
+                    Subscription.status == "past_due",
+                    Subscription.current_period_end >= now - grace,
+                ),
+            )
+        )
+    )
+    return set(rows)

@@ -1,0 +1,197 @@
+"""Digests and instant notices: plan a run over the ledger, then send it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+
+from shop.accounts.models import User
+from shop.articles.models import Article
+from shop.billing.access import has_paid_access
+from shop.extensions import db
+from shop.newsletter import ledger, schedule
+from shop.newsletter.messages import DigestRenderer, build_bytes
+from shop.newsletter.models import (
+    FREQ_DAILY,
+    FREQ_INSTANT,
+    FREQ_WEEKLY,
+    RUN_DIGEST,
+    RUN_INSTANT,
+    Run,
+)
+from shop.newsletter.preferences import get_preference
+from shop.newsletter.selection import Plan, candidates, instant_plans, plan_digests, tag_names
+from shop.newsletter.sending import Summary, send_run
+from shop.newsletter.tokens import unsubscribe_url
+from shop.timeutil import utcnow
+from shop.urls import external_url
+
+DIGEST_FREQUENCIES = (FREQ_DAILY, FREQ_WEEKLY)
+# Instant notices look back this far for articles whose time has come.
+INSTANT_LOOKBACK = timedelta(days=2)
+
+
+@dataclass
+class DigestResult:
+    """What a digest command did."""
+
+    run: Run | None
+    planned: int = 0
+    skipped: int = 0
+    summary: Summary = field(default_factory=Summary)
+    plans: list[Plan] = field(default_factory=list)
+
+
+def _renderer_for(plans: list[Plan], since: datetime, cutoff: datetime) -> DigestRenderer:
+    wanted = {a for p in plans for a in p.article_ids}
+    articles = {a.id: a for a in candidates(since, cutoff) if a.id in wanted}
+    return DigestRenderer(
+        articles=articles, tag_names=tag_names({t for a in articles.values() for t in a.tag_ids})
+    )
+
+
+def run_digest(
+    frequency: str,
+    day: date | None = None,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+    on_planned: Callable[[int], None] | None = None,
+) -> DigestResult:
+    """Plan (or resume) the digest run of a frequency for a local day, then send it."""
+    if frequency not in DIGEST_FREQUENCIES:
+        raise ValueError(f"frequency must be daily or weekly, not {frequency!r}")
+    now = utcnow()
+    day = day or schedule.local_date(now)
+    cutoff = min(schedule.digest_time(day), now)
+    plans, skipped = plan_digests(frequency, day, cutoff)
+    if dry_run:
+        return DigestResult(run=None, planned=len(plans), skipped=skipped, plans=plans)
+    run = ledger.get_or_create_run(RUN_DIGEST, schedule.period(frequency, day), cutoff)
+    # A resumed run keeps its first cutoff, so its readers get the same articles.
+    if run.cutoff != cutoff:
+        plans, skipped = plan_digests(frequency, day, run.cutoff)
+    added = ledger.add_deliveries(run, plans)
+    if on_planned:
+        on_planned(run.total - run.sent - run.failed - run.bounced)
+    summary = send_run(run.id, progress=progress)
+    summary.skipped += skipped + (len(plans) - added)
+    return DigestResult(run=run, planned=added, skipped=skipped, summary=summary, plans=plans)
+
+
+def run_instant(article: Article) -> Summary | None:
+    """Notify instant readers who follow the article's tags, once per reader and article."""
+    if not article.is_live():
+        return None
+    run = ledger.get_or_create_run(RUN_INSTANT, f"article:{article.id}", utcnow())
+    ledger.add_deliveries(run, instant_plans(article))
+    return send_run(run.id)
+
+
+def due_instant_articles(now: datetime) -> list[Article]:
+    """Live articles from the last two days with no instant run yet."""
+    done = select(Run.period).where(Run.kind == RUN_INSTANT)
+    rows = db.session.scalars(
+        select(Article).where(
+            Article.live_clause(now),
+            Article.published_at >= now - INSTANT_LOOKBACK,
+        )
+    ).all()
+    finished = set(db.session.scalars(done))
+    return [a for a in rows if f"article:{a.id}" not in finished]
+
+
+@dataclass
+class TickResult:
+    """What one tick did."""
+
+    digests: dict[str, int] = field(default_factory=dict)
+    instant: int = 0
+
+
+def tick(now: datetime | None = None) -> TickResult:
+    """All time-based work: due digests and instant notices. Safe to run twice."""
+    now = now or utcnow()
+    result = TickResult()
+    if schedule.is_digest_time(now):
+        day = schedule.local_date(now)
+        for frequency in DIGEST_FREQUENCIES:
+            outcome = run_digest(frequency, day)
+            result.digests[frequency] = outcome.summary.sent
+    for article in due_instant_articles(now):
+        summary = run_instant(article)
+        result.instant += summary.sent if summary else 0
+    # Runs whose deliveries are still queued (retries, a crashed worker) are resumed.
+    for run_id in db.session.scalars(select(Run.id).where(Run.finished_at.is_(None))):
+        send_run(run_id, wait=False)
+    return result
+
+
+@dataclass
+class Preview:
+    """The reader's next digest as it would be sent now."""
+
+    subject: str
+    html: str
+    article_count: int
+    note: str
+
+
+def preview_for(user: User) -> Preview | None:
+    """Build the reader's next digest with the code that sends it; None if nothing is new."""
+    pref = get_preference(user)
+    now = utcnow()
+    frequency = pref.frequency if pref.frequency in DIGEST_FREQUENCIES else FREQ_DAILY
+    day = schedule.local_date(now)
+    if frequency == FREQ_WEEKLY:
+        day = day + timedelta(days=(pref.weekday - day.weekday()) % 7)
+    plans, _ = plan_digests(frequency, day, now, user_ids=[user.id])
+    if not plans:
+        # Not due (paused, unconfirmed, another weekday...): preview what is new anyway.
+        plans = _plan_ignoring_schedule(user, pref, now)
+    if not plans:
+        return None
+    plan = plans[0]
+    renderer = _renderer_for([plan], pref.covered_until, now)
+    rendered = renderer.digest(plan)
+    data = build_bytes(
+        rendered,
+        to=user.email,
+        name=user.name,
+        msgid="<preview@localhost>",
+        unsubscribe_url=unsubscribe_url(user.id),
+        preferences_url=external_url("newsletter.preferences"),
+        sender="preview",
+    )
+    from email import message_from_bytes
+    from email.policy import default
+
+    message = message_from_bytes(data, policy=default)
+    html = message.get_body(preferencelist=("html",)).get_content()
+    note = {
+        FREQ_INSTANT: "You get each story as it is published; this is what a digest would hold.",
+        FREQ_DAILY: "Your daily digest arrives each morning.",
+        FREQ_WEEKLY: "Your weekly digest arrives on the day you chose.",
+    }.get(pref.frequency, "Digests are off: choose how often above to receive them.")
+    return Preview(rendered.subject, html, len(plan.article_ids), note)
+
+
+def _plan_ignoring_schedule(user: User, pref, now: datetime) -> list[Plan]:
+    """The articles a digest would carry now, whatever the reader's frequency or pause."""
+    follows = {t.id for t in pref.tags}
+    from shop.newsletter.models import MailedArticle
+
+    mailed = set(
+        db.session.scalars(select(MailedArticle.article_id).where(MailedArticle.user_id == user.id))
+    )
+    chosen = [
+        a.id
+        for a in candidates(pref.covered_until, now)
+        if (pref.follow_all or a.tag_ids & follows) and a.id not in mailed
+    ]
+    if not chosen:
+        return []
+    return [Plan(user.id, user.email, user.name, has_paid_access(user), chosen)]

@@ -1,0 +1,33 @@
+"""The digest preferences form: field shapes only; the rules live in preferences.py."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, RadioField, SelectField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Optional
+
+from shop.articles.forms import CheckboxListField
+from shop.newsletter.models import FREQ_DAILY, FREQ_INSTANT, FREQ_OFF, FREQ_WEEKLY
+from shop.newsletter.preferences import WEEKDAYS
+
+FREQUENCY_CHOICES = [
+    SelectChoice(FREQ_INSTANT, "Instant: as soon as a story is published"),
+    SelectChoice(FREQ_DAILY, "Daily"),
+    SelectChoice(FREQ_WEEKLY, "Weekly"),
+    SelectChoice(FREQ_OFF, "Off"),
+]
+
+
+class PreferencesForm(FlaskForm):
+    """Which stories, how often, and a pause."""
+
+    follow_all = BooleanField("Everything, including topics added later")
+    # The service checks that the topics exist, and says so in its own words.
+    tag_ids = CheckboxListField("Topics", coerce=int, validate_choice=False)
+    frequency = RadioField("How often", choices=FREQUENCY_CHOICES, validate_choice=False)
+    weekday = SelectField(
+        "Day of the weekly digest",
+        choices=[SelectChoice(i, name) for i, name in enumerate(WEEKDAYS)],
+        coerce=int,
+        validate_choice=False,
+    )
+    paused_until = DateField("Pause until", validators=[Optional()])

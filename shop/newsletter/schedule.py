@@ -1,0 +1,59 @@
+"""The publication's clock: local dates, digest hours and run periods."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import current_app
+
+from shop.errors import RuleError
+
+
+def zone() -> ZoneInfo:
+    """The publication's time zone (``PUBLICATION_TIMEZONE``)."""
+    name = current_app.config["PUBLICATION_TIMEZONE"]
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise RuleError(f"PUBLICATION_TIMEZONE {name!r} is not a known time zone.") from exc
+
+
+def local_now(now_utc: datetime) -> datetime:
+    """A naive-UTC moment on the publication's clock."""
+    return now_utc.replace(tzinfo=UTC).astimezone(zone())
+
+
+def local_date(now_utc: datetime) -> date:
+    """The publication's calendar date at a naive-UTC moment."""
+    return local_now(now_utc).date()
+
+
+def digest_time(day: date) -> datetime:
+    """The naive-UTC moment of ``DIGEST_HOUR`` on a local day: the digest's cutoff."""
+    hour = current_app.config["DIGEST_HOUR"]
+    local = datetime(day.year, day.month, day.day, hour, tzinfo=zone())
+    return local.astimezone(UTC).replace(tzinfo=None)
+
+
+def is_digest_time(now_utc: datetime) -> bool:
+    """Whether today's digest hour has come on the publication's clock."""
+    return now_utc >= digest_time(local_date(now_utc))
+
+
+def period(frequency: str, day: date) -> str:
+    """The key that makes a digest run unique: one per frequency and local day."""
+    return f"{frequency}:{day.isoformat()}"
+
+
+def parse_day(text: str) -> date:
+    """A ``YYYY-MM-DD`` date from a command line."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise RuleError(f"{text!r} is not a date like 2026-11-25.") from exc
+
+
+def week_start(day: date) -> date:
+    """The Monday of a day's week."""
+    return day - timedelta(days=day.weekday())

@@ -1,0 +1,222 @@
+"""Sending a run: claim a batch, send it over one connection, record it in commit groups.
+
+A delivery is recorded as sent only after the SMTP server accepted it, and records are
+committed every ``MAIL_COMMIT_EVERY`` messages. A crash can therefore repeat at most
+the one group in flight, and a repeat carries the same Message-ID (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+
+from shop.articles.models import Article
+from shop.extensions import db
+from shop.extensions import mail as mailer
+from shop.mail import outbox_dir
+from shop.newsletter import ledger
+from shop.newsletter.messages import DigestRenderer, build_bytes, message_id
+from shop.newsletter.models import DELIVERY_QUEUED, Delivery, Run
+from shop.newsletter.selection import Candidate, Plan, tag_names
+from shop.newsletter.tokens import unsubscribe_url
+from shop.timeutil import utcnow
+from shop.urls import external_url
+
+
+@dataclass
+class Summary:
+    """What a send did."""
+
+    sent: int = 0
+    failed: int = 0
+    bounced: int = 0
+    retried: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """Messages per second."""
+        return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+
+class Transport:
+    """Where messages go: the SMTP relay over one connection, or the local outbox."""
+
+    def __init__(self) -> None:
+        self.smtp = bool(current_app.config.get("MAIL_SERVER"))
+        self.sender = current_app.config["MAIL_DEFAULT_SENDER"]
+        self._connection = None
+        self._host: smtplib.SMTP | None = None
+
+    def open(self) -> None:
+        """Connect (Flask-Mail builds the SMTP connection from the settings)."""
+        if self.smtp and self._host is None:
+            self._connection = mailer.connect()
+            self._host = self._connection.__enter__().host
+
+    def close(self) -> None:
+        """Say goodbye to the server, ignoring a connection that is already gone."""
+        if self._connection is not None:
+            with contextlib.suppress(OSError):  # smtplib's errors are OSErrors
+                self._connection.__exit__(None, None, None)
+        self._connection = None
+        self._host = None
+
+    def send(self, to: str, data: bytes) -> str:
+        """Hand one message over; the server's reply, or an exception."""
+        if not self.smtp:
+            folder = outbox_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{utcnow():%Y%m%dT%H%M%S%f}-digest.eml"
+            path = Path(folder) / name
+            path.with_suffix(".tmp").write_bytes(data)
+            path.with_suffix(".tmp").replace(path)
+            return "250 written to the outbox"
+        self.open()
+        assert self._host is not None
+        refused = self._host.sendmail(self.sender, [to], data)
+        if refused:
+            code, message = refused[to]
+            raise smtplib.SMTPRecipientsRefused({to: (code, message)})
+        return "250 accepted"
+
+
+def _reply_code(exc: Exception) -> int | None:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return next(iter(exc.recipients.values()))[0]
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code
+    return None
+
+
+def _renderer(run: Run, deliveries: list[Delivery]) -> DigestRenderer:
+    ids = {a for d in deliveries for a in d.articles}
+    rows = db.session.scalars(select(Article).where(Article.id.in_(ids))).all()
+    articles = {
+        a.id: Candidate(
+            a.id,
+            a.title,
+            a.slug,
+            a.summary,
+            a.access,
+            a.published_at,
+            frozenset(t.id for t in a.tags),
+        )
+        for a in rows
+    }
+    return DigestRenderer(
+        articles=articles,
+        tag_names=tag_names({t for a in articles.values() for t in a.tag_ids}),
+        kind=run.kind,
+    )
+
+
+def send_run(
+    run_id: int,
+    *,
+    worker: str | None = None,
+    wait: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """Send every queued delivery of a run that this worker can take; return a summary."""
+    from shop.accounts.models import User
+    from shop.billing.access import paying_user_ids
+
+    worker = worker or ledger.worker_name()
+    summary = Summary()
+    started = time.monotonic()
+    run = db.session.get(Run, run_id)
+    if run.started_at is None:
+        run.started_at = utcnow()
+        db.session.commit()
+    transport = Transport()
+    commit_every = max(1, current_app.config["MAIL_COMMIT_EVERY"])
+    preferences = external_url("newsletter.preferences")
+    paying = paying_user_ids()
+    try:
+        while True:
+            batch = ledger.claim_batch(run_id, worker, current_app.config["MAIL_BATCH_SIZE"])
+            if not batch:
+                later = ledger.waiting_for(run_id) if wait else None
+                if later is None:
+                    break
+                # A dead worker's lease or a retry's backoff: wait for it, then go on.
+                time.sleep(min(5.0, max(0.05, (later - utcnow()).total_seconds())))
+                continue
+            run = db.session.get(Run, run_id)
+            renderer = _renderer(run, batch)
+            users = {
+                u.id: u
+                for u in db.session.scalars(
+                    select(User).where(User.id.in_([d.user_id for d in batch]))
+                )
+            }
+            pending = 0
+            for delivery in batch:
+                user = users[delivery.user_id]
+                article_ids = [a for a in delivery.articles if a in renderer.articles]
+                if not article_ids:
+                    ledger.mark_sent(delivery, run, "skipped: its articles were deleted")
+                    summary.skipped += 1
+                    continue
+                plan = Plan(user.id, user.email, user.name, user.id in paying, article_ids)
+                data = build_bytes(
+                    renderer.digest(plan),
+                    to=user.email,
+                    name=user.name,
+                    msgid=message_id(run.id, delivery.id),
+                    unsubscribe_url=unsubscribe_url(user.id),
+                    preferences_url=preferences,
+                    sender=transport.sender,
+                )
+                try:
+                    reply = transport.send(user.email, data)
+                except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
+                    code = _reply_code(exc) or 400
+                    if code >= 500:
+                        ledger.mark_bounced(delivery, f"{code} {exc}")
+                        summary.bounced += 1
+                    elif ledger.mark_transient(delivery, f"{code} {exc}"):
+                        summary.failed += 1
+                    else:
+                        summary.retried += 1
+                    continue
+                except OSError as exc:
+                    # A dropped connection (smtplib's errors are OSErrors too, hence the
+                    # order): reconnect for the next message and retry this one later.
+                    transport.close()
+                    if ledger.mark_transient(delivery, f"connection lost: {exc}"):
+                        summary.failed += 1
+                    else:
+                        summary.retried += 1
+                    continue
+                ledger.mark_sent(delivery, run, reply)
+                summary.sent += 1
+                pending += 1
+                if progress:
+                    progress(1)
+                if pending >= commit_every:
+                    db.session.commit()
+                    pending = 0
+            db.session.commit()
+    finally:
+        transport.close()
+    run = db.session.get(Run, run_id)
+    ledger.refresh_counts(run)
+    queued = db.session.scalar(
+        select(Delivery.id).where(Delivery.run_id == run_id, Delivery.status == DELIVERY_QUEUED)
+    )
+    if queued is None and run.finished_at is None:
+        run.finished_at = utcnow()
+    db.session.commit()
+    summary.seconds = time.monotonic() - started
+    return summary

@@ -1,0 +1,145 @@
+"""Digest preferences and the unsubscribe link: thin views over preferences.py."""
+
+from __future__ import annotations
+
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from shop.articles.services import all_tags
+from shop.errors import RuleError
+from shop.extensions import csrf, limiter
+from shop.forms import ActionForm, show_error
+from shop.newsletter import bp, preferences
+from shop.newsletter.digest import preview_for
+from shop.newsletter.forms import PreferencesForm
+from shop.newsletter.models import DigestPreference
+from shop.newsletter.tokens import TokenError, user_id_from_token
+
+# The preview is our own rendered email: its inline styles may apply, nothing may run.
+PREVIEW_POLICY = (
+    "default-src 'none'; img-src 'self' https: data:; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+NO_STORIES = "No new stories for your next digest yet."
+
+
+def _require_action() -> None:
+    if not ActionForm().validate_on_submit():
+        abort(400, description="The form expired or was not sent from this site.")
+
+
+def _preview(user):
+    """The reader's next digest: (preview or None, message when there is none)."""
+    preview = preview_for(user)
+    return preview, None if preview is not None else NO_STORIES
+
+
+def _form(pref: DigestPreference) -> PreferencesForm:
+    form = PreferencesForm(obj=pref)
+    if request.method == "GET":
+        form.tag_ids.data = [t.id for t in pref.tags]
+        # An old pause that has run out is not offered again (it would be refused).
+        paused = preferences.is_paused(pref, preferences.local_today())
+        form.paused_until.data = pref.paused_until if paused else None
+    form.tag_ids.choices = [(t.id, t.name) for t in all_tags()]
+    return form
+
+
+def _input(form: PreferencesForm) -> preferences.PreferenceInput:
+    return preferences.PreferenceInput(
+        frequency=form.frequency.data or "",
+        weekday=form.weekday.data if form.weekday.data is not None else -1,
+        follow_all=bool(form.follow_all.data),
+        tag_ids=list(form.tag_ids.data or []),
+        paused_until=form.paused_until.data,
+    )
+
+
+@bp.route("/account/preferences", methods=["GET", "POST"], endpoint="preferences")
+@login_required
+def preferences_page():
+    """Followed tags, digest frequency and pause."""
+    user = current_user._get_current_object()
+    if not user.is_confirmed:
+        # Nothing can be saved before the address is proven to be the reader's.
+        status = 403 if request.method == "POST" else 200
+        return render_template(
+            "newsletter/preferences.html",
+            unconfirmed=True,
+            pref=preferences.get_preference(user, create=False),
+            action_form=ActionForm(),
+        ), status
+    pref = preferences.get_preference(user)
+    form = _form(pref)
+    if form.validate_on_submit():
+        try:
+            preferences.save_preferences(user, _input(form))
+        except RuleError as error:
+            show_error(form, error)
+        else:
+            flash("Your email preferences are saved.", "success")
+            return redirect(url_for("newsletter.preferences"))
+    preview, preview_message = _preview(user)
+    return render_template(
+        "newsletter/preferences.html",
+        unconfirmed=False,
+        pref=pref,
+        form=form,
+        action_form=ActionForm(),
+        mailable=preferences.is_mailable(pref),
+        paused=preferences.is_paused(pref, preferences.local_today()),
+        weekdays=preferences.WEEKDAYS,
+        preview=preview,
+        preview_message=preview_message,
+    )
+
+
+@bp.route("/account/preferences/resubscribe", methods=["POST"])
+@login_required
+def resubscribe():
+    """Undo an unsubscribe."""
+    _require_action()
+    try:
+        preferences.resubscribe(current_user._get_current_object())
+    except RuleError as error:
+        flash(str(error), "error")
+    else:
+        flash("You are subscribed again. Welcome back!", "success")
+    return redirect(url_for("newsletter.preferences"))
+
+
+@bp.route("/account/preferences/preview")
+@login_required
+def preview():
+    """The reader's next digest as the email it will be."""
+    found, message = _preview(current_user._get_current_object())
+    if found is None:
+        abort(404, description=message)
+    response = make_response(found.html)
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Content-Security-Policy"] = PREVIEW_POLICY
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt  # RFC 8058: mail clients POST with no session and no CSRF token
+@limiter.exempt
+def unsubscribe(token: str):
+    """GET: a page with one button. POST: RFC 8058 one-click, done at once."""
+    try:
+        if request.method == "GET":
+            user = preferences.user_for_token(token)
+        else:
+            # The body is "List-Unsubscribe=One-Click", from a mail client or our button.
+            user = preferences.unsubscribe(user_id_from_token(token))
+    except TokenError as error:
+        abort(400, description=str(error))
+    if request.method == "GET":
+        pref = preferences.get_preference(user, create=False)
+        return render_template(
+            "newsletter/unsubscribe.html",
+            token=token,
+            already=pref is not None and pref.unsubscribed_at is not None,
+        )
+    return render_template("newsletter/unsubscribed.html")
