@@ -12,10 +12,12 @@ from sqlalchemy import delete
 from werkzeug.serving import make_server
 
 from shop import create_app
+from shop.config import normalise_database_url
 from shop.extensions import db
 from tests import support
 
 PASSWORD = "correct horse battery"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture(scope="session")
@@ -184,3 +186,17 @@ def live_server(app):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def postgres_url():
+    """A database of the test's own on PostgreSQL, whatever database the run uses.
+
+    For what only PostgreSQL shows: row locks taken by several processes at once.
+    """
+    base = os.environ.get("TEST_DATABASE_URL") or DEFAULT_POSTGRES
+    if not base.startswith("postgres"):
+        base = DEFAULT_POSTGRES
+    url, name = support.create_postgres_database(base)
+    yield normalise_database_url(url)
+    support.drop_postgres_database(base, name)

@@ -293,3 +293,16 @@ def test_a_declined_card_changes_nothing(shopper, catalogue, emulator):
     assert emulator.pay(session_id, action="decline") is None
     assert order_for(session_id).status == "pending"
     assert _cart_count() == 1
+
+
+def test_automatic_tax_is_asked_for_when_set(app, shopper, catalogue, emulator):
+    app.config["STRIPE_AUTOMATIC_TAX"] = True
+    shopper.add(catalogue["tote"])
+    session_id = shopper.session_id(shopper.checkout())
+    assert emulator.get(session_id)["automatic_tax"]["enabled"] is True
+
+
+def test_automatic_tax_is_off_by_default(shopper, catalogue, emulator):
+    shopper.add(catalogue["tote"])
+    session_id = shopper.session_id(shopper.checkout())
+    assert emulator.get(session_id)["automatic_tax"]["enabled"] is False

@@ -17,7 +17,6 @@ from shop.accounts.models import User
 from shop.billing import services
 from shop.billing.catalogue import push_product
 from shop.billing.models import Payment, StripeEvent
-from shop.config import normalise_database_url
 from shop.extensions import db
 from shop.store import services as store
 from shop.store.models import Order, Product
@@ -27,19 +26,7 @@ from tests.factories import UserFactory, make_product
 from tests.support import WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 WORKERS = 3
-
-
-@pytest.fixture
-def postgres_url():
-    """A database of this test's own on PostgreSQL, whatever the run's database is."""
-    base = os.environ.get("TEST_DATABASE_URL") or DEFAULT_POSTGRES
-    if not base.startswith("postgres"):
-        base = DEFAULT_POSTGRES
-    url, name = support.create_postgres_database(base)
-    yield normalise_database_url(url)
-    support.drop_postgres_database(base, name)
 
 
 def _wait_for(url: str, seconds: float = 30) -> None:

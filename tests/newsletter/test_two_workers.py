@@ -8,29 +8,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from shop import create_app
-from shop.config import normalise_database_url
 from shop.extensions import db
-from tests import support
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, many_subscribers
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 READERS = 300
-
-
-@pytest.fixture
-def postgres_url():
-    """A database of this test's own on PostgreSQL, whatever the run's database is."""
-    base = os.environ.get("TEST_DATABASE_URL") or DEFAULT_POSTGRES
-    if not base.startswith("postgres"):
-        base = DEFAULT_POSTGRES
-    url, name = support.create_postgres_database(base)
-    yield normalise_database_url(url)
-    support.drop_postgres_database(base, name)
 
 
 def test_two_workers_share_a_run_without_duplicates(
