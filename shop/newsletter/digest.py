@@ -22,7 +22,7 @@ from shop.newsletter.models import (
     RUN_INSTANT,
     Run,
 )
-from shop.newsletter.preferences import get_preference
+from shop.newsletter.preferences import create_missing_preferences, get_preference
 from shop.newsletter.selection import Plan, candidates, instant_plans, plan_digests, tag_names
 from shop.newsletter.sending import Summary, send_run
 from shop.newsletter.tokens import unsubscribe_url
@@ -67,6 +67,8 @@ def run_digest(
     now = utcnow()
     day = day or schedule.local_date(now)
     cutoff = min(schedule.digest_time(day), now)
+    # Readers who opted in at registration and never opened their preferences.
+    create_missing_preferences()
     plans, skipped = plan_digests(frequency, day, cutoff)
     if dry_run:
         return DigestResult(run=None, planned=len(plans), skipped=skipped, plans=plans)
@@ -86,6 +88,7 @@ def run_instant(article: Article) -> Summary | None:
     """Notify instant readers who follow the article's tags, once per reader and article."""
     if not article.is_live():
         return None
+    create_missing_preferences()
     run = ledger.get_or_create_run(RUN_INSTANT, f"article:{article.id}", utcnow())
     ledger.add_deliveries(run, instant_plans(article))
     return send_run(run.id)

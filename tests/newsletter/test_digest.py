@@ -227,3 +227,20 @@ def test_instant_notices_go_once_per_reader_and_article(app, mailbox, tags):
     assert len(messages) == 1
     assert messages[0]["Subject"] == "New: Breaking ice"
     assert mailbox.to("other@example.org") == []
+
+
+def test_a_reader_who_opted_in_at_registration_gets_digests(app, mailbox, tags):
+    from tests.factories import UserFactory
+
+    UserFactory(
+        email="new@example.org",
+        digest_consent_at=cutoff() - timedelta(days=1),
+        digest_frequency="daily",
+    )
+    UserFactory(email="no-consent@example.org")
+    article("Glaciers retreat", [tags["Climate"]])
+    article("Before they joined", [tags["Climate"]], hours_before_cutoff=48)
+    digest.run_digest("daily")
+    body = text_of(mailbox.last_to("new@example.org"))
+    assert "Glaciers retreat" in body and "Before they joined" not in body
+    assert mailbox.to("no-consent@example.org") == []
