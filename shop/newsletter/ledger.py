@@ -67,11 +67,26 @@ def add_deliveries(run: Run, plans: list[Plan]) -> int:
         for plan in plans
         if plan.user_id not in have
     ]
+    statement = _insert_ignoring_duplicates()
     for start in range(0, len(rows), 1000):
-        db.session.execute(insert(Delivery), rows[start : start + 1000])
+        db.session.execute(statement, rows[start : start + 1000])
     refresh_counts(run)
     db.session.commit()
     return len(rows)
+
+
+def _insert_ignoring_duplicates():
+    """INSERT of deliveries that skips a reader another process queued a moment ago."""
+    # Two workers may plan the same run at once: (run, reader) is unique, and the
+    # second insert of a pair must add nothing rather than fail the whole batch.
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        return insert(Delivery)
+    return dialect_insert(Delivery).on_conflict_do_nothing(index_elements=["run_id", "user_id"])
 
 
 def refresh_counts(run: Run) -> None:
