@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import abort
 from flask_wtf import FlaskForm
 
 from shop.errors import RuleError
@@ -18,3 +19,9 @@ def show_error(form: FlaskForm, error: RuleError) -> None:
         field.errors = [*field.errors, str(error)]
     else:
         form.form_errors.append(str(error))
+
+
+def require_action() -> None:
+    """A state-changing button must carry a valid CSRF token; 400 otherwise."""
+    if not ActionForm().validate_on_submit():
+        abort(400, description="The form expired or was not sent from this site.")

@@ -48,7 +48,7 @@ def send_email(to: str, subject: str, template: str, **context: object) -> None:
     if current_app.config.get("MAIL_SERVER"):
         mail.send(msg)
     else:
-        write_to_outbox(msg)
+        write_to_outbox(msg.as_bytes())
 
 
 def outbox_dir() -> Path:
@@ -56,13 +56,13 @@ def outbox_dir() -> Path:
     return Path(current_app.config["MAIL_OUTBOX_DIR"])
 
 
-def write_to_outbox(msg: Message) -> Path:
-    """Write a message to the local outbox atomically, returning its file."""
+def write_to_outbox(data: bytes) -> Path:
+    """Write a serialised message to the local outbox atomically, returning its file."""
     folder = outbox_dir()
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{utcnow():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
     tmp = folder / (name + ".tmp")
-    tmp.write_bytes(msg.as_bytes())
+    tmp.write_bytes(data)
     # A rename is atomic, so a reader of the outbox never sees half a message.
     os.replace(tmp, folder / name)
     return folder / name

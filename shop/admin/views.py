@@ -14,21 +14,8 @@ from shop.articles.forms import ArticleForm, TagForm
 from shop.articles.models import STATUSES, Article, Comment, Tag
 from shop.articles.views import page_arg
 from shop.extensions import db
-from shop.forms import ActionForm, show_error
+from shop.forms import ActionForm, require_action, show_error
 from shop.urls import is_safe_next
-
-
-def _get_or_404(model, ident: int):
-    item = db.session.get(model, ident)
-    if item is None:
-        abort(404)
-    return item
-
-
-def _require_action() -> None:
-    """A state-changing button must carry a valid CSRF token."""
-    if not ActionForm().validate_on_submit():
-        abort(400, description="The form expired or was not sent from this site.")
 
 
 @bp.route("/")
@@ -107,7 +94,7 @@ def article_new():
 @bp.route("/articles/<int:article_id>", methods=["GET", "POST"])
 def article_edit(article_id: int):
     """Edit, publish or schedule an article."""
-    article = _get_or_404(Article, article_id)
+    article = db.get_or_404(Article, article_id)
     form = _article_form(article)
     if form.validate_on_submit():
         try:
@@ -125,15 +112,15 @@ def article_edit(article_id: int):
 @bp.route("/articles/<int:article_id>/preview")
 def article_preview(article_id: int):
     """Show an article as readers will see it, published or not."""
-    article = _get_or_404(Article, article_id)
+    article = db.get_or_404(Article, article_id)
     return render_template("articles/article.html", article=article, form=None, preview=True)
 
 
 @bp.route("/articles/<int:article_id>/unpublish", methods=["POST"])
 def article_unpublish(article_id: int):
     """Take an article back to draft."""
-    _require_action()
-    article = _get_or_404(Article, article_id)
+    require_action()
+    article = db.get_or_404(Article, article_id)
     articles.unpublish_article(article)
     flash(f"“{article.title}” is a draft again.", "success")
     return redirect(url_for(".article_edit", article_id=article.id))
@@ -142,8 +129,8 @@ def article_unpublish(article_id: int):
 @bp.route("/articles/<int:article_id>/delete", methods=["POST"])
 def article_delete(article_id: int):
     """Delete an article for good."""
-    _require_action()
-    article = _get_or_404(Article, article_id)
+    require_action()
+    article = db.get_or_404(Article, article_id)
     title = article.title
     articles.delete_article(article)
     flash(f"Deleted “{title}”.", "success")
@@ -173,7 +160,7 @@ def tags_list():
 @bp.route("/tags/<int:tag_id>", methods=["GET", "POST"])
 def tag_edit(tag_id: int):
     """Rename a tag or change its description."""
-    tag = _get_or_404(Tag, tag_id)
+    tag = db.get_or_404(Tag, tag_id)
     form = TagForm(obj=tag)
     if form.validate_on_submit():
         try:
@@ -190,8 +177,8 @@ def tag_edit(tag_id: int):
 @bp.route("/tags/<int:tag_id>/delete", methods=["POST"])
 def tag_delete(tag_id: int):
     """Delete a tag; its articles stay."""
-    _require_action()
-    tag = _get_or_404(Tag, tag_id)
+    require_action()
+    tag = db.get_or_404(Tag, tag_id)
     name = tag.name
     articles.delete_tag(tag)
     flash(f"Deleted the tag “{name}”.", "success")
@@ -219,8 +206,8 @@ def _back_to_comments():
 @bp.route("/comments/<int:comment_id>/hide", methods=["POST"])
 def comment_hide(comment_id: int):
     """Hide a comment from readers."""
-    _require_action()
-    articles.set_comment_hidden(_get_or_404(Comment, comment_id), True)
+    require_action()
+    articles.set_comment_hidden(db.get_or_404(Comment, comment_id), True)
     flash("The comment is hidden.", "success")
     return _back_to_comments()
 
@@ -228,8 +215,8 @@ def comment_hide(comment_id: int):
 @bp.route("/comments/<int:comment_id>/show", methods=["POST"])
 def comment_show(comment_id: int):
     """Show a hidden comment again."""
-    _require_action()
-    articles.set_comment_hidden(_get_or_404(Comment, comment_id), False)
+    require_action()
+    articles.set_comment_hidden(db.get_or_404(Comment, comment_id), False)
     flash("The comment is visible again.", "success")
     return _back_to_comments()
 
@@ -237,7 +224,7 @@ def comment_show(comment_id: int):
 @bp.route("/comments/<int:comment_id>/delete", methods=["POST"])
 def comment_delete(comment_id: int):
     """Delete a comment for good."""
-    _require_action()
-    articles.delete_comment(_get_or_404(Comment, comment_id))
+    require_action()
+    articles.delete_comment(db.get_or_404(Comment, comment_id))
     flash("The comment is deleted.", "success")
     return _back_to_comments()

@@ -12,23 +12,24 @@ from shop.extensions import db
 from shop.timeutil import utcnow
 
 
+def _paying_clause():
+    """SQL condition: a subscription that gives paid access now (past due within grace)."""
+    grace = timedelta(days=current_app.config["PAYWALL_GRACE_DAYS"])
+    return or_(
+        Subscription.status.in_(ACCESS_STATUSES),
+        and_(
+            Subscription.status == "past_due",
+            Subscription.current_period_end >= utcnow() - grace,
+        ),
+    )
+
+
 def has_paid_access(user) -> bool:
     """Whether the reader's subscription is active, trialing, or past due within grace."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
-    subs = db.session.scalars(select(Subscription).where(Subscription.user_id == user.id)).all()
-    grace = timedelta(days=current_app.config["PAYWALL_GRACE_DAYS"])
-    now = utcnow()
-    for sub in subs:
-        if sub.status in ACCESS_STATUSES:
-            return True
-        if (
-            sub.status == "past_due"
-            and sub.current_period_end is not None
-            and now <= sub.current_period_end + grace
-        ):
-            return True
-    return False
+    query = select(Subscription.id).where(Subscription.user_id == user.id, _paying_clause())
+    return db.session.scalar(query.limit(1)) is not None
 
 
 def can_read(user, access: str) -> bool:
@@ -46,17 +47,4 @@ def can_read(user, access: str) -> bool:
 
 def paying_user_ids() -> set[int]:
     """Every reader with paid access now, in one query (for sending to many at once)."""
-    grace = timedelta(days=current_app.config["PAYWALL_GRACE_DAYS"])
-    now = utcnow()
-    rows = db.session.scalars(
-        select(Subscription.user_id).where(
-            or_(
-                Subscription.status.in_(ACCESS_STATUSES),
-                and_(
-                    Subscription.status == "past_due",
-                    Subscription.current_period_end >= now - grace,
-                ),
-            )
-        )
-    )
-    return set(rows)
+    return set(db.session.scalars(select(Subscription.user_id).where(_paying_clause())))

@@ -9,15 +9,10 @@ from flask_login import current_user, login_required
 
 from shop.billing import bp, gateway, services, webhooks
 from shop.extensions import csrf, limiter
-from shop.forms import ActionForm
+from shop.forms import require_action
 from shop.store.services import StoreError
 
 log = logging.getLogger(__name__)
-
-
-def _require_action() -> None:
-    if not ActionForm().validate_on_submit():
-        abort(400, description="The form expired or was not sent from this site.")
 
 
 @bp.route("/checkout", methods=["POST"])
@@ -27,7 +22,7 @@ def checkout():
         # Back to the cart after logging in: the cart is kept and merged at login.
         flash("Log in or create an account to check out. Your cart is kept.", "info")
         return redirect(url_for("accounts.login", next=url_for("store.cart")))
-    _require_action()
+    require_action()
     try:
         url = services.start_checkout(current_user)
     except (services.BillingError, StoreError) as error:
@@ -81,7 +76,7 @@ def stripe_webhook():
 @login_required
 def billing_portal():
     """Send the reader to Stripe's customer portal."""
-    _require_action()
+    require_action()
     try:
         url = services.portal_url(current_user)
     except services.BillingError as error:

@@ -18,6 +18,7 @@ from shop.articles.models import Article, Tag, article_tags
 from shop.billing.access import paying_user_ids
 from shop.extensions import db
 from shop.newsletter.models import (
+    FREQ_INSTANT,
     FREQ_WEEKLY,
     DigestPreference,
     MailedArticle,
@@ -49,18 +50,25 @@ class Plan:
     article_ids: list[int]
 
 
+def _mailable(frequency: str) -> tuple:
+    """Conditions on (preference, user): this frequency, consented, confirmed, reachable."""
+    return (
+        DigestPreference.frequency == frequency,
+        DigestPreference.unsubscribed_at.is_(None),
+        DigestPreference.suppressed_at.is_(None),
+        User.confirmed_at.is_not(None),
+        User.digest_consent_at.is_not(None),
+    )
+
+
 def due_preferences(frequency: str, day: date, user_ids: list[int] | None = None):
     """Rows of (preference, user) due a digest of this frequency on this local day."""
     query = (
         select(DigestPreference, User)
         .join(User, User.id == DigestPreference.user_id)
         .where(
-            DigestPreference.frequency == frequency,
-            DigestPreference.unsubscribed_at.is_(None),
-            DigestPreference.suppressed_at.is_(None),
+            *_mailable(frequency),
             or_(DigestPreference.paused_until.is_(None), DigestPreference.paused_until < day),
-            User.confirmed_at.is_not(None),
-            User.digest_consent_at.is_not(None),
         )
         .order_by(DigestPreference.id)
     )
@@ -160,11 +168,7 @@ def instant_plans(article: Article) -> list[Plan]:
         select(DigestPreference, User)
         .join(User, User.id == DigestPreference.user_id)
         .where(
-            DigestPreference.frequency == "instant",
-            DigestPreference.unsubscribed_at.is_(None),
-            DigestPreference.suppressed_at.is_(None),
-            User.confirmed_at.is_not(None),
-            User.digest_consent_at.is_not(None),
+            *_mailable(FREQ_INSTANT),
             ~select(MailedArticle.user_id)
             .where(and_(MailedArticle.user_id == User.id, MailedArticle.article_id == article.id))
             .exists(),

@@ -12,7 +12,6 @@ import smtplib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
@@ -20,7 +19,7 @@ from sqlalchemy import select
 from shop.articles.models import Article
 from shop.extensions import db
 from shop.extensions import mail as mailer
-from shop.mail import outbox_dir
+from shop.mail import write_to_outbox
 from shop.newsletter import ledger
 from shop.newsletter.messages import DigestRenderer, build_bytes, message_id
 from shop.newsletter.models import DELIVERY_QUEUED, Delivery, Run
@@ -74,12 +73,7 @@ class Transport:
     def send(self, to: str, data: bytes) -> str:
         """Hand one message over; the server's reply, or an exception."""
         if not self.smtp:
-            folder = outbox_dir()
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"{utcnow():%Y%m%dT%H%M%S%f}-digest.eml"
-            path = Path(folder) / name
-            path.with_suffix(".tmp").write_bytes(data)
-            path.with_suffix(".tmp").replace(path)
+            write_to_outbox(data)
             return "250 written to the outbox"
         self.open()
         assert self._host is not None

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from shop.articles.services import all_tags
 from shop.errors import RuleError
 from shop.extensions import csrf, limiter
-from shop.forms import ActionForm, show_error
+from shop.forms import ActionForm, require_action, show_error
 from shop.newsletter import bp, preferences
 from shop.newsletter.digest import preview_for
 from shop.newsletter.forms import PreferencesForm
@@ -21,11 +21,6 @@ PREVIEW_POLICY = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 NO_STORIES = "No new stories for your next digest yet."
-
-
-def _require_action() -> None:
-    if not ActionForm().validate_on_submit():
-        abort(400, description="The form expired or was not sent from this site.")
 
 
 def _preview(user):
@@ -98,7 +93,7 @@ def preferences_page():
 @login_required
 def resubscribe():
     """Undo an unsubscribe."""
-    _require_action()
+    require_action()
     try:
         preferences.resubscribe(current_user._get_current_object())
     except RuleError as error:
