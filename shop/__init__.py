@@ -11,11 +11,14 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from shop.config import ConfigError, dev_secret_key, load_settings
 from shop.extensions import csrf, db, limiter, login_manager, migrate
 from shop.extensions import mail as mailer  # "mail" would clash with the shop.mail module
+from shop.tasks import init_celery
 
+MAX_ROW_ID = 2**31 - 1  # the largest value of a 32-bit INTEGER column
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -73,6 +76,8 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     mailer.init_app(app)
     limiter.init_app(app)
+    # Builds the Celery app only; nothing connects to a broker until a job is sent.
+    init_celery(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Log in to continue."
@@ -92,8 +97,18 @@ def register_extensions(app: Flask) -> None:
         return user
 
 
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a whole number a database id column can hold."""
+
+    # Larger numbers would make the database raise (a 500); as no row has them, 404.
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def register_blueprints(app: Flask) -> None:
     """Mount each feature."""
+    app.url_map.converters["int"] = RowIdConverter
     from shop import accounts, admin, articles, billing, health, newsletter, store
     from shop.billing.catalogue import push_if_configured
 

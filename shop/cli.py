@@ -54,7 +54,8 @@ def demo_command(admin_email: str) -> None:
         click.echo(f"Demo admin {result.admin_email} already exists; its password is unchanged.")
     click.echo(
         f"Demo content: {result.articles_created} articles, {result.tags_created} tags and "
-        f"{result.comments_created} comments and {result.products_created} products added."
+        f"{result.comments_created} comments, {result.products_created} products and "
+        f"{result.history_readers} demo readers with six months of history added."
     )
 
 
@@ -90,9 +91,10 @@ def digest_group() -> None:
 @click.option("--date", "day", default=None, help="The local day (YYYY-MM-DD); today if left out.")
 @click.option("--dry-run", is_flag=True, help="List who would get which articles; send nothing.")
 def digest_send_command(frequency: str, day: str | None, dry_run: bool) -> None:
-    """Send (or resume) the digest of a frequency for a day."""
+    """Send (or resume) the digest of a frequency for a day (with a broker, on the workers)."""
     from shop.errors import RuleError
     from shop.newsletter import digest, schedule
+    from shop.tasks import broker_configured
 
     try:
         when = schedule.parse_day(day) if day else None
@@ -117,19 +119,52 @@ def digest_send_command(frequency: str, day: str | None, dry_run: bool) -> None:
             if bar["bar"] is not None:
                 bar["bar"].update(n)
 
+        stopped = False
         try:
-            result = digest.run_digest(frequency, when, progress=progress, on_planned=planned)
+            result = digest.run_digest(
+                frequency, when, progress=progress, on_planned=planned, wait=True
+            )
+            if broker_configured():
+                stopped = not _watch(result, progress)
         finally:
             if bar["bar"] is not None:
                 bar["bar"].__exit__(None, None, None)
     except RuleError as error:
         raise click.ClickException(str(error)) from error
+    if stopped:
+        click.echo(
+            f"Stopped watching; the Celery workers go on sending run {result.run.id} "
+            f"({result.run.period}). Run this command again to watch it."
+        )
+        return
     s = result.summary
     click.echo(
         f"{frequency} digest {result.run.period}: sent {s.sent}, skipped {s.skipped}, "
         f"failed {s.failed}, bounced {s.bounced}, retrying {s.retried}; "
         f"{s.rate:.0f} messages/s."
     )
+
+
+def _watch(result, progress) -> bool:
+    """Follow a run that the Celery workers send; False if stopped with Ctrl-C."""
+    from shop.newsletter import jobs
+
+    def stalled(seconds: float) -> None:
+        click.echo(
+            f"\nNothing was sent for {seconds:.0f} s (a retry's backoff or a dead worker's "
+            "lease can take that long). Are the Celery workers running? "
+            "(celery -A shop.celery_worker worker; see docs/deploy.md)",
+            err=True,
+        )
+
+    try:
+        watched = jobs.watch_run(result.run.id, progress=progress, stalled=stalled)
+    except KeyboardInterrupt:
+        return False
+    # The same summary line as a send in this process, counted from the ledger.
+    watched.skipped += result.summary.skipped
+    result.summary = watched
+    return True
 
 
 def _titles(article_ids: set[int]) -> dict[int, str]:
@@ -149,9 +184,20 @@ def _titles(article_ids: set[int]) -> dict[int, str]:
 
 @click.command("tick")
 def tick_command() -> None:
-    """Do all time-based work now (due digests, instant notices); safe to run twice."""
+    """Do all time-based work now (digests, instant notices, newsletters); safe to repeat."""
     from shop.newsletter import digest
+    from shop.tasks import broker_configured
 
     result = digest.tick()
+    if broker_configured():
+        # The workers send; this process only planned the runs and handed them over.
+        click.echo(
+            f"tick: due digests, instant notices and {result.newsletters} newsletters "
+            "handed to the workers."
+        )
+        return
     done = ", ".join(f"{k} {v}" for k, v in result.digests.items()) or "none due"
-    click.echo(f"tick: digests sent: {done}; instant notices sent: {result.instant}.")
+    click.echo(
+        f"tick: digests sent: {done}; instant notices sent: {result.instant}; "
+        f"newsletters started: {result.newsletters}."
+    )

@@ -96,8 +96,15 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "PAYWALL_GRACE_DAYS": _int("PAYWALL_GRACE_DAYS", env("PAYWALL_GRACE_DAYS"), 7),
         "PUBLICATION_TIMEZONE": env("PUBLICATION_TIMEZONE") or "UTC",
         "DIGEST_HOUR": _int("DIGEST_HOUR", env("DIGEST_HOUR"), 7),
+        # Stories listed per digest (the newest); the rest are linked. 0 lists them all.
+        "DIGEST_MAX_ARTICLES": _int("DIGEST_MAX_ARTICLES", env("DIGEST_MAX_ARTICLES"), 20),
         "PUBLICATION_ADDRESS": env("PUBLICATION_ADDRESS") or "",
+        # Empty: jobs run in-process. Set (redis://...): they go to Celery workers.
         "CELERY_BROKER_URL": env("CELERY_BROKER_URL") or "",
+        # 0: one hour, or two mail leases if longer (shop/tasks.py, docs/deploy.md).
+        "CELERY_VISIBILITY_TIMEOUT": _int(
+            "CELERY_VISIBILITY_TIMEOUT", env("CELERY_VISIBILITY_TIMEOUT"), 0
+        ),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
         "LOGIN_RATE_LIMIT_IP": env("LOGIN_RATE_LIMIT_IP") or "20 per minute",
         "LOGIN_RATE_LIMIT_ACCOUNT": env("LOGIN_RATE_LIMIT_ACCOUNT") or "5 per minute",

@@ -13,6 +13,7 @@ from shop.articles.models import STATUS_PUBLISHED, Article, Comment, Tag
 from shop.articles.rendering import render_markdown
 from shop.demo_catalogue import load_catalogue
 from shop.demo_content import ARTICLES, COMMENTS, TAGS
+from shop.demo_history import load_history
 from shop.extensions import db
 from shop.text import slugify
 from shop.timeutil import utcnow
@@ -31,6 +32,7 @@ class DemoResult:
     tags_created: int = 0
     comments_created: int = 0
     products_created: int = 0
+    history_readers: int = 0
 
 
 def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
@@ -95,4 +97,5 @@ def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
             result.comments_created += 1
     db.session.commit()
     result.products_created = load_catalogue()
+    result.history_readers = load_history(utcnow())
     return result

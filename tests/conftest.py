@@ -106,7 +106,16 @@ class IsolatedClient(FlaskClient):
 
     def open(self, *args, **kwargs):
         """Send the request from a context with no app context pushed."""
-        return contextvars.Context().run(super().open, *args, **kwargs)
+
+        def send():
+            response = super(IsolatedClient, self).open(*args, **kwargs)
+            # A streamed body (a CSV export) must be read in the context that began it.
+            if not response.is_sequence:
+                response.make_sequence()
+                response.close()
+            return response
+
+        return contextvars.Context().run(send)
 
 
 @pytest.fixture

@@ -124,3 +124,23 @@ def test_cookies_are_secure_when_the_site_is_https(tmp_path):
     assert https["SESSION_COOKIE_SECURE"] and https["REMEMBER_COOKIE_SECURE"]
     plain = load_settings(str(tmp_path), environ={})
     assert not plain["SESSION_COOKIE_SECURE"]
+
+
+def test_ids_too_large_for_the_database_are_404s(client, auth, admin):
+    """An id past a 32-bit integer matches no route, instead of making the database fail."""
+    auth.login(admin.email)
+    huge = "99999999999999999999"
+    for path in (
+        f"/admin/articles/{huge}",
+        f"/admin/newsletters/{huge}/progress",
+        f"/admin/runs/{huge}",
+    ):
+        assert client.get(path).status_code == 404, path
+    assert client.get("/admin/articles/2147483647").status_code == 404
+
+
+def test_odd_page_numbers_are_404s(client):
+    """Superscript digits, zero, negatives and absurdly large pages: 404, never a 500."""
+    for page in ("%C2%B2", "0", "-1", "abc", "99999999999999999999"):
+        assert client.get(f"/?page={page}").status_code == 404, page
+        assert client.get(f"/newsletters?page={page}").status_code == 404, page

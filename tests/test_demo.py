@@ -36,12 +36,27 @@ def test_demo_loads_a_publication_and_running_it_twice_changes_nothing(runner, c
     admin = db.session.scalar(select(User).where(User.email == "admin@example.com"))
     assert admin.is_admin and admin.check_password(password)
 
+    # Six months of made-up history, so the back office has something to show.
+    from shop.billing.models import Payment, Subscription
+    from shop.newsletter.models import Delivery
+
+    history = [
+        db.session.scalar(select(func.count()).select_from(model))
+        for model in (Payment, Subscription, Delivery)
+    ]
+    assert all(n > 0 for n in history), history
+    assert "demo readers with six months of history" in first.output
+
     before = _counts()
     second = runner.invoke(args=["demo"])
     assert second.exit_code == 0, second.output
     assert "password:" not in second.output
     assert "already exists" in second.output
     assert _counts() == before
+    assert [
+        db.session.scalar(select(func.count()).select_from(model))
+        for model in (Payment, Subscription, Delivery)
+    ] == history
     db.session.expire_all()
     assert admin.check_password(password)
 

@@ -1,7 +1,9 @@
 """The back office: views over the features' services, for admins only."""
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, abort, redirect, request, session, url_for
 from flask_login import current_user
+
+from shop.audit import services as audit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -16,5 +18,39 @@ def require_admin():
     return None
 
 
+def _refused() -> bool:
+    """Whether this request flashed an error: the action was refused and changed nothing."""
+    return any(category == "error" for category, _ in session.get("_flashes", []))
+
+
+@bp.after_request
+def audit_changes(response):
+    """Log every admin action that changed data: a POST answered with a redirect."""
+    # Our forms answer a successful POST with a redirect and a refused one with the
+    # form again (200) or an error flash, so this covers every admin route, new ones too.
+    if (
+        request.method == "POST"
+        and 300 <= response.status_code < 400
+        and current_user.is_authenticated
+        and current_user.is_admin
+        and not _refused()
+    ):
+        audit.record_request(
+            current_user._get_current_object(),
+            request.endpoint or "",
+            request.view_args or {},
+            {k: v[0] if len(v) == 1 else v for k, v in request.form.lists()},
+            request.remote_addr,
+        )
+    return response
+
+
+import shop.admin.audit_log  # noqa: E402,F401
+import shop.admin.dashboard  # noqa: E402,F401
+import shop.admin.newsletters  # noqa: E402,F401
+import shop.admin.orders  # noqa: E402,F401
+import shop.admin.outbox  # noqa: E402,F401
 import shop.admin.products  # noqa: E402,F401
+import shop.admin.runs  # noqa: E402,F401
+import shop.admin.subscribers  # noqa: E402,F401
 from shop.admin import views  # noqa: E402,F401  (routes register on import)

@@ -12,17 +12,10 @@ from shop.admin import bp
 from shop.articles import services as articles
 from shop.articles.forms import ArticleForm, TagForm
 from shop.articles.models import STATUSES, Article, Comment, Tag
-from shop.articles.views import page_arg
+from shop.articles.views import check_page_exists, page_arg
 from shop.extensions import db
 from shop.forms import ActionForm, require_action, show_error
 from shop.urls import is_safe_next
-
-
-@bp.route("/")
-def dashboard():
-    """The back office's front page."""
-    return redirect(url_for(".articles_list"))
-
 
 # --- articles ------------------------------------------------------------------------
 
@@ -34,8 +27,7 @@ def articles_list():
     if status is not None and status not in STATUSES:
         abort(404, description="There is no such status.")
     page = articles.admin_articles(page_arg(), status=status)
-    if page.page > page.pages:
-        abort(404, description="There is no such page.")
+    check_page_exists(page)
     return render_template(
         "admin/articles.html", page=page, status=status, action_form=ActionForm()
     )
@@ -190,11 +182,23 @@ def tag_delete(tag_id: int):
 
 @bp.route("/comments")
 def comments_list():
-    """Comments, newest first, for moderation."""
-    page = articles.recent_comments(page_arg())
-    if page.page > page.pages:
-        abort(404, description="There is no such page.")
-    return render_template("admin/comments.html", page=page, action_form=ActionForm())
+    """Comments, newest first, for moderation; searched and filtered by state."""
+    query = request.args.get("q", "")
+    state = request.args.get("state") or None
+    number = page_arg()
+    try:
+        page = articles.recent_comments(number, query=query, state=state)
+    except articles.ArticleError as error:
+        abort(404, description=str(error))
+    check_page_exists(page)
+    return render_template(
+        "admin/comments.html",
+        page=page,
+        query=query.strip(),
+        state=state,
+        states=articles.COMMENT_STATES,
+        action_form=ActionForm(),
+    )
 
 
 def _back_to_comments():

@@ -23,6 +23,7 @@ from shop.articles.rendering import render_markdown
 from shop.articles.signals import article_published
 from shop.errors import RuleError
 from shop.extensions import db
+from shop.pagination import Page
 from shop.text import slugify, unique_slug
 from shop.timeutil import utcnow
 
@@ -33,32 +34,6 @@ TAG_NAME_MAX = 64
 
 class ArticleError(RuleError):
     """An article, tag or comment rule was broken."""
-
-
-@dataclass
-class Page:
-    """One page of a list, with what pagination links need."""
-
-    items: list
-    page: int
-    per_page: int
-    total: int
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def pages(self) -> int:
-        """How many pages there are (at least one)."""
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        """Whether a newer page exists."""
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        """Whether an older page exists."""
-        return self.page < self.pages
 
 
 def _paginate(query, page: int, per_page: int) -> Page:
@@ -311,11 +286,32 @@ def delete_comment(comment: Comment) -> None:
     db.session.commit()
 
 
-def recent_comments(page: int = 1, per_page: int = 50) -> Page:
-    """Comments for moderation, newest first."""
-    query = (
+COMMENT_STATES = ("visible", "hidden")
+COMMENT_SEARCH_MAX = 200
+
+
+def recent_comments(
+    page: int = 1, per_page: int = 50, *, query: str = "", state: str | None = None
+) -> Page:
+    """Comments for moderation, newest first; by text or author's email, and by state."""
+    if state is not None and state not in COMMENT_STATES:
+        raise ArticleError("A comment is either visible or hidden.", "state")
+    text = query.strip()
+    if len(text) > COMMENT_SEARCH_MAX:
+        raise ArticleError(f"A search can be at most {COMMENT_SEARCH_MAX} characters long.", "q")
+    # PostgreSQL refuses NUL in text, and nobody searches for control characters.
+    if any(ord(c) < 32 for c in text):
+        raise ArticleError("A search cannot contain control characters.", "q")
+    statement = (
         select(Comment)
         .options(selectinload(Comment.article), selectinload(Comment.author))
         .order_by(Comment.created_at.desc(), Comment.id.desc())
     )
-    return _paginate(query, page, per_page)
+    if state is not None:
+        statement = statement.where(Comment.hidden.is_(state == "hidden"))
+    if text:
+        authors = select(User.id).where(User.email.icontains(text, autoescape=True))
+        statement = statement.where(
+            Comment.body.icontains(text, autoescape=True) | Comment.author_id.in_(authors)
+        )
+    return _paginate(statement, page, per_page)

@@ -23,17 +23,22 @@ from shop.store import services as store
 from shop.timeutil import utcnow
 from shop.urls import external_url
 
+MAX_PAGE = 1_000_000
+
 
 def page_arg() -> int:
     """The ``?page=`` number; anything but a positive whole number is a 404."""
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
+    # isdigit() alone lets "²" through to int(); and no list has a billion pages, while
+    # an offset that large makes some databases fail instead of returning nothing.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         abort(404, description="There is no such page.")
     return int(raw)
 
 
-def _check_page_exists(page: services.Page) -> None:
-    if page.page > page.pages:
+def check_page_exists(page) -> None:
+    """404 for a page past the end of its list (an empty list still has page 1)."""
+    if page.page > max(page.pages, 1):
         abort(404, description="There is no such page.")
 
 
@@ -48,7 +53,7 @@ def absolute(endpoint: str, **values: object) -> str:
 def index():
     """The newest articles, paginated."""
     page = services.latest_articles(page_arg(), current_app.config["ARTICLES_PER_PAGE"])
-    _check_page_exists(page)
+    check_page_exists(page)
     return render_template("articles/index.html", page=page, tags=services.tags_with_counts())
 
 
@@ -116,7 +121,7 @@ def tag(slug: str):
     if item is None:
         abort(404, description="We could not find that tag.")
     page = services.tag_articles(item, page_arg(), current_app.config["ARTICLES_PER_PAGE"])
-    _check_page_exists(page)
+    check_page_exists(page)
     return render_template("articles/tag.html", tag=item, page=page)
 
 

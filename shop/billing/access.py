@@ -12,7 +12,7 @@ from shop.extensions import db
 from shop.timeutil import utcnow
 
 
-def _paying_clause():
+def paying_clause():
     """SQL condition: a subscription that gives paid access now (past due within grace)."""
     grace = timedelta(days=current_app.config["PAYWALL_GRACE_DAYS"])
     return or_(
@@ -28,7 +28,7 @@ def has_paid_access(user) -> bool:
     """Whether the reader's subscription is active, trialing, or past due within grace."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
-    query = select(Subscription.id).where(Subscription.user_id == user.id, _paying_clause())
+    query = select(Subscription.id).where(Subscription.user_id == user.id, paying_clause())
     return db.session.scalar(query.limit(1)) is not None
 
 
@@ -45,6 +45,11 @@ def can_read(user, access: str) -> bool:
     return has_paid_access(user)
 
 
+def paying_users_select():
+    """A SELECT of the ids of readers with paid access now, to use inside other queries."""
+    return select(Subscription.user_id).where(paying_clause())
+
+
 def paying_user_ids() -> set[int]:
     """Every reader with paid access now, in one query (for sending to many at once)."""
-    return set(db.session.scalars(select(Subscription.user_id).where(_paying_clause())))
+    return set(db.session.scalars(paying_users_select()))

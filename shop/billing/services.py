@@ -9,7 +9,9 @@ subscriptions are upserted from Stripe's current state rather than an event's co
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -528,6 +530,103 @@ def record_refund(charge: gateway.ChargeInfo) -> Payment | None:
         order.status = ORDER_REFUNDED if full else ORDER_PARTIALLY_REFUNDED
     db.session.flush()
     return payment
+
+
+# --- refunds (the back office) -------------------------------------------------------
+
+# Statuses of an order whose payments may still be refunded.
+REFUNDABLE_ORDER_STATUSES = (ORDER_PAID, ORDER_PARTIALLY_REFUNDED)
+REFUNDABLE_PAYMENT_STATUSES = (PAYMENT_PAID, PAYMENT_PARTIALLY_REFUNDED)
+# An optional currency sign, then digits with an optional point: what an admin types.
+_MAJOR_AMOUNT = re.compile(r"[£$€]?\s*([+-]?[0-9]*\.?[0-9]*)")
+_ATTEMPT = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def refundable_amount(payment: Payment) -> int:
+    """What is left to refund of a payment, in minor units; 0 if it cannot be refunded."""
+    if payment.status not in REFUNDABLE_PAYMENT_STATUSES or not payment.stripe_payment_intent_id:
+        return 0
+    if payment.order is not None and payment.order.status not in REFUNDABLE_ORDER_STATUSES:
+        return 0
+    return max(payment.amount - payment.amount_refunded, 0)
+
+
+def parse_refund_amount(text: str | None) -> int:
+    """An amount typed in major units ("5", "5.00", "£5.00") as minor units; BillingError if bad."""
+    match = _MAJOR_AMOUNT.fullmatch((text or "").strip())
+    digits = match.group(1) if match else ""
+    if not digits.strip("+-."):
+        raise BillingError("Write the amount to refund as a number such as 5 or 5.00.", "amount")
+    try:
+        value = Decimal(digits)
+    except InvalidOperation:
+        raise BillingError(
+            "Write the amount to refund as a number such as 5 or 5.00.", "amount"
+        ) from None
+    if value <= 0:
+        raise BillingError("The amount to refund must be more than zero.", "amount")
+    minor = value * 100
+    if minor != minor.to_integral_value():
+        raise BillingError("Use at most two decimal places, such as 5.25.", "amount")
+    return int(minor)
+
+
+def refund_payment(
+    payment: Payment, amount: int | None, actor: User, attempt: str | None = None
+) -> int:
+    """Ask Stripe to refund ``amount`` (minor units) of a payment, or all that is left.
+
+    Returns the amount asked for. Nothing is written here: Stripe's ``charge.refunded``
+    webhook settles the payment and its order through ``record_refund``, so the local
+    state is always Stripe's, even when this request dies after Stripe said yes.
+    ``attempt`` is a token the refund form carries: sending the same form twice (a
+    double-click, the browser's "resend") asks Stripe for the same refund, not a second.
+    """
+    if payment.order is not None and payment.order.status not in REFUNDABLE_ORDER_STATUSES:
+        raise BillingError(f"Order {payment.order.id} is not paid, so there is nothing to refund.")
+    if payment.status not in REFUNDABLE_PAYMENT_STATUSES:
+        raise BillingError("This payment has already been refunded in full.")
+    if not payment.stripe_payment_intent_id:
+        raise BillingError(
+            "This payment has no Stripe PaymentIntent, so it can only be refunded in Stripe."
+        )
+    left = refundable_amount(payment)
+    if left <= 0:
+        raise BillingError("Nothing is left to refund on this payment.")
+    if amount is not None:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise BillingError(
+                "The amount to refund must be a whole number of cents or pence.", "amount"
+            )
+        if amount <= 0:
+            raise BillingError("The amount to refund must be more than zero.", "amount")
+        if amount > left:
+            raise BillingError(
+                f"At most {store.format_money(left, payment.currency)} is left to refund "
+                "on this payment.",
+                "amount",
+            )
+    # Stripe answers a repeated key with the refund it already made, never a second one.
+    # Without the form's token, what was refunded before stands in for it: a retry before
+    # the webhook lands is then the same request (two equal refunds in that gap count as
+    # one, the safe way round).
+    if attempt and _ATTEMPT.fullmatch(attempt):
+        key = f"refund-payment-{payment.id}-{amount or 'rest'}-attempt-{attempt}"
+    else:
+        key = f"refund-payment-{payment.id}-{amount or 'rest'}-after-{payment.amount_refunded}"
+    try:
+        refund_id = gateway.refund(payment.stripe_payment_intent_id, amount, idempotency_key=key)
+    except gateway.GatewayError as exc:
+        raise BillingError(str(exc)) from exc
+    asked = left if amount is None else amount
+    log.info(
+        "%s asked Stripe for refund %s: %s of payment %s",
+        actor.email,
+        refund_id,
+        store.format_money(asked, payment.currency),
+        payment.id,
+    )
+    return asked
 
 
 # --- the reader's view ---------------------------------------------------------------

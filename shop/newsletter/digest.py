@@ -12,7 +12,8 @@ from shop.accounts.models import User
 from shop.articles.models import Article
 from shop.billing.access import has_paid_access
 from shop.extensions import db
-from shop.newsletter import ledger, schedule
+from shop.newsletter import ledger, newsletters, schedule
+from shop.newsletter.jobs import dispatch_run, resume_run
 from shop.newsletter.messages import DigestRenderer, build_bytes
 from shop.newsletter.models import (
     FREQ_DAILY,
@@ -24,7 +25,7 @@ from shop.newsletter.models import (
 )
 from shop.newsletter.preferences import create_missing_preferences, get_preference
 from shop.newsletter.selection import Plan, candidates, instant_plans, plan_digests, tag_names
-from shop.newsletter.sending import Summary, send_run
+from shop.newsletter.sending import Summary
 from shop.newsletter.tokens import unsubscribe_url
 from shop.timeutil import utcnow
 from shop.urls import external_url
@@ -60,6 +61,7 @@ def run_digest(
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
     on_planned: Callable[[int], None] | None = None,
+    wait: bool = False,
 ) -> DigestResult:
     """Plan (or resume) the digest run of a frequency for a local day, then send it."""
     if frequency not in DIGEST_FREQUENCIES:
@@ -79,7 +81,8 @@ def run_digest(
     added = ledger.add_deliveries(run, plans)
     if on_planned:
         on_planned(run.total - run.sent - run.failed - run.bounced)
-    summary = send_run(run.id, progress=progress)
+    # With a broker the workers send it, and the summary here stays empty.
+    summary = dispatch_run(run.id, progress=progress, wait=wait) or Summary()
     summary.skipped += skipped + (len(plans) - added)
     return DigestResult(run=run, planned=added, skipped=skipped, summary=summary, plans=plans)
 
@@ -91,7 +94,7 @@ def run_instant(article: Article) -> Summary | None:
     create_missing_preferences()
     run = ledger.get_or_create_run(RUN_INSTANT, f"article:{article.id}", utcnow())
     ledger.add_deliveries(run, instant_plans(article))
-    return send_run(run.id)
+    return dispatch_run(run.id)
 
 
 def due_instant_articles(now: datetime) -> list[Article]:
@@ -113,10 +116,11 @@ class TickResult:
 
     digests: dict[str, int] = field(default_factory=dict)
     instant: int = 0
+    newsletters: int = 0
 
 
 def tick(now: datetime | None = None) -> TickResult:
-    """All time-based work: due digests and instant notices. Safe to run twice."""
+    """All time-based work: due digests, instant notices, scheduled newsletters. Idempotent."""
     now = now or utcnow()
     result = TickResult()
     if schedule.is_digest_time(now):
@@ -127,9 +131,11 @@ def tick(now: datetime | None = None) -> TickResult:
     for article in due_instant_articles(now):
         summary = run_instant(article)
         result.instant += summary.sent if summary else 0
+    result.newsletters = newsletters.send_due(now)
     # Runs whose deliveries are still queued (retries, a crashed worker) are resumed.
     for run_id in db.session.scalars(select(Run.id).where(Run.finished_at.is_(None))):
-        send_run(run_id, wait=False)
+        resume_run(run_id)
+    newsletters.settle()
     return result
 
 

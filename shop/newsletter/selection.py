@@ -1,17 +1,21 @@
 """Who is due a digest, and which articles each of them gets.
 
 Everything is loaded in a fixed number of queries, whatever the size of the list:
-the due preferences, their followed tags, the candidate articles with their tags, the
-articles already mailed, and the paying readers. The matching is done in memory.
+the candidate articles with their tags, the articles already mailed, the paying
+readers, and the due preferences with their followed tags, read as one stream. The
+matching is done in memory.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import groupby
+from operator import attrgetter
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from shop.accounts.models import User
 from shop.articles.models import Article, Tag, article_tags
@@ -24,6 +28,8 @@ from shop.newsletter.models import (
     MailedArticle,
     preference_tags,
 )
+from shop.newsletter.schedule import local_date
+from shop.timeutil import utcnow
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class Candidate:
     tag_ids: frozenset[int]
 
 
-@dataclass
+@dataclass(slots=True)
 class Plan:
     """One reader's digest: who, and which articles in which order."""
 
@@ -47,13 +53,13 @@ class Plan:
     email: str
     name: str
     paying: bool
-    article_ids: list[int]
+    # A tuple when planned here: readers who get the same articles share one.
+    article_ids: Sequence[int]
 
 
-def _mailable(frequency: str) -> tuple:
-    """Conditions on (preference, user): this frequency, consented, confirmed, reachable."""
+def reachable() -> tuple:
+    """Conditions on (preference, user): consented, confirmed, not unsubscribed or bounced."""
     return (
-        DigestPreference.frequency == frequency,
         DigestPreference.unsubscribed_at.is_(None),
         DigestPreference.suppressed_at.is_(None),
         User.confirmed_at.is_not(None),
@@ -61,22 +67,33 @@ def _mailable(frequency: str) -> tuple:
     )
 
 
-def due_preferences(frequency: str, day: date, user_ids: list[int] | None = None):
-    """Rows of (preference, user) due a digest of this frequency on this local day."""
-    query = (
-        select(DigestPreference, User)
-        .join(User, User.id == DigestPreference.user_id)
-        .where(
-            *_mailable(frequency),
-            or_(DigestPreference.paused_until.is_(None), DigestPreference.paused_until < day),
-        )
-        .order_by(DigestPreference.id)
+def not_paused(day: date):
+    """Condition on a preference: no pause covers the publication's local ``day``."""
+    return or_(DigestPreference.paused_until.is_(None), DigestPreference.paused_until < day)
+
+
+def _mailable(frequency: str) -> tuple:
+    """Conditions on (preference, user): this frequency, and reachable."""
+    return (DigestPreference.frequency == frequency, *reachable())
+
+
+def _due(query, frequency: str, day: date, user_ids: list[int] | None = None):
+    """``query`` (on preferences) limited to readers due a digest of this frequency on ``day``."""
+    query = query.join(User, User.id == DigestPreference.user_id).where(
+        *_mailable(frequency),
+        not_paused(day),
     )
     if frequency == FREQ_WEEKLY:
         query = query.where(DigestPreference.weekday == day.weekday())
     if user_ids is not None:
         query = query.where(DigestPreference.user_id.in_(user_ids))
-    return db.session.execute(query).all()
+    return query
+
+
+def due_preferences(frequency: str, day: date, user_ids: list[int] | None = None):
+    """Rows of (preference, user) due a digest of this frequency on this local day."""
+    query = _due(select(DigestPreference, User), frequency, day, user_ids)
+    return db.session.execute(query.order_by(DigestPreference.id)).all()
 
 
 def candidates(since: datetime, cutoff: datetime) -> list[Candidate]:
@@ -111,50 +128,78 @@ def plan_digests(
     frequency: str, day: date, cutoff: datetime, user_ids: list[int] | None = None
 ) -> tuple[list[Plan], int]:
     """Each due reader's digest; also how many due readers had nothing new."""
-    due = due_preferences(frequency, day, user_ids)
-    if not due:
+    # A long list is read as a stream and planned as it comes, and readers with the same
+    # choice of articles share it: memory grows by little more than a plan per reader.
+    since = db.session.scalar(
+        _due(select(func.min(DigestPreference.covered_until)), frequency, day, user_ids)
+    )
+    if since is None:
         return [], 0
-    since = min(pref.covered_until for pref, _ in due)
     articles = candidates(since, cutoff)
     if not articles:
-        return [], len(due)
-    pref_ids = [pref.id for pref, _ in due]
-    follows: dict[int, set[int]] = defaultdict(set)
-    for pref_id, tag_id in db.session.execute(
-        select(preference_tags.c.preference_id, preference_tags.c.tag_id).where(
-            preference_tags.c.preference_id.in_(pref_ids)
-        )
-    ):
-        follows[pref_id].add(tag_id)
-    article_ids = [a.id for a in articles]
+        count = select(func.count()).select_from(DigestPreference)
+        return [], db.session.scalar(_due(count, frequency, day, user_ids))
     mailed: dict[int, set[int]] = defaultdict(set)
     for user_id, article_id in db.session.execute(
         select(MailedArticle.user_id, MailedArticle.article_id).where(
-            MailedArticle.article_id.in_(article_ids)
+            MailedArticle.article_id.in_([a.id for a in articles])
         )
     ):
         mailed[user_id].add(article_id)
     paying = paying_user_ids()
+    # One row per (reader, followed tag), in reader order.
+    rows = db.session.execute(
+        _due(
+            select(
+                DigestPreference.id,
+                DigestPreference.covered_until,
+                DigestPreference.follow_all,
+                User.id.label("user_id"),
+                User.email,
+                User.display_name,
+                preference_tags.c.tag_id,
+            ),
+            frequency,
+            day,
+            user_ids,
+        )
+        .outerjoin(preference_tags, preference_tags.c.preference_id == DigestPreference.id)
+        .order_by(DigestPreference.id)
+        .execution_options(yield_per=5000)
+    )
 
     plans: list[Plan] = []
     skipped = 0
-    for pref, user in due:
-        chosen = [
-            a.id
-            for a in articles
-            if a.published_at > pref.covered_until
-            and (pref.follow_all or a.tag_ids & follows[pref.id])
-            and a.id not in mailed[user.id]
-        ]
+    shared: dict[tuple[datetime, bool | frozenset[int]], tuple[int, ...]] = {}
+    for _, group in groupby(rows, key=attrgetter("id")):
+        reader = list(group)
+        row = reader[0]
+        covered, follow_all = row.covered_until, row.follow_all
+        tags = frozenset(r.tag_id for r in reader if r.tag_id is not None)
+        seen = mailed.get(row.user_id)
+        key = (covered, True if follow_all else tags)
+        chosen = None if seen else shared.get(key)
+        if chosen is None:
+            # Read once per reader, not once per article: this runs readers x articles.
+            chosen = tuple(
+                a.id
+                for a in articles
+                if a.published_at > covered
+                and (follow_all or not a.tag_ids.isdisjoint(tags))
+                and not (seen and a.id in seen)
+            )
+            if not seen:
+                shared[key] = chosen
         if not chosen:
             skipped += 1
             continue
         plans.append(
             Plan(
-                user_id=user.id,
-                email=user.email,
-                name=user.name,
-                paying=user.id in paying,
+                user_id=row.user_id,
+                email=row.email,
+                # As User.name puts it, without loading the user.
+                name=row.display_name or row.email.split("@", 1)[0],
+                paying=row.user_id in paying,
                 article_ids=chosen,
             )
         )
@@ -169,6 +214,7 @@ def instant_plans(article: Article) -> list[Plan]:
         .join(User, User.id == DigestPreference.user_id)
         .where(
             *_mailable(FREQ_INSTANT),
+            not_paused(local_date(utcnow())),
             ~select(MailedArticle.user_id)
             .where(and_(MailedArticle.user_id == User.id, MailedArticle.article_id == article.id))
             .exists(),

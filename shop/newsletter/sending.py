@@ -12,19 +12,26 @@ import smtplib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from shop.articles.models import Article
 from shop.extensions import db
 from shop.extensions import mail as mailer
 from shop.mail import write_to_outbox
 from shop.newsletter import ledger
-from shop.newsletter.messages import DigestRenderer, build_bytes, message_id
-from shop.newsletter.models import DELIVERY_QUEUED, Delivery, Run
+from shop.newsletter.messages import (
+    DigestRenderer,
+    Rendered,
+    UnsubscribeLinks,
+    build_bytes,
+    message_id,
+)
+from shop.newsletter.models import DELIVERY_QUEUED, RUN_NEWSLETTER, Delivery, Run
 from shop.newsletter.selection import Candidate, Plan, tag_names
-from shop.newsletter.tokens import unsubscribe_url
 from shop.timeutil import utcnow
 from shop.urls import external_url
 
@@ -92,26 +99,56 @@ def _reply_code(exc: Exception) -> int | None:
     return None
 
 
-def _renderer(run: Run, deliveries: list[Delivery]) -> DigestRenderer:
-    ids = {a for d in deliveries for a in d.articles}
-    rows = db.session.scalars(select(Article).where(Article.id.in_(ids))).all()
-    articles = {
-        a.id: Candidate(
-            a.id,
-            a.title,
-            a.slug,
-            a.summary,
-            a.access,
-            a.published_at,
-            frozenset(t.id for t in a.tags),
+class Content(Protocol):
+    """What a run's messages say: built once per batch, asked once per delivery."""
+
+    def message(self, delivery: Delivery, plan: Plan) -> Rendered | None:
+        """The reader's message with its placeholders, or None if there is nothing to send."""
+
+
+class DigestContent:
+    """Digests and instant notices: each delivery carries its own list of articles."""
+
+    def __init__(self, run: Run, deliveries: list[Delivery]) -> None:
+        ids = {a for d in deliveries for a in d.articles}
+        # The tags in one more query, not one per article.
+        rows = db.session.scalars(
+            select(Article).where(Article.id.in_(ids)).options(selectinload(Article.tags))
+        ).all()
+        articles = {
+            a.id: Candidate(
+                a.id,
+                a.title,
+                a.slug,
+                a.summary,
+                a.access,
+                a.published_at,
+                frozenset(t.id for t in a.tags),
+            )
+            for a in rows
+        }
+        self.renderer = DigestRenderer(
+            articles=articles,
+            tag_names=tag_names({t for a in articles.values() for t in a.tag_ids}),
+            kind=run.kind,
         )
-        for a in rows
-    }
-    return DigestRenderer(
-        articles=articles,
-        tag_names=tag_names({t for a in articles.values() for t in a.tag_ids}),
-        kind=run.kind,
-    )
+
+    def message(self, delivery: Delivery, plan: Plan) -> Rendered | None:
+        """The digest of the delivery's articles that still exist; None if all were deleted."""
+        plan.article_ids = [a for a in delivery.articles if a in self.renderer.articles]
+        if not plan.article_ids:
+            return None
+        return self.renderer.digest(plan)
+
+
+def content_for(run: Run, deliveries: list[Delivery]) -> Content:
+    """The content builder for a run's kind."""
+    if run.kind == RUN_NEWSLETTER:
+        # Imported here: the newsletter service sends through this module.
+        from shop.newsletter.newsletters import NewsletterContent
+
+        return NewsletterContent(run)
+    return DigestContent(run, deliveries)
 
 
 def send_run(
@@ -120,8 +157,13 @@ def send_run(
     worker: str | None = None,
     wait: bool = True,
     progress: Callable[[int], None] | None = None,
+    max_batches: int | None = None,
 ) -> Summary:
-    """Send every queued delivery of a run that this worker can take; return a summary."""
+    """Send the queued deliveries of a run that this worker can take; return a summary.
+
+    With ``max_batches`` it stops after that many batches (a Celery task sends one
+    batch); otherwise it goes on until the run has nothing left to take.
+    """
     from shop.accounts.models import User
     from shop.billing.access import paying_user_ids
 
@@ -136,8 +178,14 @@ def send_run(
     commit_every = max(1, current_app.config["MAIL_COMMIT_EVERY"])
     preferences = external_url("newsletter.preferences")
     paying = paying_user_ids()
+    links = UnsubscribeLinks()
+    batches = 0
+    session = db.session()
+    # A commit expires every loaded row, and reading one again costs a SELECT each:
+    # a batch's rows stay loaded across its commit groups, and are let go after it.
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
-        while True:
+        while max_batches is None or batches < max_batches:
             batch = ledger.claim_batch(run_id, worker, current_app.config["MAIL_BATCH_SIZE"])
             if not batch:
                 later = ledger.waiting_for(run_id) if wait else None
@@ -146,29 +194,30 @@ def send_run(
                 # A dead worker's lease or a retry's backoff: wait for it, then go on.
                 time.sleep(min(5.0, max(0.05, (later - utcnow()).total_seconds())))
                 continue
+            batches += 1
             run = db.session.get(Run, run_id)
-            renderer = _renderer(run, batch)
+            content = content_for(run, batch)
             users = {
                 u.id: u
                 for u in db.session.scalars(
                     select(User).where(User.id.in_([d.user_id for d in batch]))
                 )
             }
-            pending = 0
+            group = ledger.SentGroup(run)
             for delivery in batch:
                 user = users[delivery.user_id]
-                article_ids = [a for a in delivery.articles if a in renderer.articles]
-                if not article_ids:
-                    ledger.mark_sent(delivery, run, "skipped: its articles were deleted")
+                plan = Plan(user.id, user.email, user.name, user.id in paying, [])
+                rendered = content.message(delivery, plan)
+                if rendered is None:
+                    group.add(delivery, "skipped: nothing left to send")
                     summary.skipped += 1
                     continue
-                plan = Plan(user.id, user.email, user.name, user.id in paying, article_ids)
                 data = build_bytes(
-                    renderer.digest(plan),
+                    rendered,
                     to=user.email,
                     name=user.name,
-                    msgid=message_id(run.id, delivery.id),
-                    unsubscribe_url=unsubscribe_url(user.id),
+                    msgid=message_id(run_id, delivery.id),
+                    unsubscribe_url=links.url(user.id),
                     preferences_url=preferences,
                     sender=transport.sender,
                 )
@@ -193,17 +242,20 @@ def send_run(
                     else:
                         summary.retried += 1
                     continue
-                ledger.mark_sent(delivery, run, reply)
+                # Recorded only now that the server accepted it; committed with its group.
+                group.add(delivery, reply, rendered.article_ids)
                 summary.sent += 1
-                pending += 1
                 if progress:
                     progress(1)
-                if pending >= commit_every:
-                    db.session.commit()
-                    pending = 0
-            db.session.commit()
+                if len(group) >= commit_every:
+                    group.commit()
+            group.commit()
+            for delivery in batch:
+                session.expunge(delivery)
     finally:
         transport.close()
+        session.expire_on_commit = expire_on_commit
+        session.expire_all()
     run = db.session.get(Run, run_id)
     ledger.refresh_counts(run)
     queued = db.session.scalar(

@@ -1,4 +1,4 @@
-"""Digest preferences and the unsubscribe link: thin views over preferences.py."""
+"""Digest preferences, the unsubscribe link and the newsletter archive: thin views."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 from flask_login import current_user, login_required
 
 from shop.articles.services import all_tags
+from shop.articles.views import check_page_exists, page_arg
+from shop.billing.access import can_read
 from shop.errors import RuleError
 from shop.extensions import csrf, limiter
 from shop.forms import ActionForm, require_action, show_error
-from shop.newsletter import bp, preferences
+from shop.newsletter import bp, newsletters, preferences
 from shop.newsletter.digest import preview_for
 from shop.newsletter.forms import PreferencesForm
-from shop.newsletter.models import DigestPreference
+from shop.newsletter.models import AUDIENCE_PAYING, DigestPreference
 from shop.newsletter.tokens import TokenError, user_id_from_token
 
 # The preview is our own rendered email: its inline styles may apply, nothing may run.
@@ -138,3 +140,21 @@ def unsubscribe(token: str):
             already=pref is not None and pref.unsubscribed_at is not None,
         )
     return render_template("newsletter/unsubscribed.html")
+
+
+@bp.route("/newsletters")
+def archive():
+    """Every newsletter that went out, newest first."""
+    page = newsletters.archived(page_arg())
+    check_page_exists(page)
+    return render_template("newsletter/archive.html", page=page)
+
+
+@bp.route("/newsletters/<slug>")
+def archive_issue(slug: str):
+    """One newsletter as it went out; those for paying readers stay theirs."""
+    newsletter = newsletters.archived_issue(slug)
+    if newsletter is None:
+        abort(404, description="There is no newsletter at this address.")
+    readable = newsletter.audience != AUDIENCE_PAYING or can_read(current_user, "paid")
+    return render_template("newsletter/issue.html", newsletter=newsletter, readable=readable)

@@ -1,0 +1,224 @@
+"""Demo history: six months of readers, payments and deliveries, so the back office has a past.
+
+Loaded once by ``flask demo`` (it looks for its own readers first). Everything is
+made up and marked as such: the readers' addresses are @example.com, the Stripe ids
+start with ``demo_``; nothing here exists at Stripe, so these readers' billing
+portal does not open. The numbers come from a seeded generator, so every demo
+database tells the same story.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select
+
+from shop.accounts.models import ROLE_READER, User
+from shop.articles.models import Tag
+from shop.billing.models import Payment, Subscription, SubscriptionChange
+from shop.extensions import db
+from shop.newsletter.models import (
+    DELIVERY_BOUNCED,
+    DELIVERY_FAILED,
+    DELIVERY_SENT,
+    RUN_DIGEST,
+    Delivery,
+    DigestPreference,
+    Run,
+)
+from shop.store.models import KIND_PLAN, Product
+
+READERS = 60
+DAYS = 180
+DIGEST_DAYS = 28
+PREFIX = "demo-reader-"
+FIRST_NAMES = [
+    "Ada",
+    "Ben",
+    "Cleo",
+    "Dev",
+    "Eli",
+    "Fay",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Jun",
+    "Kai",
+    "Lea",
+    "Mo",
+    "Nia",
+    "Oto",
+    "Pia",
+    "Quin",
+    "Rae",
+    "Sol",
+    "Tia",
+    "Uma",
+    "Vic",
+    "Wes",
+    "Xia",
+    "Yan",
+    "Zoe",
+]
+
+
+def _already_loaded() -> bool:
+    return (
+        db.session.scalar(select(User.id).where(User.email.like(f"{PREFIX}%")).limit(1)) is not None
+    )
+
+
+def load_history(now: datetime) -> int:
+    """Create the demo readers and their history unless they exist; return readers made."""
+    if _already_loaded():
+        return 0
+    rng = random.Random(2026)  # the same story every time
+    tags = list(db.session.scalars(select(Tag).order_by(Tag.id)))
+    plans = list(
+        db.session.scalars(select(Product).where(Product.kind == KIND_PLAN).order_by(Product.id))
+    )
+    # Not a hash of anything: no password matches it, so no one can log in as them.
+    password_hash = "!demo-reader-without-a-password"  # noqa: S105  (a non-hash, on purpose)
+    readers: list[User] = []
+    for n in range(READERS):
+        # More readers joined recently than long ago: the list grows.
+        age = int(DAYS * (1 - rng.random() ** 0.6))
+        joined = now - timedelta(days=age, hours=rng.randrange(24))
+        user = User(
+            email=f"{PREFIX}{n + 1:02d}@example.com",
+            role=ROLE_READER,
+            display_name=f"{rng.choice(FIRST_NAMES)} {chr(65 + n % 26)}.",
+            confirmed_at=joined + timedelta(minutes=20) if rng.random() > 0.08 else None,
+            digest_consent_at=joined,
+            created_at=joined,
+        )
+        user.password_hash = password_hash
+        readers.append(user)
+    db.session.add_all(readers)
+    db.session.flush()
+
+    for user in readers:
+        frequency = rng.choices(["daily", "weekly", "instant", "off"], [45, 35, 12, 8])[0]
+        follow_all = rng.random() < 0.35
+        pref = DigestPreference(
+            user_id=user.id,
+            frequency=frequency,
+            weekday=rng.randrange(7),
+            follow_all=follow_all,
+            covered_until=now - timedelta(days=1),
+            created_at=user.created_at,
+        )
+        if not follow_all and tags:
+            pref.tags = rng.sample(tags, k=min(len(tags), rng.randint(1, 3)))
+        if rng.random() < 0.06:
+            pref.unsubscribed_at = now - timedelta(days=rng.randrange(1, 40))
+        db.session.add(pref)
+
+    if plans:
+        _subscriptions(rng, readers, plans, now)
+    _digest_runs(rng, readers, now)
+    db.session.commit()
+    return len(readers)
+
+
+def _subscriptions(rng: random.Random, readers: list[User], plans: list[Product], now) -> None:
+    """About a quarter of the readers pay; a few have cancelled; each paid every period."""
+    payers = [u for u in readers if u.confirmed_at and rng.random() < 0.3]
+    for index, user in enumerate(payers):
+        plan = plans[0] if rng.random() < 0.75 else plans[-1]
+        price = plan.price
+        if price is None:
+            continue
+        months = 12 if price.interval == "year" else 1
+        started = user.created_at + timedelta(days=rng.randrange(0, 10))
+        cancelled = now - timedelta(days=rng.randrange(2, 28)) if index % 6 == 5 else None
+        subscription = Subscription(
+            user_id=user.id,
+            stripe_subscription_id=f"demo_sub_{user.id}",
+            stripe_customer_id=f"demo_cus_{user.id}",
+            product_id=plan.id,
+            stripe_price_id=price.stripe_price_id,
+            status="canceled" if cancelled else "active",
+            current_period_end=None,
+            canceled_at=cancelled,
+            created_at=started,
+        )
+        db.session.add(subscription)
+        db.session.flush()
+        db.session.add(
+            SubscriptionChange(subscription_id=subscription.id, status="active", at=started)
+        )
+        if cancelled:
+            db.session.add(
+                SubscriptionChange(
+                    subscription_id=subscription.id,
+                    old_status="active",
+                    status="canceled",
+                    at=cancelled,
+                )
+            )
+        paid_at = started
+        end = cancelled or now
+        while paid_at <= end:
+            period_end = paid_at + timedelta(days=30 * months)
+            db.session.add(
+                Payment(
+                    user_id=user.id,
+                    subscription_id=subscription.id,
+                    amount=price.amount,
+                    currency=price.currency,
+                    status="paid",
+                    stripe_invoice_id=f"demo_in_{subscription.id}_{paid_at:%Y%m%d}",
+                    period_start=paid_at,
+                    period_end=period_end,
+                    paid_at=paid_at,
+                )
+            )
+            subscription.current_period_end = period_end
+            paid_at = period_end
+
+
+def _digest_runs(rng: random.Random, readers: list[User], now: datetime) -> None:
+    """A daily digest run for each of the last four weeks, mostly delivered."""
+    for days_ago in range(DIGEST_DAYS, 0, -1):
+        day = (now - timedelta(days=days_ago)).replace(hour=7, minute=0, second=0, microsecond=0)
+        run = Run(
+            kind=RUN_DIGEST,
+            period=f"daily:{day:%Y-%m-%d}",
+            subject="Demo digest",
+            cutoff=day,
+            created_at=day,
+            started_at=day,
+            finished_at=day + timedelta(minutes=2),
+        )
+        db.session.add(run)
+        db.session.flush()
+        rows = []
+        for user in readers:
+            if user.created_at > day or user.confirmed_at is None or rng.random() < 0.35:
+                continue
+            status = rng.choices([DELIVERY_SENT, DELIVERY_FAILED, DELIVERY_BOUNCED], [94, 4, 2])[0]
+            rows.append(
+                {
+                    "run_id": run.id,
+                    "user_id": user.id,
+                    "status": status,
+                    "attempts": 1 if status == DELIVERY_SENT else 5,
+                    "last_reply": {
+                        DELIVERY_SENT: "250 accepted",
+                        DELIVERY_FAILED: "451 try again later",
+                        DELIVERY_BOUNCED: "550 no such mailbox",
+                    }[status],
+                    "article_ids": "",
+                    "sent_at": day + timedelta(seconds=rng.randrange(90))
+                    if status == DELIVERY_SENT
+                    else None,
+                }
+            )
+        if rows:
+            db.session.execute(insert(Delivery), rows)
+        run.total = len(rows)
+        run.sent = sum(r["status"] == DELIVERY_SENT for r in rows)
+        run.failed = sum(r["status"] == DELIVERY_FAILED for r in rows)
+        run.bounced = sum(r["status"] == DELIVERY_BOUNCED for r in rows)

@@ -1,0 +1,462 @@
+"""Newsletters: compose, choose an audience, test, send or schedule, and archive.
+
+A newsletter is sent as a run of the same ledger as digests (kind ``newsletter``), so
+it has the same guarantees: one delivery per reader, leases, commit groups, resume.
+Its message is rendered once for the whole run; each reader's copy differs only by
+the substituted greeting and links.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.policy import default as email_policy
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+from sqlalchemy import exists, func, or_, select, update
+
+from shop.accounts.models import User
+from shop.articles.models import Tag
+from shop.articles.rendering import render_markdown
+from shop.billing.access import paying_user_ids, paying_users_select
+from shop.errors import RuleError
+from shop.extensions import db
+from shop.newsletter import ledger, schedule
+from shop.newsletter.messages import (
+    NAME,
+    PREFS,
+    UNSUB,
+    Rendered,
+    build_bytes,
+    inline,
+    wrap_lines,
+)
+from shop.newsletter.models import (
+    AUDIENCE_ALL,
+    AUDIENCE_FREE,
+    AUDIENCE_PAYING,
+    AUDIENCE_TAGS,
+    AUDIENCES,
+    NEWSLETTER_DRAFT,
+    NEWSLETTER_SCHEDULED,
+    NEWSLETTER_SENDING,
+    NEWSLETTER_SENT,
+    RUN_NEWSLETTER,
+    DigestPreference,
+    Newsletter,
+    Run,
+    preference_tags,
+)
+from shop.newsletter.preferences import create_missing_preferences
+from shop.newsletter.selection import Plan, not_paused, reachable
+from shop.newsletter.tokens import unsubscribe_url
+from shop.text import slugify, unique_slug
+from shop.timeutil import utcnow
+from shop.urls import external_url
+
+AUDIENCE_LABELS = {
+    AUDIENCE_ALL: "All subscribers",
+    AUDIENCE_TAGS: "Followers of chosen tags",
+    AUDIENCE_PAYING: "Paying subscribers",
+    AUDIENCE_FREE: "Free subscribers",
+}
+SUBJECT_MAX = 200
+
+
+class NewsletterError(RuleError):
+    """A newsletter rule was broken."""
+
+
+@dataclass
+class NewsletterInput:
+    """What the compose form sends, as plain values."""
+
+    subject: str
+    body_markdown: str
+    audience: str = AUDIENCE_ALL
+    tag_ids: list[int] = field(default_factory=list)
+
+
+def _check(data: NewsletterInput) -> list[Tag]:
+    subject = data.subject.strip()
+    if not subject:
+        raise NewsletterError("Give the newsletter a subject.", "subject")
+    if len(subject) > SUBJECT_MAX:
+        raise NewsletterError(f"Keep the subject under {SUBJECT_MAX} characters.", "subject")
+    if "\n" in subject or "\r" in subject:
+        raise NewsletterError("The subject must be one line.", "subject")
+    if not data.body_markdown.strip():
+        raise NewsletterError("Write the newsletter's text.", "body_markdown")
+    if data.audience not in AUDIENCES:
+        raise NewsletterError("Choose who receives it.", "audience")
+    tags: list[Tag] = []
+    if data.tag_ids:
+        tags = list(db.session.scalars(select(Tag).where(Tag.id.in_(data.tag_ids))))
+        if len(tags) != len(set(data.tag_ids)):
+            raise NewsletterError("One of the chosen tags no longer exists.", "tag_ids")
+    if data.audience == AUDIENCE_TAGS and not tags:
+        raise NewsletterError("Choose at least one tag whose followers receive it.", "tag_ids")
+    return tags
+
+
+def _apply(newsletter: Newsletter, data: NewsletterInput, tags: list[Tag]) -> None:
+    newsletter.subject = data.subject.strip()
+    newsletter.body_markdown = data.body_markdown
+    newsletter.body_html = render_markdown(data.body_markdown)
+    newsletter.audience = data.audience
+    newsletter.tags = tags if data.audience == AUDIENCE_TAGS else []
+
+
+def create_newsletter(author: User, data: NewsletterInput) -> Newsletter:
+    """Save a new draft."""
+    tags = _check(data)
+    newsletter = Newsletter(author=author, status=NEWSLETTER_DRAFT)
+    _apply(newsletter, data, tags)
+    newsletter.slug = unique_slug(Newsletter, slugify(newsletter.subject))
+    db.session.add(newsletter)
+    db.session.commit()
+    return newsletter
+
+
+def update_newsletter(newsletter: Newsletter, data: NewsletterInput) -> Newsletter:
+    """Change a draft or a scheduled newsletter; a sent one stays as it went out."""
+    if not newsletter.editable:
+        raise NewsletterError("This newsletter has gone out and can no longer change.")
+    tags = _check(data)
+    _apply(newsletter, data, tags)
+    # The archive's address follows the subject until the newsletter goes out.
+    newsletter.slug = unique_slug(Newsletter, slugify(newsletter.subject), newsletter.id)
+    db.session.commit()
+    return newsletter
+
+
+def delete_newsletter(newsletter: Newsletter) -> None:
+    """Delete a newsletter that has not gone out."""
+    if not newsletter.editable:
+        raise NewsletterError("A newsletter that has gone out stays in the archive.")
+    db.session.delete(newsletter)
+    db.session.commit()
+
+
+# --- the audience ----------------------------------------------------------------------
+
+
+def audience_query(newsletter: Newsletter):
+    """SELECT (preference, user) of everyone the newsletter goes to, in a stable order."""
+    today = schedule.local_date(utcnow())
+    query = (
+        select(DigestPreference, User)
+        .join(User, User.id == DigestPreference.user_id)
+        .where(
+            *reachable(),
+            # A pause means no mail at all until then; digest frequency "off" does not
+            # stop newsletters, unsubscribing does.
+            not_paused(today),
+        )
+        .order_by(DigestPreference.id)
+    )
+    if newsletter.audience == AUDIENCE_TAGS:
+        follows = (
+            exists()
+            .where(
+                preference_tags.c.preference_id == DigestPreference.id,
+                preference_tags.c.tag_id.in_([t.id for t in newsletter.tags]),
+            )
+            .correlate(DigestPreference)
+        )
+        # Readers who follow everything follow these tags too.
+        query = query.where(or_(DigestPreference.follow_all.is_(True), follows))
+    elif newsletter.audience == AUDIENCE_PAYING:
+        query = query.where(User.id.in_(paying_users_select()))
+    elif newsletter.audience == AUDIENCE_FREE:
+        query = query.where(User.id.not_in(paying_users_select()))
+    return query
+
+
+def audience_size(newsletter: Newsletter) -> int:
+    """How many readers the newsletter would go to now."""
+    return db.session.scalar(
+        select(func.count()).select_from(audience_query(newsletter).order_by(None).subquery())
+    )
+
+
+def audience_plans(newsletter: Newsletter) -> list[Plan]:
+    """One plan per reader in the audience (newsletters carry no articles)."""
+    paying = paying_user_ids()
+    return [
+        Plan(user.id, user.email, user.name, user.id in paying, [])
+        for _, user in db.session.execute(audience_query(newsletter))
+    ]
+
+
+# --- the message -----------------------------------------------------------------------
+
+_RELATIVE_LINK = re.compile(r'(href|src)="/(?!/)')
+
+
+def _absolute_links(html: str) -> str:
+    """Make the site's own links absolute: in a mail client "/x" leads nowhere."""
+    base = current_app.config["SITE_URL"].rstrip("/")
+    return _RELATIVE_LINK.sub(lambda m: f'{m.group(1)}="{base}/', html)
+
+
+def render(newsletter: Newsletter) -> Rendered:
+    """The newsletter as mail, once for all its readers, with the per-reader placeholders."""
+    context = {
+        "subject": newsletter.subject,
+        "body_html": _absolute_links(newsletter.body_html),
+        "body_text": newsletter.body_markdown,
+        "archive_url": external_url("newsletter.archive_issue", slug=newsletter.slug),
+        "name": NAME,
+        "unsubscribe_url": UNSUB,
+        "preferences_url": PREFS,
+        "address": current_app.config["PUBLICATION_ADDRESS"],
+    }
+    html = render_template("email/newsletter.html", **context)
+    text = render_template("email/newsletter.txt", **context)
+    return Rendered(newsletter.subject, wrap_lines(text), wrap_lines(inline(html)))
+
+
+class NewsletterContent:
+    """The sending loop's content for a newsletter run: one rendering for everyone."""
+
+    def __init__(self, run: Run) -> None:
+        newsletter = db.session.scalar(select(Newsletter).where(Newsletter.run_id == run.id))
+        self.rendered = render(newsletter) if newsletter is not None else None
+
+    def message(self, delivery, plan: Plan) -> Rendered | None:
+        """The same message for every reader; None if the newsletter was deleted."""
+        return self.rendered
+
+
+def message_bytes(newsletter: Newsletter, user: User, msgid: str, *, test: bool = False) -> bytes:
+    """One reader's copy, ready for the SMTP server (tests and previews use it too)."""
+    rendered = render(newsletter)
+    if test:
+        rendered.subject = f"[Test] {rendered.subject}"
+    return build_bytes(
+        rendered,
+        to=user.email,
+        name=user.name,
+        msgid=msgid,
+        unsubscribe_url=unsubscribe_url(user.id),
+        preferences_url=external_url("newsletter.preferences"),
+        sender=current_app.config["MAIL_DEFAULT_SENDER"],
+    )
+
+
+def preview_html(newsletter: Newsletter, user: User) -> str:
+    """The HTML part of the newsletter as ``user`` would receive it."""
+    message = message_from_bytes(
+        message_bytes(newsletter, user, "<preview@localhost>"), policy=email_policy
+    )
+    return message.get_body(preferencelist=("html",)).get_content()
+
+
+def send_test(newsletter: Newsletter, user: User) -> str:
+    """Send one copy to ``user`` (the editor), outside the ledger; return the server's reply."""
+    from shop.newsletter.sending import Transport
+
+    domain = urlsplit(current_app.config["SITE_URL"]).hostname or "localhost"
+    msgid = f"<test-{newsletter.id}.{uuid.uuid4().hex[:12]}@{domain}>"
+    transport = Transport()
+    try:
+        return transport.send(user.email, message_bytes(newsletter, user, msgid, test=True))
+    except OSError as exc:  # smtplib's errors are OSErrors
+        raise NewsletterError(f"The test could not be sent: {exc}") from exc
+    finally:
+        transport.close()
+
+
+# --- sending and scheduling ------------------------------------------------------------
+
+
+def _period(newsletter: Newsletter) -> str:
+    return f"newsletter:{newsletter.id}"
+
+
+def start_sending(newsletter: Newsletter) -> Run:
+    """Turn a draft or scheduled newsletter into a run with one delivery per reader."""
+    # One conditional UPDATE: of two editors pressing Send at once, one wins.
+    taken = db.session.execute(
+        update(Newsletter)
+        .where(
+            Newsletter.id == newsletter.id,
+            Newsletter.status.in_((NEWSLETTER_DRAFT, NEWSLETTER_SCHEDULED)),
+        )
+        .values(status=NEWSLETTER_SENDING)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    db.session.refresh(newsletter)
+    if not taken:
+        raise NewsletterError("This newsletter is already being sent.")
+    create_missing_preferences()
+    run = ledger.get_or_create_run(
+        RUN_NEWSLETTER, _period(newsletter), utcnow(), subject=newsletter.subject
+    )
+    newsletter.run_id = run.id
+    db.session.commit()
+    _plan(newsletter, run)
+    return run
+
+
+def _plan(newsletter: Newsletter, run: Run) -> None:
+    # Deliveries are inserted in one transaction: a run has all of them or none.
+    ledger.add_deliveries(run, audience_plans(newsletter))
+
+
+def send_now(newsletter: Newsletter) -> Run:
+    """Send a newsletter to its audience now (in this process, or through the workers)."""
+    from shop.newsletter.jobs import dispatch_run
+
+    run = start_sending(newsletter)
+    dispatch_run(run.id)
+    settle()
+    return run
+
+
+def schedule_at(newsletter: Newsletter, when_local: datetime) -> Newsletter:
+    """Schedule a newsletter for a local time on the publication's clock."""
+    if not newsletter.editable:
+        raise NewsletterError("This newsletter has already gone out.")
+    when = when_local.replace(tzinfo=schedule.zone()).astimezone(UTC).replace(tzinfo=None)
+    if when <= utcnow():
+        raise NewsletterError("Choose a time in the future, or send it now.", "send_at")
+    newsletter.status = NEWSLETTER_SCHEDULED
+    newsletter.scheduled_at = when
+    db.session.commit()
+    return newsletter
+
+
+def unschedule(newsletter: Newsletter) -> Newsletter:
+    """Take a scheduled newsletter back to draft."""
+    if newsletter.status != NEWSLETTER_SCHEDULED:
+        raise NewsletterError("This newsletter is not scheduled.")
+    newsletter.status = NEWSLETTER_DRAFT
+    newsletter.scheduled_at = None
+    db.session.commit()
+    return newsletter
+
+
+def send_due(now: datetime | None = None) -> int:
+    """Start every scheduled newsletter whose time has come; return how many."""
+    now = now or utcnow()
+    due = list(
+        db.session.scalars(
+            select(Newsletter).where(
+                Newsletter.status == NEWSLETTER_SCHEDULED, Newsletter.scheduled_at <= now
+            )
+        )
+    )
+    started = 0
+    for newsletter in due:
+        try:
+            send_now(newsletter)
+        except NewsletterError:
+            continue  # another process took it a moment ago
+        started += 1
+    # A crash between taking a newsletter and queuing its deliveries leaves an empty run.
+    for newsletter in db.session.scalars(
+        select(Newsletter)
+        .join(Run, Run.id == Newsletter.run_id)
+        .where(Newsletter.status == NEWSLETTER_SENDING, Run.total == 0, Run.finished_at.is_(None))
+    ).all():
+        _plan(newsletter, newsletter.run)
+    settle()
+    return started
+
+
+def settle() -> int:
+    """Mark newsletters whose run has finished as sent; return how many."""
+    rows = db.session.execute(
+        select(Newsletter, Run.finished_at)
+        .join(Run, Run.id == Newsletter.run_id)
+        .where(Newsletter.status == NEWSLETTER_SENDING, Run.finished_at.is_not(None))
+    ).all()
+    for newsletter, finished_at in rows:
+        newsletter.status = NEWSLETTER_SENT
+        newsletter.sent_at = finished_at
+    db.session.commit()
+    return len(rows)
+
+
+@dataclass
+class Progress:
+    """How far a newsletter's sending has got."""
+
+    status: str
+    total: int = 0
+    sent: int = 0
+    failed: int = 0
+    bounced: int = 0
+
+    @property
+    def queued(self) -> int:
+        """Deliveries still to go."""
+        return max(0, self.total - self.sent - self.failed - self.bounced)
+
+    @property
+    def finished(self) -> bool:
+        """Whether nothing is left to send."""
+        return self.status == NEWSLETTER_SENT
+
+    def as_dict(self) -> dict:
+        """The figures as JSON-ready values."""
+        return {
+            "status": self.status,
+            "total": self.total,
+            "sent": self.sent,
+            "failed": self.failed,
+            "bounced": self.bounced,
+            "queued": self.queued,
+            "finished": self.finished,
+        }
+
+
+def progress(newsletter: Newsletter) -> Progress:
+    """The newsletter's counts, read from its deliveries now."""
+    if newsletter.status == NEWSLETTER_SENDING:
+        settle()
+        db.session.refresh(newsletter)
+    if newsletter.run is None:
+        return Progress(newsletter.status)
+    run = newsletter.run
+    ledger.refresh_counts(run)
+    result = Progress(newsletter.status, run.total, run.sent, run.failed, run.bounced)
+    db.session.commit()
+    return result
+
+
+# --- the archive -----------------------------------------------------------------------
+
+
+def archived(page: int, per_page: int = 20):
+    """Sent newsletters, newest first, a page at a time."""
+    query = (
+        select(Newsletter)
+        .where(Newsletter.status == NEWSLETTER_SENT)
+        .order_by(Newsletter.sent_at.desc(), Newsletter.id.desc())
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def archived_issue(slug: str) -> Newsletter | None:
+    """A sent newsletter by its slug."""
+    return db.session.scalar(
+        select(Newsletter).where(Newsletter.slug == slug, Newsletter.status == NEWSLETTER_SENT)
+    )
+
+
+def admin_newsletters(page: int, per_page: int = 20):
+    """Every newsletter for the back office, unsent first, newest first."""
+    query = select(Newsletter).order_by(
+        (Newsletter.status == NEWSLETTER_SENT).asc(),
+        Newsletter.created_at.desc(),
+        Newsletter.id.desc(),
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)

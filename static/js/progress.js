@@ -1,0 +1,42 @@
+// Live progress of a newsletter's sending: polls the page's JSON twin until it is done.
+(function () {
+  "use strict";
+  var panel = document.querySelector("[data-progress-url]");
+  if (!panel || panel.dataset.finished === "true") {
+    return;
+  }
+  var bar = panel.querySelector("progress");
+  function show(figures) {
+    Object.keys(figures).forEach(function (key) {
+      var node = panel.querySelector('[data-field="' + key + '"]');
+      if (node) {
+        node.textContent = String(figures[key]);
+      }
+    });
+    bar.max = figures.total || 1;
+    bar.value = figures.total ? figures.sent : (figures.finished ? 1 : 0);
+    bar.textContent = figures.sent + " of " + figures.total;
+  }
+  function poll() {
+    fetch(panel.dataset.progressUrl, {
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        return response.ok ? response.json() : null;
+      })
+      .then(function (figures) {
+        if (!figures) {
+          return;
+        }
+        show(figures);
+        if (!figures.finished) {
+          window.setTimeout(poll, 2000);
+        }
+      })
+      .catch(function () {
+        window.setTimeout(poll, 5000);
+      });
+  }
+  window.setTimeout(poll, 1000);
+})();
