@@ -110,6 +110,9 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "LOGIN_RATE_LIMIT_ACCOUNT": env("LOGIN_RATE_LIMIT_ACCOUNT") or "5 per minute",
         "COMMENT_RATE_LIMIT": env("COMMENT_RATE_LIMIT") or "5 per minute",
         "PROXY_HOPS": _int("PROXY_HOPS", env("PROXY_HOPS"), 0),
+        # Empty: derived from SECRET_KEY (shop/install.py). Keys sent to Stripe and
+        # Message-IDs carry it, so two installs never share one.
+        "INSTALL_ID": env("INSTALL_ID") or "",
         "ARTICLES_PER_PAGE": _int("ARTICLES_PER_PAGE", env("ARTICLES_PER_PAGE"), 10),
         # A form left open for hours must still submit: tie CSRF to the session.
         "WTF_CSRF_TIME_LIMIT": None,
