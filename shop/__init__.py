@@ -7,8 +7,10 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -16,9 +18,9 @@ from werkzeug.routing import IntegerConverter
 from shop.config import ConfigError, dev_secret_key, load_settings
 from shop.extensions import csrf, db, limiter, login_manager, migrate
 from shop.extensions import mail as mailer  # "mail" would clash with the shop.mail module
+from shop.forms import MAX_ROW_ID
 from shop.tasks import init_celery
 
-MAX_ROW_ID = 2**31 - 1  # the largest value of a 32-bit INTEGER column
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -31,6 +33,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=os.environ.get("BROADSHEET_INSTANCE") or os.path.join(ROOT, "instance"),
     )
     configure(app, config)
+    # Before the extensions, so its checks run ahead of every other request hook.
+    register_edge(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -67,6 +71,32 @@ def configure(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if not app.debug and not app.testing:
         app.logger.setLevel(logging.INFO)
+    configure_timeouts(app)
+
+
+def configure_timeouts(app: Flask) -> None:
+    """Short connect timeouts, so a dead database or Redis is a quick 503, not a hang."""
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgresql"):
+        # A copy: the settings dict may be shared by several apps (tests build many).
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("connect_timeout", app.config["DATABASE_CONNECT_TIMEOUT"])
+        options["connect_args"] = connect_args
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        timeout = app.config["HEALTH_CHECK_TIMEOUT"]
+        storage = dict(app.config.get("RATELIMIT_STORAGE_OPTIONS") or {})
+        storage.setdefault("socket_connect_timeout", timeout)
+        storage.setdefault("socket_timeout", timeout)
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = storage
+
+
+def register_edge(app: Flask) -> None:
+    """Size and control-character checks on requests; HSTS and friends on responses."""
+    from shop import edge
+
+    edge.register_edge(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -76,6 +106,9 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     mailer.init_app(app)
     limiter.init_app(app)
+    # The limiter outlives apps (one per test, or per worker): its storage was just
+    # rebuilt, so forget an earlier app's "storage is down, count in memory" state.
+    limiter._storage_dead = False
     # Builds the Celery app only; nothing connects to a broker until a job is sent.
     init_celery(app)
     login_manager.init_app(app)
@@ -87,14 +120,10 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(session_id: str) -> User | None:
-        """Find the user of a session, unless their password changed since."""
-        user_id, _, version = session_id.partition(":")
-        if not user_id.isdigit():
-            return None
-        user = db.session.get(User, int(user_id))
-        if user is None or str(user.session_version) != version:
-            return None
-        return user
+        """Find a login session's user, unless it was logged out or the password changed."""
+        from shop.accounts.sessions import load_session_user
+
+        return load_session_user(session_id)
 
 
 class RowIdConverter(IntegerConverter):
@@ -128,9 +157,23 @@ ERROR_TITLES = {
     403: "Not allowed",
     404: "Page not found",
     405: "Method not allowed",
+    413: "Request too large",
     429: "Too many requests",
     500: "Something went wrong",
+    503: "Temporarily unavailable",
 }
+# How long a client should wait before trying again while the database is away.
+RETRY_AFTER_SECONDS = 30
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean "the database cannot be reached", not "a bug"."""
+    errors: list[type[Exception]] = [OperationalError, DisconnectionError, PoolTimeoutError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg ships with the app
+        return tuple(errors)
+    return (*errors, psycopg.OperationalError)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -139,6 +182,11 @@ def register_error_handlers(app: Flask) -> None:
     def render_error(code: int, message: str | None = None):
         title = ERROR_TITLES.get(code, "Error")
         return render_template("errors/error.html", code=code, title=title, message=message), code
+
+    def too_large_message() -> str:
+        limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+        size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit:,} bytes"
+        return f"That request was larger than this site accepts ({size}). Nothing was saved."
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
@@ -155,7 +203,25 @@ def register_error_handlers(app: Flask) -> None:
         message = error.description if error.code in (400, 404, 429) else None
         if error.code == 404 and message and message.startswith("The requested URL"):
             message = None
+        if error.code == 413:
+            message = too_large_message()
         return render_error(error.code, message)
+
+    def database_unavailable(error: Exception):
+        # The page cannot be built without the database; say so, and when to come back.
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001  (the connection is already gone)
+            db.session.remove()
+        app.logger.error("Database unavailable on %s %s: %s", request.method, request.path, error)
+        if "_login_user" not in g:
+            # The header would look the reader up in the database that just failed.
+            g._login_user = login_manager.anonymous_user()
+        body, code = render_error(503)
+        return body, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+    for error_class in database_errors():
+        app.register_error_handler(error_class, database_unavailable)
 
     @app.errorhandler(Exception)
     def server_error(error: Exception):

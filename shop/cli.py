@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 
 from shop.accounts import services as accounts
 
@@ -79,6 +79,10 @@ def stripe_sync_command() -> None:
     click.echo(f"Pushed {count} products to Stripe.")
 
 
+# The failed deliveries' reasons a `digest send` prints; the run page lists them all.
+SHOWN_ERRORS = 10
+
+
 @click.group("digest")
 def digest_group() -> None:
     """Email digests."""
@@ -131,6 +135,13 @@ def digest_send_command(frequency: str, day: str | None, dry_run: bool) -> None:
                 bar["bar"].__exit__(None, None, None)
     except RuleError as error:
         raise click.ClickException(str(error)) from error
+    except Exception as error:
+        # A failed message is in the ledger and does not get here; this is the run itself.
+        current_app.logger.exception("digest send --frequency %s stopped", frequency)
+        raise click.ClickException(
+            f"Sending stopped: {type(error).__name__}: {error}. What was sent is recorded; "
+            "run this command again to go on."
+        ) from error
     if stopped:
         click.echo(
             f"Stopped watching; the Celery workers go on sending run {result.run.id} "
@@ -143,6 +154,11 @@ def digest_send_command(frequency: str, day: str | None, dry_run: bool) -> None:
         f"failed {s.failed}, bounced {s.bounced}, retrying {s.retried}; "
         f"{s.rate:.0f} messages/s."
     )
+    # Failed deliveries are in the ledger (the back office's run page); say why here too.
+    for error in s.errors[:SHOWN_ERRORS]:
+        click.echo(f"  {error}", err=True)
+    if len(s.errors) > SHOWN_ERRORS:
+        click.echo(f"  ... and {len(s.errors) - SHOWN_ERRORS} more", err=True)
 
 
 def _watch(result, progress) -> bool:
@@ -195,9 +211,16 @@ def tick_command() -> None:
             f"tick: due digests, instant notices and {result.newsletters} newsletters "
             "handed to the workers."
         )
-        return
-    done = ", ".join(f"{k} {v}" for k, v in result.digests.items()) or "none due"
-    click.echo(
-        f"tick: digests sent: {done}; instant notices sent: {result.instant}; "
-        f"newsletters started: {result.newsletters}."
-    )
+    else:
+        done = ", ".join(f"{k} {v}" for k, v in result.digests.items()) or "none due"
+        click.echo(
+            f"tick: digests sent: {done}; instant notices sent: {result.instant}; "
+            f"newsletters started: {result.newsletters}."
+        )
+    if result.errors:
+        # Everything else was done; cron and monitoring still learn that something failed.
+        count = len(result.errors)
+        click.echo(f"tick: {count} {'step' if count == 1 else 'steps'} failed:", err=True)
+        for error in result.errors:
+            click.echo(f"  {error}", err=True)
+        raise click.exceptions.Exit(1)

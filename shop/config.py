@@ -66,6 +66,7 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
     site_url = (env("SITE_URL") or "http://127.0.0.1:5000").rstrip("/")
     # Over https, cookies must never travel in the clear.
     secure_cookies = site_url.startswith("https://")
+    max_body = _int("MAX_CONTENT_LENGTH", env("MAX_CONTENT_LENGTH"), 1024 * 1024)
     return {
         "SECRET_KEY": env("SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
@@ -87,11 +88,17 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", env("MAIL_MAX_ATTEMPTS"), 5),
         "MAIL_RETRY_SECONDS": _int("MAIL_RETRY_SECONDS", env("MAIL_RETRY_SECONDS"), 60),
         "MAIL_BOUNCE_LIMIT": _int("MAIL_BOUNCE_LIMIT", env("MAIL_BOUNCE_LIMIT"), 3),
+        # Seconds an SMTP connect, command or reply may take before the relay is given up.
+        "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", env("MAIL_TIMEOUT"), 30),
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY") or "",
         "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY") or "",
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET") or "",
         "STRIPE_API_BASE": env("STRIPE_API_BASE") or "",
         "STRIPE_AUTOMATIC_TAX": _bool(env("STRIPE_AUTOMATIC_TAX")),
+        # Checkout Sessions that hold stock end after this (30-60; Stripe's minimum is 30).
+        "CHECKOUT_HOLD_MINUTES": _int("CHECKOUT_HOLD_MINUTES", env("CHECKOUT_HOLD_MINUTES"), 30),
+        # Limited-stock units one reader may hold in cart and open checkouts at once.
+        "MAX_UNITS_PER_ACCOUNT": _int("MAX_UNITS_PER_ACCOUNT", env("MAX_UNITS_PER_ACCOUNT"), 10),
         "CURRENCY": (env("CURRENCY") or "usd").lower(),
         "PAYWALL_GRACE_DAYS": _int("PAYWALL_GRACE_DAYS", env("PAYWALL_GRACE_DAYS"), 7),
         "PUBLICATION_TIMEZONE": env("PUBLICATION_TIMEZONE") or "UTC",
@@ -101,15 +108,35 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "PUBLICATION_ADDRESS": env("PUBLICATION_ADDRESS") or "",
         # Empty: jobs run in-process. Set (redis://...): they go to Celery workers.
         "CELERY_BROKER_URL": env("CELERY_BROKER_URL") or "",
+        # Without a broker, Send now runs in a thread of the web process; false: in the request.
+        "JOBS_IN_BACKGROUND": _bool(env("JOBS_IN_BACKGROUND"), True),
         # 0: one hour, or two mail leases if longer (shop/tasks.py, docs/deploy.md).
         "CELERY_VISIBILITY_TIMEOUT": _int(
             "CELERY_VISIBILITY_TIMEOUT", env("CELERY_VISIBILITY_TIMEOUT"), 0
         ),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
+        # Redis down must not turn a login into a 500: count in memory until it is back.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # Seconds each /healthz dependency check (database, Redis, broker) may take.
+        "HEALTH_CHECK_TIMEOUT": _int("HEALTH_CHECK_TIMEOUT", env("HEALTH_CHECK_TIMEOUT"), 2),
+        # Seconds to wait for a PostgreSQL connection before the page answers 503.
+        "DATABASE_CONNECT_TIMEOUT": _int(
+            "DATABASE_CONNECT_TIMEOUT", env("DATABASE_CONNECT_TIMEOUT"), 5
+        ),
         "LOGIN_RATE_LIMIT_IP": env("LOGIN_RATE_LIMIT_IP") or "20 per minute",
         "LOGIN_RATE_LIMIT_ACCOUNT": env("LOGIN_RATE_LIMIT_ACCOUNT") or "5 per minute",
+        # Mailed links per address (past it, no more mail, same answer) and per account.
+        "RESET_RATE_LIMIT_ADDRESS": env("RESET_RATE_LIMIT_ADDRESS") or "3 per hour",
+        "REGISTER_RATE_LIMIT_ADDRESS": env("REGISTER_RATE_LIMIT_ADDRESS") or "3 per hour",
+        "EMAIL_CHANGE_RATE_LIMIT": env("EMAIL_CHANGE_RATE_LIMIT") or "5 per hour",
         "COMMENT_RATE_LIMIT": env("COMMENT_RATE_LIMIT") or "5 per minute",
         "PROXY_HOPS": _int("PROXY_HOPS", env("PROXY_HOPS"), 0),
+        # Bodies past this many bytes are refused (413) before they are read; forms and
+        # Stripe's webhooks are far smaller. Werkzeug's form limits follow it.
+        "MAX_CONTENT_LENGTH": max_body,
+        "MAX_FORM_MEMORY_SIZE": max_body,
+        "MAX_FORM_PARTS": _int("MAX_FORM_PARTS", env("MAX_FORM_PARTS"), 1000),
         # Empty: derived from SECRET_KEY (shop/install.py). Keys sent to Stripe and
         # Message-IDs carry it, so two installs never share one.
         "INSTALL_ID": env("INSTALL_ID") or "",

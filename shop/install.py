@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import current_app
 
@@ -26,6 +26,10 @@ def row_stamp(created_at: datetime | None) -> str:
     # to mail servers; the creation time of the new row differs from the lost one's.
     if created_at is None:
         return "0"
+    if created_at.tzinfo is None:
+        # Columns store naive UTC (shop/timeutil.py); read them as UTC, never as local time,
+        # so machines in other time zones compute the same stamp.
+        created_at = created_at.replace(tzinfo=UTC)
     micros = int(created_at.timestamp() * 1_000_000)
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""

@@ -6,13 +6,23 @@ job runs at once, in the caller's process, after the caller's transaction has
 committed. With ``CELERY_BROKER_URL`` set, the job is sent to the Celery workers,
 and Celery beat sends the ``tick`` job every minute (docs/deploy.md).
 
+Work that a web request sets off but must not wait for (sending a newsletter to
+every reader) goes through ``enqueue_background``: to the workers with a broker,
+else to a thread of this process with its own app context and database session.
+A thread dies with its process; the ledger keeps what it did, and the next tick
+takes up the rest. ``JOBS_IN_BACKGROUND = False`` runs such jobs in the caller
+instead, and ``join_background`` waits for the threads (tests use both).
+
 Nothing here connects to a broker at import time: ``init_celery`` builds the Celery
 app in the factory, and Celery opens a connection only when a job is first sent.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +41,13 @@ TICK_SECONDS = 60.0
 MIN_VISIBILITY_TIMEOUT = 3600
 
 _jobs: dict[str, Callable[..., Any]] = {}
+# The threads each app started for background jobs (app.extensions[BACKGROUND]).
+BACKGROUND = "background_jobs"
+_threads_lock = threading.Lock()
+
+
+class QueueUnavailableError(RuntimeError):
+    """A job could not be queued: the broker is unreachable, or no thread could start."""
 
 
 def job(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -79,13 +96,81 @@ def enqueue_many(
             func(**kwargs)
             count += 1
         return count
+    from kombu.exceptions import OperationalError
+
     celery_app: Celery = current_app.extensions["celery"]
     count = 0
-    with celery_app.producer_or_acquire() as producer:
-        for kwargs in kwargs_list:
-            celery_app.send_task(name, kwargs=kwargs, expires=expires, producer=producer)
-            count += 1
+    try:
+        with celery_app.producer_or_acquire() as producer:
+            for kwargs in kwargs_list:
+                celery_app.send_task(name, kwargs=kwargs, expires=expires, producer=producer)
+                count += 1
+    except OperationalError as exc:
+        # Kombu has already retried the connection; the caller decides what that means.
+        raise QueueUnavailableError(f"the job queue cannot be reached: {exc}") from exc
     return count
+
+
+def enqueue_background(name: str, **kwargs: Any) -> threading.Thread | None:
+    """Queue the named job and return at once: to a worker, or to a thread of this process.
+
+    Without a broker the job runs in a new thread (its thread is returned), unless
+    ``JOBS_IN_BACKGROUND`` is off: then it runs here, before this returns. The caller
+    commits first, so that the job sees what the caller wrote. ``QueueUnavailableError``
+    when the job could not be queued at all.
+    """
+    func = _lookup(name)  # an unknown job fails in the caller, where someone sees it
+    if broker_configured():
+        enqueue_many(name, [kwargs])
+        return None
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config.get("JOBS_IN_BACKGROUND", True):
+        func(**kwargs)
+        return None
+    # A fresh contextvars context: nothing of the caller's request or app context
+    # (its database session above all) may leak into the thread.
+    thread = threading.Thread(
+        target=contextvars.Context().run,
+        args=(_run_in_thread, app, name, func, kwargs),
+        name=f"job {name}",
+        # A process that exits (a restart, Ctrl-C) must not hang on a long send: the
+        # thread dies with it, and the next tick resumes the run from the ledger.
+        daemon=True,
+    )
+    with _threads_lock:
+        app.extensions.setdefault(BACKGROUND, set()).add(thread)
+    try:
+        thread.start()
+    except RuntimeError as exc:  # the process has no thread left to give
+        with _threads_lock:
+            app.extensions[BACKGROUND].discard(thread)
+        raise QueueUnavailableError(f"no thread could start the job: {exc}") from exc
+    return thread
+
+
+def _run_in_thread(app: Flask, name: str, func: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """Run one job in its own app context (so its own database session); log a failure."""
+    try:
+        with app.app_context():
+            func(**kwargs)
+    except Exception:
+        # Nobody waits on this thread: the log is where a failure must be seen. What
+        # the job left undone stays in the ledger for the next tick.
+        app.logger.exception("background job %s %r failed", name, kwargs)
+    finally:
+        with _threads_lock:
+            app.extensions.get(BACKGROUND, set()).discard(threading.current_thread())
+
+
+def join_background(app: Flask | None = None, timeout: float | None = None) -> bool:
+    """Wait for this app's background threads to end; False if some still run after ``timeout``."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    with _threads_lock:
+        threads = list(app.extensions.get(BACKGROUND, ()))
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for thread in threads:
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
 
 
 def visibility_timeout(config: dict[str, Any]) -> int:

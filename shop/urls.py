@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import re
+from urllib.parse import unquote, urlsplit
 
 from flask import current_app
+
+# Longer than any page of ours; a huge value is an attack or a mistake, not a destination.
+MAX_NEXT_LENGTH = 2048
+# What browsers remove from a URL before they resolve it (WHATWG URL standard).
+_STRIPPED_BY_BROWSERS = re.compile(r"[\t\n\r]")
 
 
 def external_url(endpoint: str, **values: object) -> str:
@@ -16,13 +22,37 @@ def external_url(endpoint: str, **values: object) -> str:
     return adapter.build(endpoint, values, force_external=True)
 
 
+def _stays_on_site(path: str) -> bool:
+    """Tell whether a browser would resolve ``path`` against this site's origin."""
+    # Browsers drop tabs and newlines and read "\" as "/": "/\t/x" and "/\x" mean "//x".
+    cleaned = _STRIPPED_BY_BROWSERS.sub("", path).replace("\\", "/")
+    if not cleaned.startswith("/") or cleaned.startswith("//"):
+        return False
+    parts = urlsplit(cleaned)
+    return not parts.scheme and not parts.netloc
+
+
 def is_safe_next(target: str | None) -> bool:
-    """Tell whether a ``next`` value stays on this site (a relative path)."""
-    if not target:
+    """Tell whether ``target`` may be written as-is to ``Location``: a path on this site."""
+    if not target or len(target) > MAX_NEXT_LENGTH:
         return False
-    target = target.strip()
-    # Browsers treat backslashes like slashes, so "/\evil.com" leaves the site too.
-    if "\\" in target or any(ord(c) < 32 for c in target):
+    # Only printable ASCII, no backslash: the header then says exactly what we checked,
+    # with nothing a browser or a proxy could reinterpret.
+    if any(not 32 < ord(c) < 127 for c in target) or "\\" in target:
         return False
-    parts = urlsplit(target)
-    return not parts.scheme and not parts.netloc and target.startswith("/")
+    # Check the value as sent and as a proxy or another redirect may decode it
+    # ("/%2F%2Fx" becomes "///x"), until decoding changes nothing.
+    value = target
+    for _ in range(4):
+        if not _stays_on_site(value):
+            return False
+        decoded = unquote(value)
+        if decoded == value:
+            return True
+        value = decoded
+    return False  # still changing after four rounds of decoding: no real page looks so
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site (see is_safe_next), else None."""
+    return target if is_safe_next(target) else None

@@ -329,6 +329,25 @@ def create_app(emulator: Emulator) -> Flask:
         lambda body: {"invoice": emulator.fail_payment(body["subscription_id"])},
     )
     add("/_emulator/expire", "POST", lambda body: emulator.expire(body["session_id"]))
+    add(
+        "/_emulator/expire_due",
+        "POST",
+        lambda body: {"expired": emulator.expire_due(body.get("now"))},
+    )
+    add(
+        "/_emulator/fail_requests",
+        "POST",
+        lambda body: (
+            emulator.fail_requests(
+                path=body.get("path", "/v1/*"),
+                method=body.get("method", "*"),
+                status=int(body.get("status", 500)),
+                times=body.get("times"),
+            )
+            or {"ok": True}
+        ),
+    )
+    add("/_emulator/clear_faults", "POST", lambda body: emulator.clear_faults() or {"ok": True})
     add("/_emulator/reset", "POST", lambda body: emulator.reset() or {"ok": True})
     add(
         "/_emulator/webhook",

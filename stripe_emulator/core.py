@@ -17,6 +17,7 @@ import calendar
 import contextlib
 import copy
 import datetime as dt
+import fnmatch
 import json
 import os
 import re
@@ -72,6 +73,19 @@ class _Saved:
     status: int
     body: bytes
     request_id: str
+
+
+@dataclass
+class _Fault:
+    """API requests that fail on purpose: Stripe down, or one endpoint failing."""
+
+    method: str
+    path: str
+    status: int
+    times: int | None  # None: until cleared
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method in ("*", method)) and fnmatch.fnmatchcase(path, self.path)
 
 
 def add_interval(timestamp: int, interval: str, count: int = 1) -> int:
@@ -132,6 +146,7 @@ class Emulator:
         self._events: list[dict] = []
         self._event_index: dict[str, dict] = {}
         self._idempotency: dict[str, _Saved] = {}
+        self._faults: list[_Fault] = []
 
     @property
     def state_file(self) -> Path | None:
@@ -289,6 +304,48 @@ class Emulator:
         """Expire an open Checkout Session (as ``POST .../expire``); the session."""
         with self._transaction():
             return self._expire(self._get("checkout.session", session_id))
+
+    def expire_due(self, now: int | None = None) -> list[str]:
+        """Expire every open session whose ``expires_at`` has passed at ``now``; their ids.
+
+        Stripe does this on its own when a session's time is up (``checkout.session.expired``
+        follows); the emulator does it when asked, so a test can say how late it is.
+        """
+        at = self._now() if now is None else int(now)
+        with self._transaction():
+            due = [
+                session
+                for session in self._all("checkout.session")
+                if session["status"] == "open" and session["expires_at"] <= at
+            ]
+            for session in reversed(due):  # oldest first, as the events would come
+                self._expire(session)
+            return [session["id"] for session in reversed(due)]
+
+    def fail_requests(
+        self, path: str = "/v1/*", method: str = "*", status: int = 500, times: int | None = None
+    ) -> None:
+        """Answer matching API requests with a Stripe ``api_error``, as when Stripe is down.
+
+        ``path`` is a glob (``/v1/checkout/sessions/*/expire``), ``method`` ``GET``, ``POST``,
+        ``DELETE`` or ``*``; ``times``: how many requests fail (``None``: until
+        :meth:`clear_faults` or :meth:`reset`). Hosted pages and control calls are not affected.
+        """
+        if method not in ("*", "GET", "POST", "DELETE"):
+            raise ValueError(f"method must be GET, POST, DELETE or *, not {method!r}")
+        if not 500 <= int(status) <= 599:
+            raise ValueError(f"a fault answers a 5xx status, not {status!r}")
+        if times is not None and int(times) < 1:
+            raise ValueError("times must be at least 1, or None for until cleared")
+        with self._lock:
+            self._faults.append(
+                _Fault(method, path, int(status), None if times is None else int(times))
+            )
+
+    def clear_faults(self) -> None:
+        """Stop failing requests on purpose."""
+        with self._lock:
+            self._faults.clear()
 
     def reset(self) -> None:
         """Forget every object, event, held event, delivery and idempotency key (and save that)."""
@@ -513,6 +570,14 @@ class Emulator:
         """Run one API request: idempotency, the handler, ``expand``; status, JSON, headers."""
         request_id = new_id("req", 14)
         headers = {"Request-Id": request_id}
+        fault = self._take_fault(method, path)
+        if fault is not None:
+            error = EmulatorError(
+                "The Stripe emulator was told to fail this request (a simulated outage).",
+                status=fault.status,
+                error_type="api_error",
+            )
+            return fault.status, json.dumps(error.body()).encode("utf-8"), headers
         try:
             with self._transaction(request_id, idempotency_key, base_url, changes=method != "GET"):
                 fingerprint = json.dumps([method, path, params], sort_keys=True)
@@ -543,6 +608,18 @@ class Emulator:
                 return 200, body, headers
         except EmulatorError as exc:
             return exc.status, json.dumps(exc.body()).encode("utf-8"), headers
+
+    def _take_fault(self, method: str, path: str) -> _Fault | None:
+        """The fault that fails this request, counted down, or None."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times == 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
 
     def _expand(self, obj: dict, paths: list) -> None:
         for index, path in enumerate(paths):

@@ -70,6 +70,9 @@ def make_config(database_url: str, smtp_sink, instance_dir, **extra) -> dict:
         "MAIL_DEFAULT_SENDER": "Broadsheet <news@localhost>",
         "MAIL_OUTBOX_DIR": str(instance_dir / "outbox"),
         "RATELIMIT_STORAGE_URI": "memory://",
+        # The limiter is one object for every app: a test that turns it off must not
+        # leave it off for the tests after it.
+        "RATELIMIT_ENABLED": True,
         **extra,
     }
 
@@ -145,9 +148,9 @@ def runner(app):
 
 
 @pytest.fixture
-def auth(client):
+def auth(client, mailbox):
     """Register, log in and log out through the real forms."""
-    return support.AuthActions(client)
+    return support.AuthActions(client, mailbox)
 
 
 @pytest.fixture

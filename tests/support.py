@@ -26,6 +26,18 @@ def service_missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_redis(url: str):
+    """A client of the Redis at ``url``; skip (or fail under CI) when it is not there."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        client.close()
+        service_missing(f"Redis is not reachable at {url}: {exc}")
+    return client
+
+
 def create_postgres_database(base_url: str) -> tuple[str, str]:
     """Create a uniquely named database next to ``base_url``; return (url, name)."""
     import psycopg
@@ -157,15 +169,29 @@ def csrf_token(client, path: str) -> str:
 class AuthActions:
     """Register, log in and log out through the real forms."""
 
-    def __init__(self, client) -> None:
+    def __init__(self, client, mailbox: Mailbox | None = None) -> None:
         self.client = client
+        self.mailbox = mailbox
 
-    def register(self, email: str, password: str = "correct horse battery"):
-        """Submit the registration form."""
+    def register(self, email: str, password: str = "correct horse battery", **extra):
+        """Register as a reader would: submit the form, then open the mailed link.
+
+        Returns the confirmation link's response (the reader is then logged in), or
+        the form's response when no confirmation link came (a form error, a taken
+        address).
+        """
+        address = email.strip().lower()
+        before = len(self.mailbox.to(address)) if self.mailbox else 0
         token = csrf_token(self.client, "/register")
-        return self.client.post(
-            "/register", data={"email": email, "password": password, "csrf_token": token}
-        )
+        data = {"email": email, "password": password, "csrf_token": token, **extra}
+        response = self.client.post("/register", data=data)
+        if response.status_code != 302:
+            return response
+        assert self.mailbox is not None, "AuthActions(client, mailbox) to follow the link"
+        for message in reversed(self.mailbox.to(address)[before:]):
+            if "/confirm/" in text_of(message):
+                return self.client.get(path_of(link_in(message, "/confirm/")))
+        return response
 
     def login(self, email: str, password: str = "correct horse battery", **extra):
         """Submit the login form."""

@@ -752,6 +752,79 @@ def test_expire(client, emu):
     assert emu.expire(other.id)["status"] == "expired"
 
 
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [
+        (29 * 60, False),
+        (30 * 60 + 5, True),
+        (45 * 60, True),
+        (24 * 3600 - 5, True),
+        (25 * 3600, False),
+    ],
+)
+def test_expires_at_is_checked_as_stripe_checks_it(client, emu, offset, accepted):
+    """``expires_at`` must be 30 minutes to 24 hours ahead; it is answered as given."""
+    customer, _, _, one_off = catalogue(client)
+    expires_at = int(time.time()) + offset
+    if not accepted:
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            session(client, customer, [(one_off, 1)], expires_at=expires_at)
+        assert caught.value.param == "expires_at"
+        assert client.v1.checkout.sessions.list().data == []
+        return
+    s = session(client, customer, [(one_off, 1)], expires_at=expires_at)
+    assert s.expires_at == expires_at and s.status == "open"
+
+
+def test_expire_due_ends_the_sessions_whose_time_has_passed(client, emu, receiver):
+    """Stripe's own expiry, when asked: open sessions past ``expires_at``, with their events."""
+    customer, _, _, one_off = catalogue(client)
+    now = int(time.time())
+    short = session(client, customer, [(one_off, 1)], expires_at=now + 31 * 60)
+    longer = session(client, customer, [(one_off, 1)], expires_at=now + 50 * 60)
+    paid = session(client, customer, [(one_off, 1)], expires_at=now + 31 * 60)
+    emu.pay(paid.id)
+    start = len(emu.events())
+
+    assert emu.expire_due(now=now + 30 * 60) == []
+    assert emu.expire_due(now=now + 40 * 60) == [short.id]
+    assert client.v1.checkout.sessions.retrieve(short.id).status == "expired"
+    assert client.v1.checkout.sessions.retrieve(longer.id).status == "open"
+    assert client.v1.checkout.sessions.retrieve(paid.id).status == "complete"
+    assert types_since(emu, start) == ["checkout.session.expired"]
+    assert receiver.types()[-1] == "checkout.session.expired"
+    with pytest.raises(EmulatorError):
+        emu.pay(short.id)
+    assert emu.expire_due(now=now + 24 * 3600) == [longer.id]
+    assert emu.expire_due(now=now + 24 * 3600) == []  # twice is harmless
+
+
+def test_fail_requests_simulates_stripe_down(client, emu):
+    """Matching API requests fail with a 5xx ``api_error``; others and the count are honoured."""
+    customer, _, _, one_off = catalogue(client)
+    s = session(client, customer, [(one_off, 1)])
+    emu.fail_requests("/v1/checkout/sessions/*/expire", method="POST", status=503, times=1)
+    with pytest.raises(stripe.APIError) as caught:
+        client.v1.checkout.sessions.expire(s.id)
+    assert caught.value.http_status == 503
+    assert caught.value.json_body["error"]["type"] == "api_error"
+    assert client.v1.checkout.sessions.retrieve(s.id).status == "open"  # nothing changed
+    assert client.v1.checkout.sessions.expire(s.id).status == "expired"  # one time only
+
+    emu.fail_requests()  # everything, until cleared
+    with pytest.raises(stripe.APIError):
+        client.v1.customers.list()
+    with pytest.raises(stripe.APIError):
+        client.v1.customers.create(params={"email": "x@example.org"})
+    emu.clear_faults()
+    assert client.v1.customers.list().data
+    emu.fail_requests()
+    emu.reset()  # forgets the faults with the rest
+    assert client.v1.customers.list().data == []
+    with pytest.raises(ValueError):
+        emu.fail_requests(status=404)
+
+
 def test_refunds(client, emu):
     """A partial refund, then the rest; then nothing is left."""
     customer, _, _, one_off = catalogue(client)
@@ -1159,6 +1232,19 @@ def test_control_endpoints(client, emu, server, receiver):
     assert json.loads(body)["delivery_mode"] == "hold"
     assert _get(server, "/_emulator/reset", json_headers, "POST", "{}")[0] == 200
     assert emu.events() == []
+
+    body = json.dumps({"path": "/v1/customers", "method": "GET", "times": 1})
+    assert _get(server, "/_emulator/fail_requests", json_headers, "POST", body)[0] == 200
+    assert _get(server, "/v1/customers", {"Authorization": f"Bearer {KEY}"})[0] == 500
+    assert _get(server, "/v1/customers", {"Authorization": f"Bearer {KEY}"})[0] == 200
+    body = json.dumps({"status": 200})
+    assert _get(server, "/_emulator/fail_requests", json_headers, "POST", body)[0] == 400
+    assert _get(server, "/_emulator/clear_faults", json_headers, "POST", "{}")[0] == 200
+    customer, _, _, one_off = catalogue(client)
+    s = session(client, customer, [(one_off, 1)], expires_at=int(time.time()) + 31 * 60)
+    body = json.dumps({"now": int(time.time()) + 32 * 60})
+    status, _, answer = _get(server, "/_emulator/expire_due", json_headers, "POST", body)
+    assert status == 200 and json.loads(answer) == {"expired": [s.id]}
 
 
 # --- the state file -------------------------------------------------------------------------------

@@ -3,9 +3,26 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Length, StopValidation
 
-EMAIL_FIELD = [DataRequired(message="Enter your email address."), Email(), Length(max=254)]
+from shop.accounts.services import address_problem
+
+
+class DeliverableEmail:
+    """An address mail can reach: no non-ASCII before the @ (an IDN domain is fine)."""
+
+    def __call__(self, form, field) -> None:
+        """Stop validation with the reason the address cannot be used."""
+        problem = address_problem(field.data or "")
+        if problem:
+            raise StopValidation(problem)
+
+
+EMAIL_FIELD = [
+    DataRequired(message="Enter your email address."),
+    DeliverableEmail(),
+    Length(max=254),
+]
 PASSWORD_FIELD = [DataRequired(message="Enter a password."), Length(max=200)]
 
 DIGEST_FREQUENCY_CHOICES = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -34,6 +34,10 @@ class User(UserMixin, db.Model):
     # Bumped on password change so that other sessions and remember-me cookies end.
     session_version: Mapped[int] = mapped_column(default=1)
 
+    # The token of the login session this object was loaded for (not a column): set by
+    # shop.accounts.sessions, read by get_id when Flask-Login writes the cookies.
+    login_token = None
+
     def set_password(self, password: str) -> None:
         """Store a scrypt hash of the password."""
         self.password_hash = generate_password_hash(password, method="scrypt")
@@ -58,8 +62,27 @@ class User(UserMixin, db.Model):
         return self.display_name or self.email.split("@", 1)[0]
 
     def get_id(self) -> str:
-        """Flask-Login's session id: the user id and the session version."""
-        return f"{self.id}:{self.session_version}"
+        """Flask-Login's session id: the user id, the session version and the login token."""
+        return f"{self.id}:{self.session_version}:{self.login_token or ''}"
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"
+
+
+class LoginSession(db.Model):
+    """One device's login; its token rides in the session and remember-me cookies.
+
+    Logging out deletes the row, so a copied cookie stops working at once; a password
+    change or reset deletes the reader's other rows.
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Only a SHA-256 of the token is stored: a copy of the database opens no session.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<LoginSession {self.id} of user {self.user_id}>"

@@ -9,11 +9,12 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from shop.accounts import bp, services
+from shop.accounts import bp, services, sessions
 from shop.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -25,15 +26,23 @@ from shop.accounts.forms import (
 from shop.billing import services as billing_services
 from shop.extensions import limiter
 from shop.forms import ActionForm, show_error
-from shop.urls import is_safe_next
+from shop.urls import safe_next
+
+
+def _requested_next() -> str | None:
+    """The ``next`` of this request, if it is a path on this site."""
+    return safe_next(request.args.get("next") or request.form.get("next"))
 
 
 def _next_url(default: str = "articles.index") -> str:
     """Where to go after logging in: ``next`` if it stays on this site."""
-    target = request.args.get("next") or request.form.get("next")
-    if is_safe_next(target):
-        return target
-    return url_for(default)
+    return _requested_next() or url_for(default)
+
+
+def _log_in(user, remember: bool = False) -> None:
+    """Open a login session for this device and hand its id to Flask-Login."""
+    sessions.start_session(user)
+    login_user(user, remember=remember)
 
 
 def _login_account_key() -> str:
@@ -41,8 +50,26 @@ def _login_account_key() -> str:
     return "login:" + services.normalise_email(request.form.get("email", ""))
 
 
+def _email_change_account_key() -> str:
+    """Rate-limit key for email changes asked by one account."""
+    return f"email-change:account:{getattr(current_user, 'id', 'anonymous')}"
+
+
+def _email_change_target_key() -> str:
+    """Rate-limit key for email changes towards one address, from any account."""
+    return "email-change:to:" + services.normalise_email(request.form.get("email", ""))
+
+
 def _ip_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT_IP"]
+
+
+def _email_change_limit() -> str:
+    return current_app.config["EMAIL_CHANGE_RATE_LIMIT"]
+
+
+# The session key naming the address this browser registered, until its link is opened.
+REGISTERED_IN_THIS_BROWSER = "registered_email"
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -52,29 +79,42 @@ def _ip_limit() -> str:
     error_message="Too many attempts from your network. Wait a minute and try again.",
 )
 def register():
-    """Create an account and mail a confirmation link."""
+    """Register an address; the mailed link confirms it and logs the reader in."""
     if current_user.is_authenticated:
         return redirect(url_for("articles.index"))
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = services.register(
+            services.register(
                 form.email.data,
                 form.password.data,
                 digest_consent=bool(form.digest.data),
                 digest_frequency=form.digest_frequency.data,
+                next_url=_requested_next(),
             )
         except services.AccountError as error:
             show_error(form, error)
         else:
-            login_user(user)
+            # The confirmation link logs in only the browser that asked for it; opened
+            # anywhere else it confirms and asks for a login. Otherwise anyone could mail
+            # a victim the link of an account they control and log the victim into it.
+            session[REGISTERED_IN_THIS_BROWSER] = services.normalise_email(form.email.data)
+            # One answer whether the address was new or taken (its owner got a mail
+            # instead), so that the form cannot tell who has an account here.
             flash(
-                f"Welcome! We sent a confirmation link to {user.email}. "
-                "Open it to confirm your address.",
+                f"Check your inbox: we sent a message to "
+                f"{services.normalise_email(form.email.data)}. "
+                "Open the link in it to confirm your address and log in.",
                 "success",
             )
-            return redirect(_next_url())
+            return redirect(url_for("accounts.check_inbox"))
     return render_template("accounts/register.html", form=form)
+
+
+@bp.route("/register/check-inbox")
+def check_inbox():
+    """Where registration leads: the link to open is in the reader's inbox."""
+    return render_template("accounts/check_inbox.html")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -100,7 +140,7 @@ def login():
         except services.AccountError as error:
             show_error(form, error)
         else:
-            login_user(user, remember=form.remember.data)
+            _log_in(user, remember=bool(form.remember.data))
             flash("You are logged in.", "success")
             return redirect(_next_url())
     return render_template("accounts/login.html", form=form)
@@ -109,6 +149,9 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     """Log out (POST only, with a CSRF token, so a link cannot log anyone out)."""
+    if current_user.is_authenticated:
+        # Server-side: a copy of this device's cookies opens nothing any more.
+        sessions.end_session(current_user)
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("articles.index"))
@@ -116,13 +159,25 @@ def logout():
 
 @bp.route("/confirm/<token>")
 def confirm(token: str):
-    """Confirm an address through the mailed link."""
+    """Confirm an address through the mailed link; its first use logs the reader in."""
     try:
-        services.confirm_email(token)
+        user, may_log_in, next_url = services.confirm_email(token)
     except services.AccountError as error:
         flash(str(error), "error")
         return redirect(url_for("accounts.account") if current_user.is_authenticated else "/")
-    flash("Your email address is confirmed. Thank you!", "success")
+    asked_here = session.pop(REGISTERED_IN_THIS_BROWSER, None) == user.email
+    if may_log_in and asked_here and not current_user.is_authenticated:
+        _log_in(user)
+        flash("Your email address is confirmed and you are logged in. Welcome!", "success")
+    elif not current_user.is_authenticated:
+        flash("Your email address is confirmed. Log in to continue.", "success")
+        return redirect(
+            url_for("accounts.login", next=next_url) if next_url else url_for("accounts.login")
+        )
+    else:
+        flash("Your email address is confirmed. Thank you!", "success")
+    if next_url:
+        return redirect(next_url)
     return redirect(url_for("accounts.account") if current_user.is_authenticated else "/")
 
 
@@ -135,6 +190,12 @@ def resend_confirmation():
         abort(400)
     if current_user.is_confirmed:
         flash("Your email address is already confirmed.", "info")
+    elif not services.mail_allowed("confirm", current_user.email, "REGISTER_RATE_LIMIT_ADDRESS"):
+        flash(
+            f"We have already sent several links to {current_user.email} in the last hour. "
+            "Look in your inbox (and spam folder), or try again later.",
+            "error",
+        )
     else:
         services.send_confirmation(current_user)
         flash(f"We sent a new confirmation link to {current_user.email}.", "success")
@@ -176,7 +237,11 @@ def reset_password(token: str):
         except services.AccountError as error:
             show_error(form, error)
         else:
-            login_user(user)
+            # Whoever was logged in on this browser before, it is now this account.
+            if current_user.is_authenticated:
+                sessions.end_session(current_user)
+                logout_user()
+            _log_in(user)
             flash("Your password is changed and you are logged in.", "success")
             return redirect(url_for("accounts.account"))
     return render_template("accounts/reset.html", form=form)
@@ -206,8 +271,12 @@ def change_password():
         except services.AccountError as error:
             show_error(form, error)
         else:
-            # The session version moved on; log in again on this device.
-            login_user(current_user._get_current_object())
+            # The session version moved on; log in again on this device, in the same
+            # login session, and keep it remembered if it was.
+            remembered = request.cookies.get(
+                current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+            )
+            login_user(current_user._get_current_object(), remember=bool(remembered))
             flash("Your password is changed.", "success")
             return redirect(url_for("accounts.account"))
     return render_template("accounts/change_password.html", form=form)
@@ -215,6 +284,18 @@ def change_password():
 
 @bp.route("/account/email", methods=["GET", "POST"])
 @login_required
+@limiter.limit(
+    _email_change_limit,
+    key_func=_email_change_account_key,
+    methods=["POST"],
+    error_message="Too many email changes asked for this account. Try again later.",
+)
+@limiter.limit(
+    _email_change_limit,
+    key_func=_email_change_target_key,
+    methods=["POST"],
+    error_message="Too many email changes asked for that address. Try again later.",
+)
 def change_email():
     """Ask to move the account to a new address, confirmed through a mailed link."""
     form = ChangeEmailForm()

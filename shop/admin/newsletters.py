@@ -127,16 +127,20 @@ def newsletter_test(newsletter_id: int):
 
 @bp.route("/newsletters/<int:newsletter_id>/send", methods=["POST"])
 def newsletter_send(newsletter_id: int):
-    """Send the newsletter to its audience now."""
+    """Queue the newsletter for its audience now; the progress page follows the sending."""
     require_action()
     newsletter = db.get_or_404(Newsletter, newsletter_id)
     try:
-        run = service.send_now(newsletter)
+        # Returns at once: the sending runs on a worker or in a thread, never in here.
+        service.queue_send(newsletter)
     except service.NewsletterError as error:
         flash(str(error), "error")
     else:
-        audit.note(f"Sent newsletter “{newsletter.subject}”", recipients=run.total)
-    return redirect(url_for(".newsletter_progress", newsletter_id=newsletter.id))
+        audit.note(
+            f"Sent newsletter “{newsletter.subject}”",
+            recipients=service.audience_size(newsletter),
+        )
+    return redirect(url_for(".newsletter_progress", newsletter_id=newsletter.id), 303)
 
 
 @bp.route("/newsletters/<int:newsletter_id>/schedule", methods=["POST"])

@@ -7,7 +7,7 @@ import secrets
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField
+from wtforms import StringField
 from wtforms.validators import InputRequired, Optional
 
 from shop.admin import bp
@@ -16,6 +16,7 @@ from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
 from shop.billing import services as billing
 from shop.extensions import db
+from shop.forms import RowIdField
 from shop.store import orders
 from shop.store.models import Order
 from shop.store.services import format_major, format_money
@@ -25,7 +26,7 @@ from shop.timeutil import utcnow
 class RefundForm(FlaskForm):
     """Refund one payment of an order: an amount, or everything left."""
 
-    payment_id = IntegerField(validators=[InputRequired()])
+    payment_id = RowIdField(validators=[InputRequired()])
     amount = StringField(validators=[Optional()])
 
 

@@ -75,7 +75,10 @@ def run_retry(run_id: int):
     if queued:
         summary = f"Retried {queued} failed {_plural(queued)} of run {run.id}"
         audit.note(summary, f"run {run.id}", queued=queued)
-        flash(f"{queued} failed {_plural(queued)} queued again; sending has started.", "success")
+        flash(
+            f"{queued} failed {_plural(queued)} queued again; they go out in the background.",
+            "success",
+        )
     elif service.counts(run).failed:
         flash(
             "None of the failed deliveries can be retried: their readers have since "

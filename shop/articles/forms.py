@@ -12,6 +12,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from shop.forms import row_id
+
 ACCESS_CHOICES = [
     SelectChoice("public", "Everyone"),
     SelectChoice("members", "Members (any confirmed account)"),
@@ -48,7 +50,7 @@ class ArticleForm(FlaskForm):
     summary = TextAreaField("Summary", validators=[Optional(), Length(max=1000)])
     body_markdown = TextAreaField("Body (Markdown)", validators=[Optional()])
     access = RadioField("Who can read it", choices=ACCESS_CHOICES, default="public")
-    tag_ids = CheckboxListField("Tags", coerce=int, validate_choice=True)
+    tag_ids = CheckboxListField("Tags", coerce=row_id, validate_choice=True)
     publish_at = DateTimeLocalField(
         "Publish at (UTC, leave empty for now)",
         format="%Y-%m-%dT%H:%M",

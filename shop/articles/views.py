@@ -80,7 +80,8 @@ def _comment_limit() -> str:
 
 
 def _comment_key() -> str:
-    return f"comment:{current_user.get_id()}" if current_user.is_authenticated else "comment:anon"
+    # Per reader, not per device: a device id would give each browser a budget of its own.
+    return f"comment:{current_user.id}" if current_user.is_authenticated else "comment:anon"
 
 
 @bp.route("/articles/<slug>/comments", methods=["POST"])

@@ -6,7 +6,14 @@ from sqlalchemy import select
 
 from shop.billing import gateway
 from shop.extensions import db
-from shop.store.models import Product
+from shop.install import scoped_key
+from shop.store.models import Price, Product
+
+
+def price_key(price: Price, stripe_product_id: str) -> str:
+    """The idempotency key of a Stripe Price: this install, this price row, that product."""
+    # A restored database reuses price ids; the row's creation time tells them apart.
+    return scoped_key("price", price.id, price.created_at, stripe_product_id)
 
 
 def push_product(product: Product) -> None:
@@ -17,7 +24,12 @@ def push_product(product: Product) -> None:
     for price in product.prices:
         if price.active and not price.stripe_price_id:
             price.stripe_price_id = gateway.create_price(
-                product.stripe_product_id, price.amount, price.currency, price.interval, price.id
+                product.stripe_product_id,
+                price.amount,
+                price.currency,
+                price.interval,
+                price.id,
+                idempotency_key=price_key(price, product.stripe_product_id),
             )
         elif not price.active and price.stripe_price_id:
             # Stripe prices are immutable: a changed amount retired this one.

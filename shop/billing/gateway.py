@@ -9,15 +9,21 @@ through an InvoicePayment.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import stripe
 from flask import current_app
 
 log = logging.getLogger(__name__)
+
+_ORDER_REFERENCE = re.compile(r"[0-9]{1,9}")
+T = TypeVar("T")
 
 
 class GatewayError(Exception):
@@ -28,8 +34,16 @@ class NotConfiguredError(GatewayError):
     """No Stripe key is set, so payments are off."""
 
 
+class MissingObjectError(GatewayError):
+    """Stripe has no object with that id: asking again will never find it."""
+
+
 class SignatureError(Exception):
     """A webhook's Stripe-Signature is missing, forged or stale."""
+
+
+class MalformedEventError(Exception):
+    """A correctly signed webhook whose payload is not a Stripe event."""
 
 
 def is_configured() -> bool:
@@ -60,6 +74,11 @@ def _call(what: str, func, *args, **kwargs):
         log.warning("Stripe %s: card error: %s", what, exc.user_message)
         raise GatewayError(exc.user_message or "Your card was declined.") from exc
     except stripe.InvalidRequestError as exc:
+        if exc.http_status == 404:
+            log.warning("Stripe %s: no such object: %s", what, exc.user_message)
+            raise MissingObjectError(
+                "The payment provider has no record of that. Nothing was charged."
+            ) from exc
         log.error("Stripe %s refused: %s (param %s)", what, exc.user_message, exc.param)
         raise GatewayError(
             "The payment provider refused the request. Nothing was charged; please try "
@@ -86,6 +105,20 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def _reads_object(read: Callable[[Any], T]) -> Callable[[Any], T]:
+    """Make a reader of Stripe objects raise MalformedEventError on a malformed one."""
+
+    @functools.wraps(read)
+    def wrapper(obj: Any) -> T:
+        try:
+            return read(obj)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            # A signed event whose object lacks Stripe's fields: a retry cannot help.
+            raise MalformedEventError(f"{read.__name__}: {type(exc).__name__}: {exc}") from exc
+
+    return wrapper
+
+
 def _id(value: Any) -> str | None:
     """An id whether the field holds the id or an expanded object."""
     if value is None:
@@ -98,13 +131,13 @@ def _id(value: Any) -> str | None:
 # --- customers and catalogue -------------------------------------------------------
 
 
-def create_customer(email: str, user_id: int) -> str:
-    """Create a Stripe Customer for a user and return its id."""
+def create_customer(email: str, user_id: int, idempotency_key: str) -> str:
+    """Create a Stripe Customer for a user and return its id; the key makes a retry one."""
     customer = _call(
         "customer create",
         _client().v1.customers.create,
         params={"email": email, "metadata": {"user_id": str(user_id)}},
-        options={"idempotency_key": f"customer-user-{user_id}"},
+        options={"idempotency_key": idempotency_key},
     )
     return customer.id
 
@@ -121,9 +154,14 @@ def upsert_product(stripe_id: str | None, name: str, description: str, active: b
 
 
 def create_price(
-    stripe_product_id: str, amount: int, currency: str, interval: str | None, local_id: int
+    stripe_product_id: str,
+    amount: int,
+    currency: str,
+    interval: str | None,
+    local_id: int,
+    idempotency_key: str,
 ) -> str:
-    """Create an immutable Stripe Price and return its id."""
+    """Create an immutable Stripe Price and return its id; the key makes a retry one."""
     params: dict[str, Any] = {
         "product": stripe_product_id,
         "unit_amount": amount,
@@ -136,7 +174,7 @@ def create_price(
         "price create",
         _client().v1.prices.create,
         params=params,
-        options={"idempotency_key": f"price-{local_id}-{stripe_product_id}"},
+        options={"idempotency_key": idempotency_key},
     )
     return price.id
 
@@ -167,17 +205,20 @@ class CheckoutSession:
     currency: str | None
 
 
+@_reads_object
 def checkout_session_from(obj: Any) -> CheckoutSession:
     """Read a Checkout Session object (from the API or an event)."""
     data = _plain(obj)
     reference = data.get("client_reference_id") or (data.get("metadata") or {}).get("order_id")
+    # Our own order ids: a few ASCII digits. Anything else names no order of ours.
+    reference = str(reference) if reference is not None else ""
     return CheckoutSession(
         id=data["id"],
         url=data.get("url"),
         status=data.get("status") or "",
         payment_status=data.get("payment_status") or "",
         mode=data.get("mode") or "",
-        order_id=int(reference) if reference and str(reference).isdigit() else None,
+        order_id=int(reference) if _ORDER_REFERENCE.fullmatch(reference) else None,
         customer=_id(data.get("customer")),
         subscription=_id(data.get("subscription")),
         payment_intent=_id(data.get("payment_intent")),
@@ -245,6 +286,7 @@ class SubscriptionState:
     price_id: str | None
 
 
+@_reads_object
 def subscription_state_from(obj: Any) -> SubscriptionState:
     """Read a Subscription object; the period end sits on its first item."""
     data = _plain(obj)
@@ -283,6 +325,7 @@ class InvoiceInfo:
     payment_intent: str | None
 
 
+@_reads_object
 def invoice_from(obj: Any) -> InvoiceInfo:
     """Read an Invoice object; its subscription is under parent.subscription_details."""
     data = _plain(obj)
@@ -343,6 +386,7 @@ class ChargeInfo:
     amount_refunded: int
 
 
+@_reads_object
 def charge_from(obj: Any) -> ChargeInfo:
     """Read a Charge object."""
     data = _plain(obj)
@@ -410,15 +454,26 @@ def verify_event(payload: bytes, signature: str | None) -> Event:
         event = stripe.Webhook.construct_event(payload, signature, secret)
     except stripe.SignatureVerificationError as exc:
         raise SignatureError(str(exc)) from exc
-    except ValueError as exc:
-        raise SignatureError(f"the payload is not a Stripe event: {exc}") from exc
+    except (ValueError, AttributeError, TypeError) as exc:
+        # The signature was good (construct_event checks it first): the body is not an
+        # event object (a JSON array, a string, bad JSON). A retry can never fix it.
+        raise MalformedEventError(f"the payload is not a Stripe event: {exc}") from exc
     data = _plain(event)
+    body = data.get("data") if isinstance(data, dict) else None
+    obj = body.get("object") if isinstance(body, dict) else None
+    event_id, event_type = data.get("id"), data.get("type")
+    if not (isinstance(event_id, str) and event_id and isinstance(event_type, str)):
+        raise MalformedEventError("the event has no id or type")
+    if not isinstance(obj, dict):
+        raise MalformedEventError("the event has no data.object")
+    return Event(id=event_id, type=event_type, created=_event_time(data.get("created")), object=obj)
+
+
+def _event_time(value: Any) -> datetime | None:
+    """An event's ``created`` as a datetime, or None when it is not a usable Unix time."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
     try:
-        return Event(
-            id=data["id"],
-            type=data["type"],
-            created=_ts(data.get("created")),
-            object=data["data"]["object"],
-        )
-    except (KeyError, TypeError) as exc:
-        raise SignatureError(f"the event lacks {exc}") from exc
+        return _ts(value)
+    except (OverflowError, OSError, ValueError):
+        return None

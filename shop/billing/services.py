@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shop.accounts.models import User
@@ -30,6 +31,7 @@ from shop.billing.models import (
 )
 from shop.errors import RuleError
 from shop.extensions import db
+from shop.install import scoped_key
 from shop.mail import send_email
 from shop.store import services as store
 from shop.store.models import (
@@ -39,6 +41,7 @@ from shop.store.models import (
     ORDER_PARTIALLY_REFUNDED,
     ORDER_PENDING,
     ORDER_REFUNDED,
+    Cart,
     Order,
     OrderLine,
     Price,
@@ -52,12 +55,42 @@ log = logging.getLogger(__name__)
 # Statuses in which a reader already holds a plan and should manage it, not buy another.
 HOLDING_STATUSES = ("active", "trialing", "past_due", "incomplete")
 
+# Stripe lets a Checkout Session live 30 minutes to 24 hours. Sessions that hold stock
+# live CHECKOUT_HOLD_MINUTES, kept in 30-60 so that stock comes back soon.
+HOLD_MINUTES_MIN = 30
+HOLD_MINUTES_MAX = 60
+# Stripe measures the 30 minutes from when it receives the request, on its own clock.
+EXPIRY_SLACK = timedelta(minutes=2)
+# A session this close to its end is replaced rather than handed out again.
+REUSE_MARGIN = timedelta(minutes=5)
+# How long after expires_at the sweep waits for Stripe's own checkout.session.expired.
+SWEEP_GRACE = timedelta(minutes=5)
+# Orders made before expires_at was set: Stripe's default session lifetime.
+DEFAULT_SESSION_LIFETIME = timedelta(hours=24)
+
 
 class BillingError(RuleError):
     """A billing rule was broken, or Stripe could not do what was asked."""
 
 
 # --- customers -----------------------------------------------------------------------
+
+
+def customer_key(user: User) -> str:
+    """The idempotency key of the user's Stripe Customer: this install, this account row."""
+    # The row's creation time tells a restored database's reused user id apart.
+    return scoped_key("customer", user.id, user.created_at)
+
+
+def checkout_key(order: Order, cart_version: int) -> str:
+    """The idempotency key of an order's Checkout Session, for that version of the cart."""
+    return scoped_key("checkout", order.id, order.created_at, f"cart-v{cart_version}")
+
+
+def refund_key(payment: Payment, amount: int | None, attempt: str) -> str:
+    """The idempotency key of one refund request of a payment (``attempt`` tells them apart)."""
+    # paid_at is the payment row's creation time (it is written once, on insert).
+    return scoped_key("refund", payment.id, payment.paid_at, amount or "rest", attempt)
 
 
 def stripe_customer_id(user: User, create: bool = True) -> str | None:
@@ -67,7 +100,7 @@ def stripe_customer_id(user: User, create: bool = True) -> str | None:
         return customer.stripe_customer_id
     if not create:
         return None
-    stripe_id = gateway.create_customer(user.email, user.id)
+    stripe_id = gateway.create_customer(user.email, user.id, idempotency_key=customer_key(user))
     db.session.add(Customer(user_id=user.id, stripe_customer_id=stripe_id))
     try:
         db.session.commit()
@@ -139,8 +172,19 @@ def _close_order(order_id: int, status: str) -> bool:
     return bool(moved)
 
 
+STRIPE_DOWN_EARLIER = (
+    "We could not reach the payment provider to close your earlier checkout, so no new one "
+    "was started. Nothing was charged and your cart is just as you left it: please try again "
+    "in a moment."
+)
+
+
 def _replace_open_checkouts(user: User, keep: Order | None = None) -> None:
-    """Expire the reader's other open sessions; a new checkout replaces them."""
+    """Expire the reader's other open sessions; a new checkout replaces them.
+
+    Raises BillingError when Stripe cannot be reached: the older session may still be
+    paid, so its order (and the stock it holds) stays as it is, and no new one starts.
+    """
     pending = db.session.scalars(
         select(Order).where(Order.user_id == user.id, Order.status == ORDER_PENDING)
     ).all()
@@ -148,13 +192,62 @@ def _replace_open_checkouts(user: User, keep: Order | None = None) -> None:
         if keep is not None and order.id == keep.id:
             continue
         if order.stripe_checkout_session_id:
-            expired = gateway.expire_checkout_session(order.stripe_checkout_session_id)
+            try:
+                expired = gateway.expire_checkout_session(order.stripe_checkout_session_id)
+            except gateway.GatewayError as exc:
+                db.session.rollback()
+                raise BillingError(STRIPE_DOWN_EARLIER) from exc
             if expired is None:
                 # Not open any more: it may have been paid a moment ago. Its webhook
                 # settles it; abandoning it here could undo a real payment.
                 continue
         _close_order(order.id, ORDER_ABANDONED)
+        # Stripe has expired it: keep that even if a later session fails to expire.
+        db.session.commit()
     db.session.commit()
+
+
+def hold_minutes() -> int:
+    """How long a Checkout Session that holds stock stays open: CHECKOUT_HOLD_MINUTES, 30-60."""
+    configured = int(current_app.config.get("CHECKOUT_HOLD_MINUTES", HOLD_MINUTES_MIN))
+    return min(max(configured, HOLD_MINUTES_MIN), HOLD_MINUTES_MAX)
+
+
+def _hold_until(now: datetime) -> datetime:
+    """When a session made now that holds stock expires, whole seconds, within Stripe's range."""
+    shortest = timedelta(minutes=HOLD_MINUTES_MIN) + EXPIRY_SLACK
+    hold = max(timedelta(minutes=hold_minutes()), shortest)
+    return (now + hold).replace(microsecond=0)
+
+
+def _unix(moment: datetime) -> int:
+    """A naive UTC datetime as the Unix time Stripe takes."""
+    return int(moment.replace(tzinfo=UTC).timestamp())
+
+
+def units_held(user: User) -> int:
+    """Limited-stock units reserved for the reader's open checkouts."""
+    return int(
+        db.session.scalar(
+            select(func.coalesce(func.sum(OrderLine.reserved), 0))
+            .join(Order, OrderLine.order_id == Order.id)
+            .where(Order.user_id == user.id, Order.status == ORDER_PENDING)
+        )
+        or 0
+    )
+
+
+def _check_account_cap(user: User, cart: Cart, lines: list) -> None:
+    """Refuse a checkout that would take the reader's held units over MAX_UNITS_PER_ACCOUNT."""
+    wanted = store.held_units(lines)
+    if not wanted:
+        return
+    # One checkout per reader at a time (PostgreSQL): two tabs cannot both pass the count.
+    db.session.execute(select(Cart.id).where(Cart.id == cart.id).with_for_update())
+    held, cap = units_held(user), store.max_units_per_account()
+    if held + wanted > cap:
+        db.session.rollback()
+        raise BillingError(store.cap_message(cap, wanted, held))
 
 
 def _holds_plan(user: User) -> bool:
@@ -201,8 +294,16 @@ def start_checkout(user: User) -> str:
         )
     )
     if existing is not None:
-        session = gateway.retrieve_checkout_session(existing.stripe_checkout_session_id)
-        if session.status == "open":
+        try:
+            session = gateway.retrieve_checkout_session(existing.stripe_checkout_session_id)
+        except gateway.MissingObjectError:
+            session = None  # Stripe has no such session: nobody can pay it; replace it
+        except gateway.GatewayError as exc:
+            raise BillingError(str(exc) + " Your cart is just as you left it.") from exc
+        ending = existing.checkout_expires_at is not None and (
+            existing.checkout_expires_at - REUSE_MARGIN <= utcnow()
+        )
+        if session is not None and session.status == "open" and not ending:
             _replace_open_checkouts(user, keep=existing)
             return existing.checkout_url
     _replace_open_checkouts(user)
@@ -232,9 +333,13 @@ def start_checkout(user: User) -> str:
             for line in lines
         ],
     )
+    _check_account_cap(user, cart, lines)
     db.session.add(order)
     db.session.flush()
     _reserve(order)
+    if any(line.reserved for line in order.lines):
+        # Held stock comes back when the session ends, so it must end soon.
+        order.checkout_expires_at = _hold_until(utcnow())
     db.session.commit()
 
     try:
@@ -255,8 +360,10 @@ def start_checkout(user: User) -> str:
             params["subscription_data"] = {"metadata": {"order_id": str(order.id)}}
         else:
             params["payment_intent_data"] = {"metadata": {"order_id": str(order.id)}}
+        if order.checkout_expires_at is not None:
+            params["expires_at"] = _unix(order.checkout_expires_at)
         session = gateway.create_checkout_session(
-            params, idempotency_key=f"checkout-order-{order.id}-cart-v{cart.version}"
+            params, idempotency_key=checkout_key(order, order.cart_version)
         )
     except gateway.GatewayError as exc:
         _close_order(order.id, ORDER_ABANDONED)
@@ -281,6 +388,77 @@ def cancel_checkout(user: User, order_id: int) -> None:
             return  # the reservation is released when Stripe expires the session
     _close_order(order.id, ORDER_ABANDONED)
     db.session.commit()
+
+
+def pending_checkout(user: User, order_id: int | None) -> Order | None:
+    """The reader's own order ``order_id`` if its checkout is still waiting for payment."""
+    if order_id is None:
+        return None
+    order = db.session.get(Order, order_id)
+    if order is None or order.user_id != user.id or order.status != ORDER_PENDING:
+        return None
+    return order
+
+
+def release_expired_checkouts(now: datetime | None = None) -> int:
+    """Close pending orders whose Checkout Session has ended, releasing their stock; how many.
+
+    For ``tick``: the ``checkout.session.expired`` webhook normally does this, but a
+    webhook can be lost. Stripe is asked about each session first, so a payment made
+    just before the end (its webhook late) is fulfilled rather than undone. Safe to run
+    twice; a session Stripe cannot be asked about now is left for the next run.
+    """
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Order.id)
+        .where(
+            Order.status == ORDER_PENDING,
+            or_(
+                Order.checkout_expires_at < now - SWEEP_GRACE,
+                and_(
+                    Order.checkout_expires_at.is_(None),
+                    Order.created_at < now - DEFAULT_SESSION_LIFETIME - SWEEP_GRACE,
+                ),
+            ),
+        )
+        .order_by(Order.id)
+    ).all()
+    released = 0
+    for order_id in due:
+        order = db.session.get(Order, order_id)
+        session_id = order.stripe_checkout_session_id if order is not None else None
+        if session_id:
+            try:
+                session = gateway.retrieve_checkout_session(session_id)
+            except gateway.MissingObjectError:
+                session = None  # Stripe never had it or forgot it: nobody can pay it
+            except gateway.GatewayError:
+                log.warning("Checkout sweep: Stripe unreachable for order %s; next time", order_id)
+                continue
+            if session is not None and session.status == "complete":
+                try:
+                    paid = fulfil(session)  # paid; the webhook is late
+                except gateway.GatewayError:
+                    db.session.rollback()
+                    continue
+                if paid:
+                    db.session.commit()
+                    send_receipt(order_id)
+                # Unpaid: a bank debit is settling, and its own webhook decides.
+                continue
+            if session is not None and session.status == "open":
+                # Past its time but not yet expired by Stripe: end it so it cannot be paid.
+                try:
+                    if gateway.expire_checkout_session(session_id) is None:
+                        continue  # paid or expired meanwhile: the next run sees which
+                except gateway.GatewayError:
+                    continue
+        # Expired at Stripe, or no session at all (its creation failed, or the request
+        # died before storing it: the reader never reached a payment page). Unpayable.
+        if _close_order(order_id, ORDER_ABANDONED):
+            released += 1
+        db.session.commit()
+    return released
 
 
 # --- fulfilment ----------------------------------------------------------------------
@@ -611,9 +789,9 @@ def refund_payment(
     # the webhook lands is then the same request (two equal refunds in that gap count as
     # one, the safe way round).
     if attempt and _ATTEMPT.fullmatch(attempt):
-        key = f"refund-payment-{payment.id}-{amount or 'rest'}-attempt-{attempt}"
+        key = refund_key(payment, amount, f"attempt-{attempt}")
     else:
-        key = f"refund-payment-{payment.id}-{amount or 'rest'}-after-{payment.amount_refunded}"
+        key = refund_key(payment, amount, f"after-{payment.amount_refunded}")
     try:
         refund_id = gateway.refund(payment.stripe_payment_intent_id, amount, idempotency_key=key)
     except gateway.GatewayError as exc:

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from shop.billing import bp, gateway, services, webhooks
 from shop.extensions import csrf, limiter
-from shop.forms import require_action
+from shop.forms import parse_row_id, require_action
 from shop.store.services import StoreError
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,25 @@ def success():
 @bp.route("/checkout/cancel")
 @login_required
 def cancel():
-    """The buyer left Checkout: end that session and go back to the intact cart."""
-    order_id = request.args.get("order", "")
-    if order_id.isdigit():
-        services.cancel_checkout(current_user, int(order_id))
+    """The buyer left Checkout: say the cart is intact and offer to end that checkout.
+
+    A GET changes nothing: any site can send a reader's browser here.
+    """
+    # ASCII digits within a column's range: "٣" or 2**63 would reach the database.
+    order = services.pending_checkout(current_user, parse_row_id(request.args.get("order", "")))
+    return render_template("billing/cancel.html", order=order)
+
+
+@bp.route("/checkout/cancel", methods=["POST"])
+@login_required
+def cancel_confirm():
+    """End the reader's open checkout (the cancel page's button) and release its stock."""
+    require_action()
+    order_id = parse_row_id(request.form.get("order", ""))
+    if order_id is not None:
+        services.cancel_checkout(current_user, order_id)
     flash("Checkout cancelled. Your cart is just as you left it.", "info")
-    return redirect(url_for("store.cart"))
+    return redirect(url_for("store.cart"), code=303)
 
 
 @bp.route("/webhooks/stripe", methods=["POST"])
@@ -63,8 +76,14 @@ def stripe_webhook():
     except gateway.SignatureError as error:
         log.warning("Stripe webhook refused: %s", error)
         return {"error": "invalid signature"}, 400
+    except gateway.MalformedEventError as error:
+        log.warning("Stripe webhook refused: %s", error)
+        return {"error": "malformed payload"}, 400
     try:
         outcome = webhooks.process(event)
+    except gateway.MalformedEventError as error:
+        log.warning("Stripe event %s (%s) refused: %s", event.id, event.type, error)
+        return {"error": "malformed payload"}, 400
     except Exception:
         log.exception("Stripe event %s (%s) failed; Stripe will retry", event.id, event.type)
         return {"error": "handler failed"}, 500

@@ -3,6 +3,10 @@
 Each event id is stored in the same transaction as its handler's work. A handler that
 fails rolls everything back, including the record, so Stripe's retry runs it again;
 a delivery of an event already processed finds the record and does nothing.
+
+Stripe retries every answer but a 2xx for three days, so only what a retry can fix
+fails the delivery (the database or Stripe unreachable). An event about an object that
+Stripe does not know is recorded and answered 200: no retry can ever succeed.
 """
 
 from __future__ import annotations
@@ -90,6 +94,9 @@ def process(event: gateway.Event) -> str:
     handler = HANDLERS.get(event.type)
     if handler is None:
         return "ignored"
+    object_id = event.object.get("id")
+    if not isinstance(object_id, str) or not object_id:
+        raise gateway.MalformedEventError(f"a {event.type} event whose object has no id")
     if db.session.get(StripeEvent, event.id) is not None:
         return "duplicate"
     try:
@@ -104,6 +111,15 @@ def process(event: gateway.Event) -> str:
         if db.session.scalar(select(StripeEvent.id).where(StripeEvent.id == event.id)):
             return "duplicate"
         raise
+    except gateway.MissingObjectError:
+        db.session.rollback()
+        log.warning(
+            "Stripe event %s (%s) names %s, which Stripe does not know; nothing to do",
+            event.id,
+            event.type,
+            object_id,
+        )
+        return _record_only(event, "unknown object")
     except Exception:
         db.session.rollback()
         raise
@@ -115,3 +131,14 @@ def process(event: gateway.Event) -> str:
             # order shows it was never sent, rather than Stripe retrying the event.
             log.exception("After-commit step of event %s failed", event.id)
     return "processed"
+
+
+def _record_only(event: gateway.Event, outcome: str) -> str:
+    """Record an event that can never be handled, so its redeliveries stop at the record."""
+    db.session.add(StripeEvent(id=event.id, type=event.type, created=event.created))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return "duplicate"
+    return outcome

@@ -14,6 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
 from shop.articles.forms import CheckboxListField
+from shop.forms import column_int, row_id
 from shop.newsletter.models import AUDIENCE_ALL, FREQ_DAILY, FREQ_INSTANT, FREQ_OFF, FREQ_WEEKLY
 from shop.newsletter.newsletters import AUDIENCE_LABELS
 from shop.newsletter.preferences import WEEKDAYS
@@ -31,12 +32,12 @@ class PreferencesForm(FlaskForm):
 
     follow_all = BooleanField("Everything, including topics added later")
     # The service checks that the topics exist, and says so in its own words.
-    tag_ids = CheckboxListField("Topics", coerce=int, validate_choice=False)
+    tag_ids = CheckboxListField("Topics", coerce=row_id, validate_choice=False)
     frequency = RadioField("How often", choices=FREQUENCY_CHOICES, validate_choice=False)
     weekday = SelectField(
         "Day of the weekly digest",
         choices=[SelectChoice(i, name) for i, name in enumerate(WEEKDAYS)],
-        coerce=int,
+        coerce=column_int,
         validate_choice=False,
     )
     paused_until = DateField("Pause until", validators=[Optional()])
@@ -54,7 +55,7 @@ class NewsletterForm(FlaskForm):
         validate_choice=False,
     )
     tag_ids = CheckboxListField(
-        "Tags whose followers receive it", coerce=int, validate_choice=False
+        "Tags whose followers receive it", coerce=row_id, validate_choice=False
     )
 
 

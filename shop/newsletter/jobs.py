@@ -1,11 +1,12 @@
 """How a run's sending is started: in this process, or fanned out to Celery workers.
 
-Without a broker a run is sent here and now. With one, ``dispatch_run`` enqueues one
-``newsletter.send_batch`` task per batch the run needs; each task leases and sends
-one batch. Any number of tasks, redelivered ones included, never send the same
-delivery: the ledger's leases keep them apart. A batch whose worker died stays
-leased until its lease runs out; the next ``tick`` then finds the run idle and
-dispatches what is left (``resume_run``).
+Without a broker ``dispatch_run`` sends a run here and now (commands, ticks, jobs),
+and ``queue_run`` (a web request: it must not wait) sends it in a thread of the
+process instead. With a broker, both enqueue one ``newsletter.send_batch`` task per
+batch the run needs; each task leases and sends one batch. Any number of tasks,
+redelivered ones included, never send the same delivery: the ledger's leases keep
+them apart. A batch whose worker died stays leased until its lease runs out; the
+next ``tick`` then finds the run idle and dispatches what is left (``resume_run``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from shop.newsletter.sending import Summary, send_run
 from shop.timeutil import utcnow
 
 SEND_BATCH = "newsletter.send_batch"
+# Without a broker: a whole run sent in a thread, for a request that must not wait.
+SEND_RUN = "newsletter.send_run"
 # Past this many tasks for one run, each task takes several batches instead: a
 # bound on the messages one dispatch puts on the broker.
 MAX_TASKS_PER_RUN = 10_000
@@ -66,6 +69,12 @@ def send_batch(run_id: int, max_batches: int = 1) -> dict[str, Any]:
     }
 
 
+@tasks.job(SEND_RUN)
+def send_queued(run_id: int) -> int:
+    """Job: send what a run can send now, as a tick would; how many messages went."""
+    return send_run(run_id, wait=False).sent
+
+
 @tasks.job(tasks.TICK_JOB)
 def tick_job() -> dict[str, Any]:
     """Celery task (beat sends it every minute): all time-based work, as ``flask tick``."""
@@ -88,6 +97,25 @@ def dispatch_run(
         return send_run(run_id, progress=progress, wait=wait)
     _fan_out(run_id)
     return None
+
+
+def queue_run(run_id: int) -> bool:
+    """Start sending a run's queued deliveries and return at once (for a web request).
+
+    With a broker the batches are fanned out to the workers; without one, the run is
+    sent in a thread of this process (``tasks.enqueue_background``), and what that
+    thread leaves undone if the process dies, the next tick resumes. False when
+    nothing could be queued: the deliveries wait in the ledger for the next tick.
+    """
+    try:
+        if tasks.broker_configured():
+            _fan_out(run_id)
+        else:
+            tasks.enqueue_background(SEND_RUN, run_id=run_id)
+    except tasks.QueueUnavailableError as exc:
+        current_app.logger.warning("run %s not queued, left to the next tick: %s", run_id, exc)
+        return False
+    return True
 
 
 def resume_run(run_id: int) -> Summary | None:

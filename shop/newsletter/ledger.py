@@ -329,3 +329,76 @@ def mark_bounced(delivery: Delivery, reply: str) -> None:
         pref.hard_bounces += 1
         if pref.hard_bounces >= current_app.config["MAIL_BOUNCE_LIMIT"] and not pref.suppressed_at:
             pref.suppressed_at = utcnow()
+
+
+def mark_failed(delivery: Delivery, reason: str) -> None:
+    """A message that cannot go (a bad address, a build error): failed now, with the reason."""
+    # Not retried with backoff: the same message to the same address would fail again.
+    # The back office's "Retry failed" queues it again once the cause is fixed.
+    delivery.status = DELIVERY_FAILED
+    delivery.attempts += 1
+    delivery.last_reply = reason[:500]
+    delivery.lease_owner = None
+    delivery.lease_expires_at = None
+    delivery.next_attempt_at = None
+
+
+def release_leases(run_id: int, worker: str) -> int:
+    """Hand back the queued deliveries this worker holds in a run, committed; how many."""
+    released = db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.run_id == run_id,
+            Delivery.lease_owner == worker,
+            Delivery.status == DELIVERY_QUEUED,
+        )
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return released
+
+
+def wait_for_relay(run_id: int, worker: str, reason: str) -> tuple[int, datetime]:
+    """The relay could not be reached: hand back this worker's batch for a later try.
+
+    No attempt is counted against any delivery: the relay being down is no reader's
+    fault. The batch's deliveries say why in their last reply (the run page shows it),
+    and they, with every other delivery of the run that could be taken now, wait
+    ``MAIL_RETRY_SECONDS``, so other workers and the next tick do not each knock on a
+    dead relay at once. Committed; returns how many of the batch wait, and until when.
+    """
+    now = utcnow()
+    until = now + timedelta(seconds=current_app.config["MAIL_RETRY_SECONDS"])
+    queued = (Delivery.run_id == run_id, Delivery.status == DELIVERY_QUEUED)
+    released = db.session.execute(
+        update(Delivery)
+        .where(*queued, Delivery.lease_owner == worker)
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            next_attempt_at=until,
+            last_reply=reason[:500],
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    # Only rows nobody holds, and never a retry brought forward: a 4xx's longer
+    # backoff stays as it is. Rows another worker has locked this instant are skipped,
+    # not waited for: two workers that lost the relay together must not deadlock.
+    idle = (
+        select(Delivery.id)
+        .where(
+            *queued,
+            or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < until),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(idle.scalar_subquery()))
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return released, until

@@ -29,6 +29,8 @@ from itsdangerous import URLSafeSerializer
 from itsdangerous.encoding import base64_encode
 from markupsafe import escape
 
+from shop.install import scoped_key
+from shop.mail import header_address
 from shop.newsletter import tokens
 from shop.newsletter.selection import Candidate, Plan
 from shop.urls import external_url
@@ -392,9 +394,25 @@ def _domain(site_url: str) -> str:
     return urlsplit(site_url).hostname or "localhost"
 
 
-def message_id(run_id: int, delivery_id: int) -> str:
-    """The Message-ID of a delivery: the same on every attempt, so repeats can be dropped."""
-    return f"<delivery-{delivery_id}.run-{run_id}@{_domain(current_app.config['SITE_URL'])}>"
+def message_id(run_id: int, run_created_at: datetime | None, delivery_id: int, user_id: int) -> str:
+    """The Message-ID of a delivery: the same on every attempt, so repeats can be dropped.
+
+    It carries the install's id and the run's creation time (``shop/install.py``): two
+    installs, or one restored from a backup whose new rows reuse the old ids, never
+    share one. The reader's id tells apart a delivery id reused within a restored run.
+    """
+    config = current_app.config
+    # The run's part is the same for all its messages: worked out once per run.
+    head = _run_key(run_id, run_created_at, config["SECRET_KEY"], config.get("INSTALL_ID"))
+    return f"<{head}-delivery{delivery_id}-u{user_id}@{_domain(config['SITE_URL'])}>"
+
+
+@lru_cache(maxsize=64)
+def _run_key(run_id: int, created_at: datetime | None, secret: str, configured: str | None) -> str:
+    # Keyed by the settings install_id() reads, so a changed setting gets a new key.
+    # Naive UTC as stored; made aware so every machine, whatever its zone, agrees.
+    created = created_at.replace(tzinfo=UTC) if created_at else None
+    return scoped_key("run", run_id, created)
 
 
 def list_id() -> str:
@@ -450,6 +468,12 @@ def _one_line(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8)
+def _sender_header(sender: str) -> str:
+    # The same sender for a whole run: worked out once, not once per message.
+    return header_address(sender)
+
+
 def build_bytes(
     rendered: Rendered,
     *,
@@ -460,7 +484,11 @@ def build_bytes(
     preferences_url: str,
     sender: str,
 ) -> bytes:
-    """One reader's message, ready for ``sendmail``: CRLF line ends, 8-bit UTF-8 bodies."""
+    """One reader's message, ready for ``sendmail``: CRLF line ends, 8-bit UTF-8 bodies.
+
+    Addresses go into the headers as ``shop.mail.header_address`` writes them: an IDN
+    domain as its A-label, a non-ASCII local part in UTF-8 (sent only over SMTPUTF8).
+    """
     name = _one_line(name)
     unsubscribe_url = _one_line(unsubscribe_url)
     preferences_url = _one_line(preferences_url)
@@ -474,8 +502,8 @@ def build_bytes(
     }
     # Built with \n and converted: a folded (encoded) subject has line breaks too.
     head = _crlf(
-        f"From: {sender}\n"
-        f"To: {to}\n"
+        f"From: {_sender_header(sender)}\n"
+        f"To: {header_address(to)}\n"
         f"Subject: {_header(rendered.subject)}\n"
         f"Date: {_date_header()}\n"
         f"Message-ID: {msgid}\n"

@@ -4,6 +4,11 @@ A newsletter is sent as a run of the same ledger as digests (kind ``newsletter``
 it has the same guarantees: one delivery per reader, leases, commit groups, resume.
 Its message is rendered once for the whole run; each reader's copy differs only by
 the substituted greeting and links.
+
+Send now never sends inside the web request: the request takes the newsletter (one
+conditional UPDATE) and queues the ``newsletter.send`` job, which plans the run and
+sends it on a worker or in a thread of the process (shop/tasks.py). A process that
+dies on the way leaves the newsletter "sending", and the next tick finishes the job.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from email.policy import default as email_policy
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
+from shop import tasks
 from shop.accounts.models import User
 from shop.articles.models import Tag
 from shop.articles.rendering import render_markdown
@@ -65,6 +72,11 @@ AUDIENCE_LABELS = {
     AUDIENCE_FREE: "Free subscribers",
 }
 SUBJECT_MAX = 200
+# The job that plans and sends a newsletter taken for sending.
+SEND_JOB = "newsletter.send"
+# What the progress page says of a newsletter taken for sending that nobody has begun
+# to send yet (its job waits for a worker or a thread): not a stored status.
+PROGRESS_QUEUED = "queued"
 
 
 class NewsletterError(RuleError):
@@ -279,8 +291,8 @@ def _period(newsletter: Newsletter) -> str:
     return f"newsletter:{newsletter.id}"
 
 
-def start_sending(newsletter: Newsletter) -> Run:
-    """Turn a draft or scheduled newsletter into a run with one delivery per reader."""
+def _take(newsletter: Newsletter) -> None:
+    """Mark a draft or scheduled newsletter as sending; refuse one that already is."""
     # One conditional UPDATE: of two editors pressing Send at once, one wins.
     taken = db.session.execute(
         update(Newsletter)
@@ -295,29 +307,93 @@ def start_sending(newsletter: Newsletter) -> Run:
     db.session.refresh(newsletter)
     if not taken:
         raise NewsletterError("This newsletter is already being sent.")
+
+
+def _planned_run(newsletter: Newsletter) -> Run:
+    """The run of a newsletter being sent, with one delivery per reader; planned once."""
+    run = newsletter.run
+    if run is not None and (run.total or run.finished_at is not None):
+        return run  # planned already: readers who arrived since do not join a sent issue
     create_missing_preferences()
-    run = ledger.get_or_create_run(
-        RUN_NEWSLETTER, _period(newsletter), utcnow(), subject=newsletter.subject
+    plans = audience_plans(newsletter)
+    period = _period(newsletter)
+    run = run or db.session.scalar(
+        select(Run).where(Run.kind == RUN_NEWSLETTER, Run.period == period)
     )
+    if run is None:
+        run = Run(kind=RUN_NEWSLETTER, period=period, cutoff=utcnow(), subject=newsletter.subject)
+        db.session.add(run)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            # Another process (a tick taking over) created it a moment ago: plan into it.
+            db.session.rollback()
+            run = db.session.scalar(
+                select(Run).where(Run.kind == RUN_NEWSLETTER, Run.period == period)
+            )
     newsletter.run_id = run.id
-    db.session.commit()
-    _plan(newsletter, run)
+    # The run, its deliveries and the link commit together: no process (a tick
+    # resuming unfinished runs) ever sees the run without its readers, and finishes it.
+    ledger.add_deliveries(run, plans)
     return run
 
 
-def _plan(newsletter: Newsletter, run: Run) -> None:
-    # Deliveries are inserted in one transaction: a run has all of them or none.
-    ledger.add_deliveries(run, audience_plans(newsletter))
+def start_sending(newsletter: Newsletter) -> Run:
+    """Turn a draft or scheduled newsletter into a run with one delivery per reader."""
+    _take(newsletter)
+    return _planned_run(newsletter)
+
+
+@tasks.job(SEND_JOB)
+def send_taken(newsletter_id: int) -> int:
+    """Job: plan (once) and send a newsletter taken for sending; how many readers it has."""
+    from shop.newsletter.jobs import dispatch_run
+
+    newsletter = db.session.get(Newsletter, newsletter_id)
+    if newsletter is None or newsletter.status != NEWSLETTER_SENDING:
+        return 0  # sent already: a job delivered twice, or a tick that was quicker
+    run = _planned_run(newsletter)
+    dispatch_run(run.id)
+    settle()
+    return run.total
+
+
+def queue_send(newsletter: Newsletter) -> None:
+    """Take the newsletter for sending and queue its sending; return at once (Send now)."""
+    previous = newsletter.status
+    _take(newsletter)
+    try:
+        tasks.enqueue_background(SEND_JOB, newsletter_id=newsletter.id)
+    except tasks.QueueUnavailableError as exc:
+        current_app.logger.warning("newsletter %s not queued: %s", newsletter.id, exc)
+        db.session.rollback()
+        # Given back as it was, so that the editor can press again: unless a tick has
+        # taken it over meanwhile (it has a run then), and it is going out after all.
+        restored = db.session.execute(
+            update(Newsletter)
+            .where(
+                Newsletter.id == newsletter.id,
+                Newsletter.status == NEWSLETTER_SENDING,
+                Newsletter.run_id.is_(None),
+            )
+            .values(status=previous)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        db.session.refresh(newsletter)
+        if restored:
+            raise NewsletterError(
+                "The newsletter could not be queued (the job queue is unreachable), so "
+                "nothing was sent. Try again in a moment."
+            ) from exc
 
 
 def send_now(newsletter: Newsletter) -> Run:
-    """Send a newsletter to its audience now (in this process, or through the workers)."""
-    from shop.newsletter.jobs import dispatch_run
-
-    run = start_sending(newsletter)
-    dispatch_run(run.id)
-    settle()
-    return run
+    """Send a newsletter to its audience in this process, or through the workers (tick)."""
+    _take(newsletter)
+    send_taken(newsletter.id)
+    db.session.refresh(newsletter)
+    return newsletter.run
 
 
 def schedule_at(newsletter: Newsletter, when_local: datetime) -> Newsletter:
@@ -354,19 +430,34 @@ def send_due(now: datetime | None = None) -> int:
         )
     )
     started = 0
-    for newsletter in due:
+    for newsletter_id in [n.id for n in due]:
+        # One newsletter that cannot be sent must not hold back the others due with it.
         try:
-            send_now(newsletter)
+            send_now(db.session.get(Newsletter, newsletter_id))
         except NewsletterError:
             continue  # another process took it a moment ago
+        except Exception:
+            db.session.rollback()
+            current_app.logger.exception("newsletter %s could not be started", newsletter_id)
+            continue
         started += 1
-    # A crash between taking a newsletter and queuing its deliveries leaves an empty run.
-    for newsletter in db.session.scalars(
-        select(Newsletter)
-        .join(Run, Run.id == Newsletter.run_id)
-        .where(Newsletter.status == NEWSLETTER_SENDING, Run.total == 0, Run.finished_at.is_(None))
-    ).all():
-        _plan(newsletter, newsletter.run)
+    # A process that died after taking a newsletter and before planning its run (the
+    # thread of a Send now, a worker, a tick) left it sending with no run, or an empty
+    # one: it is planned and sent here. Unfinished planned runs are the tick's to resume.
+    stranded = db.session.scalars(
+        select(Newsletter.id)
+        .outerjoin(Run, Run.id == Newsletter.run_id)
+        .where(
+            Newsletter.status == NEWSLETTER_SENDING,
+            or_(Run.id.is_(None), and_(Run.total == 0, Run.finished_at.is_(None))),
+        )
+    ).all()
+    for newsletter_id in stranded:
+        try:
+            send_taken(newsletter_id)
+        except Exception:
+            db.session.rollback()
+            current_app.logger.exception("newsletter %s could not be planned", newsletter_id)
     settle()
     return started
 
@@ -423,11 +514,15 @@ def progress(newsletter: Newsletter) -> Progress:
     if newsletter.status == NEWSLETTER_SENDING:
         settle()
         db.session.refresh(newsletter)
-    if newsletter.run is None:
-        return Progress(newsletter.status)
     run = newsletter.run
+    status = newsletter.status
+    if status == NEWSLETTER_SENDING and (run is None or run.started_at is None):
+        # Taken, but its job has not begun to send (planning, or waiting for a worker).
+        status = PROGRESS_QUEUED
+    if run is None:
+        return Progress(status)
     ledger.refresh_counts(run)
-    result = Progress(newsletter.status, run.total, run.sent, run.failed, run.bounced)
+    result = Progress(status, run.total, run.sent, run.failed, run.bounced)
     db.session.commit()
     return result
 

@@ -17,7 +17,7 @@ from shop.accounts.models import User
 from shop.errors import RuleError
 from shop.extensions import db
 from shop.newsletter import ledger, schedule
-from shop.newsletter.jobs import dispatch_run
+from shop.newsletter.jobs import queue_run
 from shop.newsletter.models import (
     DELIVERY_BOUNCED,
     DELIVERY_FAILED,
@@ -286,5 +286,5 @@ def retry_failed(run_id: int) -> int:
     run.finished_at = None
     ledger.refresh_counts(run)
     db.session.commit()
-    dispatch_run(run_id)
+    queue_run(run_id)  # a web request must not wait for the sending
     return queued

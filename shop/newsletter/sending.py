@@ -8,6 +8,7 @@ the one group in flight, and a repeat carries the same Message-ID (docs/reliabil
 from __future__ import annotations
 
 import contextlib
+import logging
 import smtplib
 import time
 from collections.abc import Callable
@@ -20,8 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from shop.articles.models import Article
 from shop.extensions import db
-from shop.extensions import mail as mailer
-from shop.mail import write_to_outbox
+from shop.mail import AddressError, connect, envelope_address, send_over, write_to_outbox
 from shop.newsletter import ledger
 from shop.newsletter.messages import (
     DigestRenderer,
@@ -35,6 +35,8 @@ from shop.newsletter.selection import Candidate, Plan, tag_names
 from shop.timeutil import utcnow
 from shop.urls import external_url
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Summary:
@@ -47,11 +49,26 @@ class Summary:
     skipped: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    # Set when the send stopped because the relay could not be reached at all: why.
+    relay_error: str | None = None
 
     @property
     def rate(self) -> float:
         """Messages per second."""
         return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+
+class RelayUnreachableError(Exception):
+    """The relay could not be reached at all: nothing was said about any one message."""
+
+    # Connection refused, a host name that does not resolve, no answer within
+    # MAIL_TIMEOUT, a 421 greeting, a failed STARTTLS or login: the relay's fault (or
+    # its settings'), not the reader's, so it costs no delivery an attempt. Not an
+    # OSError, so that no handler for a dropped connection takes it by mistake.
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
 
 
 class Transport:
@@ -64,10 +81,20 @@ class Transport:
         self._host: smtplib.SMTP | None = None
 
     def open(self) -> None:
-        """Connect (Flask-Mail builds the SMTP connection from the settings)."""
+        """Connect and greet; ``RelayUnreachableError`` if the relay cannot be reached."""
         if self.smtp and self._host is None:
-            self._connection = mailer.connect()
-            self._host = self._connection.__enter__().host
+            connection = connect()
+            try:
+                host = connection.__enter__().host
+                if host is not None:  # None: MAIL_SUPPRESS_SEND
+                    # EHLO now rather than with the first message: a relay that fails it
+                    # fails every message, and no reader is to blame for that.
+                    host.ehlo_or_helo_if_needed()
+            except OSError as exc:  # smtplib's and ssl's errors, and timeouts, are OSErrors
+                if connection.host is not None:
+                    connection.host.close()
+                raise RelayUnreachableError(exc) from exc
+            self._connection, self._host = connection, host
 
     def close(self) -> None:
         """Say goodbye to the server, ignoring a connection that is already gone."""
@@ -77,18 +104,92 @@ class Transport:
         self._connection = None
         self._host = None
 
+    def abort(self) -> None:
+        """Drop the connection after a fault, without a QUIT that could wait once more."""
+        # After a timeout or a half-sent message the relay may never answer a QUIT, and
+        # waiting MAIL_TIMEOUT again for it would only hold the run up.
+        if self._host is not None:
+            self._host.close()
+        self._connection = None
+        self._host = None
+
     def send(self, to: str, data: bytes) -> str:
-        """Hand one message over; the server's reply, or an exception."""
+        """Hand one message over; the server's reply, or an exception.
+
+        An address no server could take (see ``shop.mail.envelope_address``) raises
+        ``AddressError`` before anything is sent.
+        """
         if not self.smtp:
+            # The outbox keeps what a relay with SMTPUTF8 would take, and no more.
+            envelope_address(to, smtputf8=True)
             write_to_outbox(data)
             return "250 written to the outbox"
         self.open()
         assert self._host is not None
-        refused = self._host.sendmail(self.sender, [to], data)
+        refused = send_over(self._host, self.sender, to, data)
         if refused:
-            code, message = refused[to]
+            code, message = next(iter(refused.values()))
             raise smtplib.SMTPRecipientsRefused({to: (code, message)})
         return "250 accepted"
+
+
+# A summary keeps this many reasons; the ledger keeps every delivery's own.
+MAX_ERRORS = 100
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _fail(
+    delivery: Delivery, summary: Summary, reason: str, exc: BaseException | None = None
+) -> None:
+    """Fail one delivery for good, with its reason in the ledger (the run page shows it)."""
+    if exc is not None:
+        log.error("Delivery %s of run %s: %s", delivery.id, delivery.run_id, reason, exc_info=exc)
+    ledger.mark_failed(delivery, reason)
+    summary.failed += 1
+    if len(summary.errors) < MAX_ERRORS:
+        summary.errors.append(f"delivery {delivery.id}: {reason}")
+
+
+def _give_back(group: ledger.SentGroup, run_id: int, worker: str) -> None:
+    """After a batch broke: commit its accepted messages, release its other leases."""
+    for attempt in range(2):
+        try:
+            group.commit()
+            ledger.release_leases(run_id, worker)
+            return
+        except Exception:
+            # A failed statement leaves the transaction unusable: start a new one and
+            # try once more; the group still holds its records until they are written.
+            db.session.rollback()
+            if attempt:
+                log.exception("Run %s: could not record the broken batch's progress", run_id)
+
+
+def _wait_for_relay(run_id: int, worker: str, summary: Summary, exc: RelayUnreachableError) -> None:
+    """Stop a run's sending until the relay can be reached: say why, keep every attempt."""
+    waiting, until = ledger.wait_for_relay(
+        run_id, worker, f"not sent, the mail relay could not be reached: {exc}"
+    )
+    config = current_app.config
+    log.warning(
+        "Run %s: the mail relay %s:%s could not be reached (%s); %d deliveries of the "
+        "batch wait for it until %s UTC, no attempt counted",
+        run_id,
+        config.get("MAIL_SERVER"),
+        config.get("MAIL_PORT"),
+        exc,
+        waiting,
+        f"{until:%H:%M:%S}",
+    )
+    summary.relay_error = str(exc)
+    summary.errors.append(
+        f"the mail relay {config.get('MAIL_SERVER')}:{config.get('MAIL_PORT')} could not be "
+        f"reached ({exc}): sending stopped; what is left waits for it, with no attempt "
+        f"counted, and the next tick tries again after {config['MAIL_RETRY_SECONDS']} s"
+    )
 
 
 def _reply_code(exc: Exception) -> int | None:
@@ -196,62 +297,102 @@ def send_run(
                 continue
             batches += 1
             run = db.session.get(Run, run_id)
-            content = content_for(run, batch)
-            users = {
-                u.id: u
-                for u in db.session.scalars(
-                    select(User).where(User.id.in_([d.user_id for d in batch]))
-                )
-            }
             group = ledger.SentGroup(run)
-            for delivery in batch:
-                user = users[delivery.user_id]
-                plan = Plan(user.id, user.email, user.name, user.id in paying, [])
-                rendered = content.message(delivery, plan)
-                if rendered is None:
-                    group.add(delivery, "skipped: nothing left to send")
-                    summary.skipped += 1
-                    continue
-                data = build_bytes(
-                    rendered,
-                    to=user.email,
-                    name=user.name,
-                    msgid=message_id(run_id, delivery.id),
-                    unsubscribe_url=links.url(user.id),
-                    preferences_url=preferences,
-                    sender=transport.sender,
-                )
-                try:
-                    reply = transport.send(user.email, data)
-                except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
-                    code = _reply_code(exc) or 400
-                    if code >= 500:
-                        ledger.mark_bounced(delivery, f"{code} {exc}")
-                        summary.bounced += 1
-                    elif ledger.mark_transient(delivery, f"{code} {exc}"):
-                        summary.failed += 1
-                    else:
-                        summary.retried += 1
-                    continue
-                except OSError as exc:
-                    # A dropped connection (smtplib's errors are OSErrors too, hence the
-                    # order): reconnect for the next message and retry this one later.
-                    transport.close()
-                    if ledger.mark_transient(delivery, f"connection lost: {exc}"):
-                        summary.failed += 1
-                    else:
-                        summary.retried += 1
-                    continue
-                # Recorded only now that the server accepted it; committed with its group.
-                group.add(delivery, reply, rendered.article_ids)
-                summary.sent += 1
-                if progress:
-                    progress(1)
-                if len(group) >= commit_every:
-                    group.commit()
-            group.commit()
+            unreachable: RelayUnreachableError | None = None
+            try:
+                content = content_for(run, batch)
+                users = {
+                    u.id: u
+                    for u in db.session.scalars(
+                        select(User).where(User.id.in_([d.user_id for d in batch]))
+                    )
+                }
+                for delivery in batch:
+                    try:
+                        user = users[delivery.user_id]
+                        plan = Plan(user.id, user.email, user.name, user.id in paying, [])
+                        rendered = content.message(delivery, plan)
+                        if rendered is not None:
+                            data = build_bytes(
+                                rendered,
+                                to=user.email,
+                                name=user.name,
+                                msgid=message_id(
+                                    run_id, run.created_at, delivery.id, delivery.user_id
+                                ),
+                                unsubscribe_url=links.url(user.id),
+                                preferences_url=preferences,
+                                sender=transport.sender,
+                            )
+                    except Exception as exc:
+                        # One message that cannot be built (a template's error, a row it
+                        # cannot read) fails alone; the batch and the run go on.
+                        _fail(delivery, summary, f"not built: {_describe(exc)}", exc)
+                        continue
+                    if rendered is None:
+                        group.add(delivery, "skipped: nothing left to send")
+                        summary.skipped += 1
+                        continue
+                    try:
+                        reply = transport.send(user.email, data)
+                    except RelayUnreachableError as exc:
+                        # Nothing reached the relay: this delivery and the rest of the
+                        # batch wait for it, and no attempt is counted against them.
+                        unreachable = exc
+                        break
+                    except AddressError as exc:
+                        # No server could take it as it stands: retrying cannot help.
+                        _fail(delivery, summary, f"not sent: {exc}")
+                        continue
+                    except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
+                        code = _reply_code(exc) or 400
+                        if code >= 500:
+                            ledger.mark_bounced(delivery, f"{code} {exc}")
+                            summary.bounced += 1
+                        elif ledger.mark_transient(delivery, f"{code} {exc}"):
+                            summary.failed += 1
+                        else:
+                            summary.retried += 1
+                        continue
+                    except OSError as exc:
+                        # A dropped connection, or no answer within MAIL_TIMEOUT, during
+                        # this message (smtplib's errors are OSErrors too, hence the
+                        # order): reconnect for the next message and retry this one later.
+                        transport.abort()
+                        if ledger.mark_transient(delivery, f"connection lost: {exc}"):
+                            summary.failed += 1
+                        else:
+                            summary.retried += 1
+                        continue
+                    except Exception as exc:
+                        # Anything else (smtplib refusing what it was given, a bug) fails
+                        # this delivery alone. The conversation may have stopped half-way
+                        # through the message, so the next one gets a fresh connection.
+                        transport.abort()
+                        _fail(delivery, summary, f"not sent: {_describe(exc)}", exc)
+                        continue
+                    # Recorded only now that the server accepted it; committed with its group.
+                    group.add(delivery, reply, rendered.article_ids)
+                    summary.sent += 1
+                    if progress:
+                        progress(1)
+                    if len(group) >= commit_every:
+                        group.commit()
+                group.commit()
+                if unreachable is not None:
+                    _wait_for_relay(run_id, worker, summary, unreachable)
+            except BaseException:
+                # The batch itself broke (its content could not be built, the database
+                # went away, Ctrl-C): keep what the server accepted, and hand the rest
+                # back now rather than when the lease runs out.
+                _give_back(group, run_id, worker)
+                raise
             for delivery in batch:
                 session.expunge(delivery)
+            if unreachable is not None:
+                # Even when told to wait: a relay that is down may stay down for hours,
+                # and the run is left unfinished, so the next tick goes on with it.
+                break
     finally:
         transport.close()
         session.expire_on_commit = expire_on_commit

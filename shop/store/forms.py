@@ -1,9 +1,11 @@
 """Product form for the back office: field shapes only; the rules live in services."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+
+from shop.forms import WholeNumberField
 
 KIND_CHOICES = [
     SelectChoice("plan", "Plan (a recurring subscription)"),
@@ -27,7 +29,7 @@ class ProductForm(FlaskForm):
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
     kind = RadioField("Kind", choices=KIND_CHOICES, default="item")
     active = BooleanField("On sale in the shop", default=True)
-    stock = IntegerField(
+    stock = WholeNumberField(
         "Stock",
         validators=[
             Optional(),

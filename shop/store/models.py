@@ -149,6 +149,9 @@ class Order(db.Model):
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(64), index=True)
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(64), index=True)
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(64))
+    # When the Checkout Session stops taking payment (None: Stripe's default, 24 hours).
+    # Set for orders that hold stock, so the units come back soon after it passes.
+    checkout_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     paid_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]  # abandoned or failed

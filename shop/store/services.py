@@ -21,7 +21,19 @@ from sqlalchemy.orm import selectinload
 
 from shop.errors import RuleError
 from shop.extensions import db
-from shop.store.models import INTERVALS, KIND_ITEM, KIND_PLAN, KINDS, Cart, CartItem, Price, Product
+from shop.store.models import (
+    INTERVALS,
+    KIND_ITEM,
+    KIND_PLAN,
+    KINDS,
+    ORDER_PENDING,
+    Cart,
+    CartItem,
+    Order,
+    OrderLine,
+    Price,
+    Product,
+)
 from shop.text import slugify, unique_slug
 from shop.timeutil import utcnow
 
@@ -34,6 +46,7 @@ MAX_STOCK = 1_000_000
 NAME_MAX = 120
 DESCRIPTION_MAX = 2000
 LOW_STOCK = 10  # the catalogue says "n left" at or below this
+DEFAULT_MAX_UNITS_PER_ACCOUNT = 10  # limited-stock units one reader may hold at once
 
 CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
 
@@ -380,16 +393,39 @@ def _product_for_cart(product_id: Any) -> Product:
     return product
 
 
-def _check_limit(product: Product, total: int, in_cart: int = 0) -> None:
-    """Refuse a line total above the stock left or the per-line maximum."""
+def own_holds(cart: Cart | None) -> dict[int, int]:
+    """Units each product has reserved for the cart owner's open checkouts, by product id.
+
+    They count as left for that reader: a new checkout replaces the old one (or reuses
+    it for the same cart), so its units come back to them first.
+    """
+    if cart is None or cart.user_id is None:
+        return {}
+    rows = db.session.execute(
+        select(OrderLine.product_id, func.sum(OrderLine.reserved))
+        .join(Order, OrderLine.order_id == Order.id)
+        .where(
+            Order.user_id == cart.user_id,
+            Order.status == ORDER_PENDING,
+            OrderLine.reserved > 0,
+            OrderLine.product_id.is_not(None),
+        )
+        .group_by(OrderLine.product_id)
+    )
+    return {product_id: int(units) for product_id, units in rows}
+
+
+def _check_limit(product: Product, total: int, in_cart: int = 0, own: int = 0) -> None:
+    """Refuse a line total above the stock left (``own``: held for this reader) or 99."""
     if total < 1:
         raise StoreError("Choose a quantity of at least 1.", "quantity")
-    if product.stock is not None and total > product.stock:
-        if product.stock == 0:
+    left = product.stock + own if product.stock is not None else None
+    if left is not None and total > left:
+        if left == 0:
             raise StoreError(f"Sorry, “{product.name}” is sold out.", "quantity")
         held = f" and your cart already holds {in_cart}" if in_cart else ""
         raise StoreError(
-            f"Only {product.stock} of “{product.name}” {'is' if product.stock == 1 else 'are'} "
+            f"Only {left} of “{product.name}” {'is' if left == 1 else 'are'} "
             f"left{held}. Choose a smaller quantity.",
             "quantity",
         )
@@ -397,6 +433,52 @@ def _check_limit(product: Product, total: int, in_cart: int = 0) -> None:
         raise StoreError(
             f"You can have at most {MAX_QUANTITY} of one product in your cart.", "quantity"
         )
+
+
+def max_units_per_account() -> int:
+    """How many units of limited-stock items one reader may hold at once (at least 1)."""
+    configured = current_app.config.get("MAX_UNITS_PER_ACCOUNT", DEFAULT_MAX_UNITS_PER_ACCOUNT)
+    return max(1, int(configured))
+
+
+def _limited(product: Product) -> bool:
+    """Whether the product is a one-off item with a stock count (what checkout reserves)."""
+    return not product.is_plan and product.stock is not None
+
+
+def held_units(lines: list[CartLine]) -> int:
+    """Units of limited-stock items in these lines: what a checkout of them would reserve."""
+    return sum(line.quantity for line in lines if _limited(line.product))
+
+
+def cap_message(cap: int, wanted: int, held: int = 0) -> str:
+    """Why a reader may not hold ``wanted`` more limited-stock units, ``held`` being held."""
+    items = "item" if cap == 1 else "items"
+    if held:
+        return (
+            f"You can hold at most {cap} limited-stock {items} at once, and {held} "
+            f"{'is' if held == 1 else 'are'} already held for a checkout of yours that is "
+            "waiting for payment. Finish or cancel that checkout, or lower a quantity."
+        )
+    return (
+        f"You can hold at most {cap} limited-stock {items} at once; your cart would hold "
+        f"{wanted}. Lower a quantity, then try again."
+    )
+
+
+def _check_cap(cart: Cart, product: Product, total: int) -> None:
+    """Refuse a line total that takes the cart's limited-stock units over the per-reader cap."""
+    if not _limited(product):
+        return
+    others = sum(
+        item.quantity
+        for item in cart.items
+        if item.product_id != product.id and _limited(item.product)
+    )
+    cap = max_units_per_account()
+    if others + total > cap:
+        # Stock is shared by every reader: one account cannot hold all of it.
+        raise StoreError(cap_message(cap, others + total), "quantity")
 
 
 def _line(cart: Cart, product_id: int) -> CartItem | None:
@@ -439,7 +521,8 @@ def add_item(cart: Cart, product_id: int, quantity: int = 1) -> str | None:
     if quantity < 1:
         raise StoreError("Choose a quantity of at least 1.", "quantity")
     in_cart = existing.quantity if existing is not None else 0
-    _check_limit(product, in_cart + quantity, in_cart)
+    _check_limit(product, in_cart + quantity, in_cart, own_holds(cart).get(product.id, 0))
+    _check_cap(cart, product, in_cart + quantity)
     if existing is not None:
         existing.quantity = in_cart + quantity
     else:
@@ -472,7 +555,9 @@ def update_item(cart: Cart, product_id: int, quantity: int) -> None:
         if quantity != 1:
             raise StoreError("A plan is one per cart: its quantity is always 1.", "quantity")
     else:
-        _check_limit(product, quantity)
+        _check_limit(product, quantity, own=own_holds(cart).get(product.id, 0))
+        if quantity > existing.quantity:
+            _check_cap(cart, product, quantity)
     if existing.quantity == quantity:
         return
     existing.quantity = quantity
@@ -551,7 +636,7 @@ def merge_carts(anonymous_cart: Cart, user: Any) -> list[str]:
     return notices
 
 
-def _line_problem(product: Product, price: Price | None, quantity: int) -> str | None:
+def _line_problem(product: Product, price: Price | None, quantity: int, own: int = 0) -> str | None:
     if not product.active:
         return "No longer on sale."
     if price is None:
@@ -560,8 +645,9 @@ def _line_problem(product: Product, price: Price | None, quantity: int) -> str |
         return f"Priced in {price.currency.upper()}: mixed currencies cannot be paid together."
     if product.is_plan:
         return None if quantity == 1 else "A plan is one per cart."
-    if product.stock is not None and quantity > product.stock:
-        return "Sold out." if product.stock == 0 else f"Only {product.stock} left."
+    left = product.stock + own if product.stock is not None else None
+    if left is not None and quantity > left:
+        return "Sold out." if left == 0 else f"Only {left} left."
     if quantity > MAX_QUANTITY:
         return f"At most {MAX_QUANTITY} of one product."
     return None
@@ -579,6 +665,7 @@ def cart_lines(cart: Cart | None, fresh: bool = False) -> list[CartLine]:
     )
     if fresh:
         query = query.execution_options(populate_existing=True)
+    holds = own_holds(cart)
     lines = []
     for item in db.session.scalars(query):
         price = item.product.price
@@ -588,7 +675,9 @@ def cart_lines(cart: Cart | None, fresh: bool = False) -> list[CartLine]:
                 price=price,
                 quantity=item.quantity,
                 amount=price.amount * item.quantity if price is not None else 0,
-                problem=_line_problem(item.product, price, item.quantity),
+                problem=_line_problem(
+                    item.product, price, item.quantity, holds.get(item.product_id, 0)
+                ),
             )
         )
     return lines
@@ -624,6 +713,9 @@ def check_cart_for_checkout(cart: Cart) -> list[CartLine]:
         raise StoreError("Your cart holds more than one plan. Keep one, then check out again.")
     if len({line.price.currency.lower() for line in lines}) > 1:
         raise StoreError("Your cart mixes currencies, which cannot be paid together.")
+    wanted, cap = held_units(lines), max_units_per_account()
+    if wanted > cap:
+        raise StoreError(cap_message(cap, wanted))
     return lines
 
 

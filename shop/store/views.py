@@ -80,11 +80,13 @@ def cart():
     """The cart: lines, quantities, subtotal and the way to checkout."""
     found = services.find_cart(current_user, _cookie_value())
     lines = services.cart_lines(found)
+    wanted, cap = services.held_units(lines), services.max_units_per_account()
     return render_template(
         "store/cart.html",
         lines=lines,
         summary=services.cart_summary(found, lines),
         max_quantity=services.max_quantity,
+        cap_notice=services.cap_message(cap, wanted) if wanted > cap else None,
     )
 
 

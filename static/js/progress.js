@@ -16,6 +16,15 @@
     bar.max = figures.total || 1;
     bar.value = figures.total ? figures.sent : (figures.finished ? 1 : 0);
     bar.textContent = figures.sent + " of " + figures.total;
+    if (figures.finished) {
+      // Sent while the page was open: offer what a freshly loaded page would.
+      document.querySelectorAll("[data-when-finished]").forEach(function (node) {
+        node.hidden = false;
+      });
+      document.querySelectorAll("[data-until-finished]").forEach(function (node) {
+        node.hidden = true;
+      });
+    }
   }
   function poll() {
     fetch(panel.dataset.progressUrl, {
@@ -27,6 +36,8 @@
       })
       .then(function (figures) {
         if (!figures) {
+          // A refused or failed poll (a restarting server): try again, more slowly.
+          window.setTimeout(poll, 5000);
           return;
         }
         show(figures);

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from shop import create_app
-from tests.support import csrf_token, service_missing
+from tests.support import csrf_token, require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -24,12 +24,7 @@ def attempt(client) -> int:
 @pytest.fixture
 def redis_storage():
     """Redis on this machine; skip (or fail under CI) when it is not there."""
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        service_missing(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    client = require_redis(REDIS_URL)
     yield REDIS_URL
     client.flushdb()
     client.close()

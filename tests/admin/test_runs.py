@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from shop import tasks
 from shop.accounts.models import User
 from shop.audit.models import AuditEntry
 from shop.extensions import db
@@ -16,8 +17,12 @@ from shop.newsletter import runs as service
 from shop.newsletter.models import Delivery, DigestPreference, MailedArticle, Run
 from shop.timeutil import utcnow
 from tests.factories import UserFactory
+from tests.newsletter import test_send_queue
 from tests.newsletter.digest_helpers import article, many_subscribers, subscriber
 from tests.support import csrf_token
+
+# The SMTP sink holding messages until the test lets them go.
+hold_mail = test_send_queue.hold_mail
 
 
 @pytest.fixture
@@ -258,6 +263,7 @@ def test_retry_resends_only_to_those_who_failed(client, auth, admin, mailbox, re
     assert response.status_code == 302
     assert response.headers["Location"] == f"/admin/runs/{run.id}"
     assert "2 failed deliveries queued again" in _text(client.get(response.headers["Location"]))
+    assert tasks.join_background(timeout=30)  # the retry is sent by a thread of the process
 
     # Each reader who failed got it once; nobody who had it got it again.
     assert len(mailbox.to("busy1@example.org")) == 1
@@ -281,6 +287,58 @@ def test_retry_resends_only_to_those_who_failed(client, auth, admin, mailbox, re
     assert entry.summary == f"Retried 2 failed deliveries of run {run.id}"
     assert entry.target == f"run {run.id}"
     assert entry.actor_email == "editor@example.org"
+
+
+def test_retry_answers_before_the_retried_mail_goes_out(
+    client, auth, admin, mailbox, replies, hold_mail
+):
+    subscriber("busy@example.org")
+    article("Glaciers retreat")
+    replies["busy@example.org"] = "451 4.3.0 Try again later"
+    run = digest.run_digest("daily").run
+    assert mailbox.to("busy@example.org") == []
+    replies.clear()
+    hold = hold_mail()
+    _login_admin(auth, admin)
+    token = csrf_token(client, f"/admin/runs/{run.id}")
+
+    response = client.post(f"/admin/runs/{run.id}/retry", data={"csrf_token": token})
+
+    # Answered while the retried message still waits at the sink: sent in the background.
+    assert response.status_code == 302
+    assert mailbox.to("busy@example.org") == []
+    assert hold.arrived.wait(test_send_queue.HOLD_SECONDS), "the retry never began to send"
+    hold.release.set()
+    assert tasks.join_background(timeout=30)
+    assert len(mailbox.to("busy@example.org")) == 1
+    db.session.expire_all()
+    run = db.session.get(Run, run.id)
+    assert (run.sent, run.failed, run.finished_at is not None) == (1, 0, True)
+
+
+def test_retry_with_the_broker_down_leaves_the_deliveries_to_the_next_tick(
+    client, auth, admin, mailbox, replies
+):
+    subscriber("busy@example.org")
+    article("Glaciers retreat")
+    replies["busy@example.org"] = "451 4.3.0 Try again later"
+    run = digest.run_digest("daily").run
+    replies.clear()
+    # The broker goes down: nobody listens there any more.
+    client.application.config["CELERY_BROKER_URL"] = "redis://127.0.0.1:1/0"
+    tasks.init_celery(client.application)
+    _login_admin(auth, admin)
+    token = csrf_token(client, f"/admin/runs/{run.id}")
+
+    response = client.post(f"/admin/runs/{run.id}/retry", data={"csrf_token": token})
+
+    assert response.status_code == 302  # not a 500
+    page = _text(client.get(response.headers["Location"]))
+    assert "1 failed delivery queued again; they go out in the background" in page
+    assert mailbox.to("busy@example.org") == []
+    client.application.config["CELERY_BROKER_URL"] = ""
+    digest.tick()
+    assert len(mailbox.to("busy@example.org")) == 1
 
 
 def test_retry_with_nothing_to_retry_is_refused_and_not_logged(client, auth, admin, mailbox):
@@ -331,6 +389,7 @@ def test_retry_never_mails_an_article_the_reader_got_since(app, mailbox, replies
     replies.clear()
 
     assert service.retry_failed(run.id) == 1
+    assert tasks.join_background(timeout=30)
     assert mailbox.to("busy@example.org") == []
     db.session.expire_all()
     delivery = db.session.get(Delivery, delivery.id)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 from sqlalchemy import func, select
 
 from shop.billing.models import Payment, Subscription
 from shop.extensions import db
-from shop.store.models import Cart, Product
+from shop.store.models import Cart, Order, Product
 from tests.billing.conftest import order_for
 from tests.factories import ArticleFactory, UserFactory
 from tests.support import AuthActions, csrf_token, path_of, text_of
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def _stock(product) -> int | None:
@@ -132,12 +137,113 @@ def test_cancel_returns_to_an_intact_cart_and_releases_stock(client, shopper, ca
     assert _stock(annual) == 1
     cancel_url = emulator.get(session_id)["cancel_url"]
 
-    response = client.get(path_of(cancel_url), follow_redirects=True)
-    assert "Your cart is just as you left it" in response.get_data(as_text=True)
+    page = client.get(path_of(cancel_url))
+    assert page.status_code == 200
+    text = html.unescape(page.get_data(as_text=True))
+    assert "Nothing was charged, and your cart is just as you left it." in text
+    assert "held for you until" in text
+    assert order_for(session_id).status == "pending"  # coming back changes nothing
+
+    token = CSRF.search(text).group(1)
+    order = order_for(session_id).id
+    response = client.post(
+        "/checkout/cancel", data={"order": order, "csrf_token": token}, follow_redirects=True
+    )
+    assert "Checkout cancelled. Your cart is just as you left it." in html.unescape(
+        response.get_data(as_text=True)
+    )
     assert order_for(session_id).status == "abandoned"
     assert emulator.get(session_id)["status"] == "expired"
     assert _stock(annual) == 3
     assert _cart_count() == 2
+
+
+def test_a_cross_site_link_to_the_cancel_page_changes_nothing(client, shopper, catalogue, emulator):
+    """Another site can send a logged-in reader's browser to the cancel URL: it is only a page."""
+    annual = catalogue["annual"]
+    shopper.add(annual, 2)
+    session_id = shopper.session_id(shopper.checkout())
+    order_id = order_for(session_id).id
+    response = client.get(
+        f"/checkout/cancel?order={order_id}", headers={"Referer": "https://evil.example/"}
+    )
+    assert response.status_code == 200
+    assert order_for(session_id).status == "pending"
+    assert emulator.get(session_id)["status"] == "open"
+    assert _stock(annual) == 1
+
+    # Nor can a forged form end it: the button needs this site's token.
+    forged = client.post("/checkout/cancel", data={"order": order_id})
+    assert forged.status_code == 400
+    assert order_for(session_id).status == "pending" and _stock(annual) == 1
+
+
+def test_another_reader_cannot_cancel_my_checkout(app, shopper, catalogue, emulator):
+    annual = catalogue["annual"]
+    shopper.add(annual, 2)
+    session_id = shopper.session_id(shopper.checkout())
+    order_id = order_for(session_id).id
+    other = app.test_client()
+    UserFactory(email="other@example.org")
+    auth = AuthActions(other)
+    auth.login("other@example.org")
+    page = other.get(f"/checkout/cancel?order={order_id}").get_data(as_text=True)
+    assert "End that checkout" not in page
+    response = auth.post("/checkout/cancel", data={"order": order_id})
+    assert response.status_code == 303
+    assert order_for(session_id).status == "pending" and _stock(annual) == 1
+
+
+def test_checkout_while_stripe_cannot_end_the_earlier_session(shopper, catalogue, emulator):
+    annual = catalogue["annual"]
+    shopper.add(annual, 2)
+    first = shopper.session_id(shopper.checkout())
+    shopper.add(catalogue["tote"])  # a changed cart: the earlier session must end first
+    emulator.fail_requests("/v1/checkout/sessions/*/expire", method="POST")
+
+    response = shopper.checkout()
+    assert response.status_code == 302 and response.headers["Location"] == "/cart"
+    page = html.unescape(shopper.client.get("/cart").get_data(as_text=True))
+    assert "could not reach the payment provider to close your earlier checkout" in page
+    assert "your cart is just as you left it" in page
+    assert _cart_count() == 3
+    # The earlier session may still be paid: its order and its units stay as they were.
+    assert order_for(first).status == "pending"
+    assert emulator.get(first)["status"] == "open"
+    assert _stock(annual) == 1
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+
+    emulator.clear_faults()
+    second = shopper.session_id(shopper.checkout())
+    assert order_for(first).status == "abandoned"
+    assert order_for(second).status == "pending"
+    assert _stock(annual) == 1  # the new checkout holds the same two units
+
+
+def test_checkout_again_while_stripe_is_stopped(app, shopper, catalogue, emulator):
+    annual = catalogue["annual"]
+    shopper.add(annual, 2)
+    first = shopper.session_id(shopper.checkout())
+    app.config["STRIPE_API_BASE"] = "http://127.0.0.1:1"  # Stripe is gone
+    for _ in range(2):  # the same cart, then a changed one
+        response = shopper.checkout()
+        assert response.status_code == 302 and response.headers["Location"] == "/cart"
+        page = html.unescape(shopper.client.get("/cart").get_data(as_text=True))
+        assert "could not reach the payment provider" in page
+        assert order_for(first).status == "pending" and _stock(annual) == 1
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+        shopper.add(catalogue["tote"])
+
+
+def test_a_double_click_on_checkout_is_one_customer_and_one_session(shopper, catalogue, emulator):
+    annual = catalogue["annual"]
+    shopper.add(annual, 2)
+    first = shopper.session_id(shopper.checkout())
+    again = shopper.session_id(shopper.checkout())  # its own units count as left for it
+    assert again == first
+    assert _stock(annual) == 1
+    assert len([o for o in emulator.events("customer.created")]) == 1
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 1
 
 
 def test_an_expired_session_releases_the_reservation(shopper, catalogue, emulator):

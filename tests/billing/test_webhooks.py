@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,8 +12,9 @@ from shop.billing import access, gateway, services
 from shop.billing.models import Payment, StripeEvent, Subscription
 from shop.extensions import db
 from shop.timeutil import utcnow
+from stripe_emulator import signature_header
 from tests.billing.conftest import order_for
-from tests.support import text_of
+from tests.support import WEBHOOK_SECRET, text_of
 
 
 def _count(model) -> int:
@@ -197,3 +199,101 @@ def test_a_repeated_payment_failure_event_mails_once(shopper, catalogue, emulato
     failed = [e["id"] for e in emulator.held() if e["type"] == "invoice.payment_failed"]
     assert emulator.deliver(event_ids=failed, times=3) == [(failed[0], 200)] * 3
     assert len(mailbox.to("reader@example.org")) == 1
+
+
+# --- what a retry can and cannot fix --------------------------------------------------------
+
+
+def _post_signed(client, payload: bytes):
+    """POST a payload signed with the webhook secret, exactly as Stripe signs one."""
+    return client.post(
+        "/webhooks/stripe",
+        data=payload,
+        headers={
+            "Stripe-Signature": signature_header(payload, WEBHOOK_SECRET),
+            "Content-Type": "application/json",
+        },
+    )
+
+
+def _event(event_type: str, obj, event_id: str = "evt_test_hardening") -> bytes:
+    return json.dumps(
+        {"id": event_id, "object": "event", "type": event_type, "data": {"object": obj}}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[]",
+        b'[{"id": "evt_1", "type": "checkout.session.completed"}]',
+        b'"checkout.session.completed"',
+        b"null",
+        b"{not json",
+        b'{"id": "evt_1"}',
+        b'{"id": 7, "type": "checkout.session.completed", "data": {"object": {"id": "cs_1"}}}',
+        _event("checkout.session.completed", ["cs_1"]),
+        _event("checkout.session.completed", {"object": "checkout.session"}),
+        _event("customer.subscription.updated", {"id": ["sub_1"]}),
+        _event("checkout.session.completed", {"id": "cs_1", "metadata": ["order_id", "1"]}),
+    ],
+)
+def test_a_signed_payload_that_is_not_an_event_is_400(client, app, payload, caplog):
+    response = _post_signed(client, payload)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "malformed payload"}
+    assert _count(StripeEvent) == 0
+    assert "refused" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj"),
+    [
+        ("customer.subscription.updated", {"id": "sub_not_at_stripe", "object": "subscription"}),
+        ("customer.subscription.deleted", {"id": "sub_not_at_stripe", "object": "subscription"}),
+        ("charge.refunded", {"id": "ch_not_at_stripe", "object": "charge"}),
+    ],
+)
+def test_an_event_about_an_object_stripe_does_not_know_is_200_and_logged(
+    client, emulator, event_type, obj, caplog
+):
+    response = _post_signed(client, _event(event_type, obj))
+    assert response.status_code == 200
+    assert response.get_json()["outcome"] == "unknown object"
+    assert f"names {obj['id']}, which Stripe does not know" in caplog.text
+    assert _count(StripeEvent) == 1  # its redeliveries stop at the record
+    again = _post_signed(client, _event(event_type, obj))
+    assert again.status_code == 200 and again.get_json()["outcome"] == "duplicate"
+    assert _count(Subscription) == 0
+
+
+def test_stripe_down_during_a_webhook_is_500_and_the_retry_succeeds(shopper, catalogue, emulator):
+    _, sub = _paid_plan(shopper, catalogue, emulator)
+    emulator.set_delivery_mode("hold")
+    emulator.fail_payment(sub.stripe_subscription_id)
+    updated = [e["id"] for e in emulator.held() if e["type"] == "customer.subscription.updated"]
+    emulator.fail_requests("/v1/subscriptions/*", method="GET")
+    assert emulator.deliver(event_ids=updated) == [(updated[0], 500)]
+    db.session.expire_all()
+    assert db.session.get(Subscription, sub.id).status == "active"
+    assert db.session.get(StripeEvent, updated[0]) is None  # not recorded: it will be retried
+
+    emulator.clear_faults()
+    assert emulator.deliver(event_ids=updated) == [(updated[0], 200)]
+    db.session.expire_all()
+    assert db.session.get(Subscription, sub.id).status == "past_due"
+
+
+def test_database_down_during_a_webhook_is_500(app_config, emulator):
+    from shop import create_app
+
+    config = {
+        **app_config,
+        # Nothing listens on port 1: the database is down.
+        "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:1/broadsheet",
+    }
+    down = create_app(config)
+    payload = _event("customer.subscription.updated", {"id": "sub_1", "object": "subscription"})
+    response = _post_signed(down.test_client(), payload)
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "handler failed"}

@@ -29,13 +29,17 @@ def test_a_reader_registers_confirms_logs_in_and_comments(checked_page, live_ser
     page.get_by_label("Email", exact=True).fill(EMAIL)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     site.submit("Create account")
-    expect(page.get_by_role("status")).to_contain_text(f"We sent a confirmation link to {EMAIL}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your inbox")
+    expect(page.get_by_role("status")).to_contain_text(f"we sent a message to {EMAIL}")
+    expect(page.get_by_role("banner").get_by_role("button", name="Log out")).to_have_count(0)
 
-    # Confirm through the mailed link, which points at this server.
+    # Confirm through the mailed link, which points at this server and logs the reader in.
     link = link_in(mailbox.last_to(EMAIL), "/confirm/")
     assert link.startswith(live_server + "/confirm/"), link
     site.goto(link)
-    expect(page.get_by_role("status")).to_contain_text("Your email address is confirmed")
+    expect(page.get_by_role("status")).to_contain_text(
+        "Your email address is confirmed and you are logged in"
+    )
 
     # Log out from the header, then log in again.
     site.submit("Log out", within=page.get_by_role("banner"))

@@ -34,9 +34,15 @@ def test_a_reader_opts_in_chooses_topics_and_unsubscribes(
     page.get_by_label("Email me a digest of new stories").check()
     page.get_by_label("How often").select_option("daily")
     site.submit("Create account")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your inbox")
     assert user(EMAIL).digest_consent_at is not None
 
-    # Before confirming, the preferences ask for confirmation and cannot be saved.
+    # Before confirming (logged in with the password), the preferences ask for
+    # confirmation and cannot be saved.
+    site.goto("/login")
+    page.get_by_label("Email", exact=True).fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    site.submit("Log in")
     site.goto("/account")
     site.follow(page.get_by_role("link", name="Email preferences"))
     expect(page.get_by_role("heading", level=2)).to_have_text("Confirm your address first")

@@ -73,3 +73,37 @@ def test_a_reader_buys_a_plan_and_a_product_then_reads_and_manages_billing(
     site.submit("Manage billing")
     expect(page).to_have_url(re.compile(r"/p/session/"))
     expect(page.get_by_role("main")).to_contain_text("Supporter, monthly")
+
+
+def test_a_reader_leaves_the_checkout_and_ends_it(
+    checked_page, live_server, emulator_server, reader
+):
+    from shop.extensions import db
+    from shop.store.models import Order, Product
+
+    site, page = checked_page, checked_page.page
+    emulator_server.configure_webhook(live_server + "/webhooks/stripe", WEBHOOK_SECRET)
+    tote = make_product("Tote bag", 1800, stock=2)
+    push_product(tote)
+
+    site.goto("/login")
+    page.get_by_label("Email", exact=True).fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    site.submit("Log in")
+    site.goto("/shop")
+    site.submit("Add to cart", within=page.get_by_role("listitem").filter(has_text="Tote bag"))
+    site.submit("Check out")
+    expect(page).to_have_url(re.compile(r"/c/pay/cs_"))
+
+    # Back to the site without paying: a page that changes nothing by itself.
+    site.follow(page.get_by_role("link", name="Cancel and return"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("You left the checkout")
+    expect(page.get_by_text("held for you until")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.get(Product, tote.id).stock == 1
+    site.submit("End that checkout")
+    expect(page.get_by_role("status")).to_contain_text("Checkout cancelled.")
+    expect(page.get_by_role("link", name="1 item in your cart")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.get(Product, tote.id).stock == 2
+    assert db.session.scalars(db.select(Order.status)).all() == ["abandoned"]

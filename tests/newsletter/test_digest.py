@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from shop.billing.models import Subscription
 from shop.extensions import db
+from shop.install import install_id, row_stamp
 from shop.newsletter import digest, schedule
 from shop.newsletter.models import Delivery, DigestPreference, MailedArticle
 from shop.timeutil import utcnow
@@ -151,7 +152,12 @@ def test_the_message_itself(app, mailbox, tags):
     assert message["To"] == "reader.one@example.org"
     assert message["Date"]
     delivery = db.session.scalar(select(Delivery))
-    assert message["Message-ID"] == f"<delivery-{delivery.id}.run-{delivery.run_id}@localhost>"
+    # This install, the run and its creation time, the delivery and its reader.
+    stamp = row_stamp(delivery.run.created_at.replace(tzinfo=UTC))
+    assert message["Message-ID"] == (
+        f"<{install_id()}-run-{delivery.run_id}-{stamp}-delivery{delivery.id}-u{reader.id}"
+        "@localhost>"
+    )
     assert message["List-Id"] == '"Broadsheet digest" <digest.localhost>'
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe = re.fullmatch(

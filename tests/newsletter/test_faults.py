@@ -1,4 +1,8 @@
-"""SMTP faults from the sink: retry a 4xx, bounce a 5xx, survive a dropped connection."""
+"""SMTP faults from the sink: retry a 4xx, bounce a 5xx, survive a dropped connection.
+
+A fault in one message's transaction counts against that delivery; a relay that then
+cannot be reached at all counts against nobody (tests/faults/test_smtp.py has more).
+"""
 
 from __future__ import annotations
 
@@ -19,12 +23,16 @@ from tests.support import free_port
 
 
 class FaultyHandler:
-    """Answers each recipient from a script: "451 ...", "550 ...", "drop", or accept."""
+    """Answers each recipient from a script: "451 ...", "550 ...", "drop", "gone", or accept.
+
+    "gone" drops the connection and stops listening: the relay went away mid-message.
+    """
 
     def __init__(self) -> None:
         self.script: dict[str, list[str]] = {}
         self.accepted: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
+        self.controller: Controller | None = None
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802  (aiosmtpd's name)
         """Follow the script for the recipient, else accept."""
@@ -34,7 +42,9 @@ class FaultyHandler:
             step = steps.pop(0) if steps else None
             if step is None:
                 self.accepted.append((to, envelope.content))
-        if step == "drop":
+        if step == "gone" and self.controller is not None:
+            self.controller.server.close()  # no new connections from here on
+        if step in ("drop", "gone"):
             server.transport.close()
             return "421 closing"
         return step or "250 OK"
@@ -51,6 +61,7 @@ def faulty(app_config):
     handler = FaultyHandler()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
+    handler.controller = controller
     app_config.update(MAIL_PORT=controller.port, MAIL_RETRY_SECONDS=0, MAIL_BOUNCE_LIMIT=2)
     yield handler
     controller.stop()
@@ -100,6 +111,28 @@ def test_a_dropped_connection_reconnects_and_misses_nobody(faulty, app):
     assert result.summary.sent == 5
     for n in range(5):
         assert len(faulty.to(f"r{n}@example.org")) == 1, n
+
+
+def test_a_relay_gone_mid_message_charges_that_message_alone(faulty, app):
+    tag = TagFactory(name="Climate")
+    for n in range(4):
+        subscriber(f"r{n}@example.org")
+    article("Glaciers retreat", [tag])
+    faulty.script["r1@example.org"] = ["gone"]
+    result = digest.run_digest("daily")
+    assert result.summary.sent == 1 and result.summary.failed == 0
+    db.session.expire_all()
+    ledger = {
+        d.user.email: (d.status, d.attempts)
+        for d in db.session.scalars(select(Delivery).order_by(Delivery.id))
+    }
+    assert ledger == {
+        "r0@example.org": ("sent", 1),
+        "r1@example.org": ("queued", 1),  # its transaction broke: one attempt, as before
+        "r2@example.org": ("queued", 0),  # the relay was gone: nobody's attempt
+        "r3@example.org": ("queued", 0),
+    }
+    assert [to for to, _ in faulty.accepted] == ["r0@example.org"]
 
 
 def test_a_transient_failure_gives_up_after_the_limit(faulty, app):

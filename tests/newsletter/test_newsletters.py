@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from shop import tasks
 from shop.accounts.models import User
 from shop.billing.models import Subscription
 from shop.extensions import db
@@ -162,7 +163,10 @@ def test_sending_reaches_every_reader_once_with_working_links(editor, auth, clie
     newsletter = _newsletter()
     send = f"/admin/newsletters/{newsletter.id}/send"
     response = auth.post(send, token_from=f"/admin/newsletters/{newsletter.id}")
+    assert response.status_code == 303
     assert path_of(response.headers["Location"]) == f"/admin/newsletters/{newsletter.id}/progress"
+    # The request only queued it; a thread of the process sends it.
+    assert tasks.join_background(timeout=30)
     assert sorted(m["To"] for m in mailbox.messages) == [
         "reader0@example.org",
         "reader1@example.org",
@@ -172,7 +176,7 @@ def test_sending_reaches_every_reader_once_with_working_links(editor, auth, clie
     assert message["Subject"] == "Our year in review"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["List-Unsubscribe"].startswith("<http://localhost/unsubscribe/")
-    assert re.fullmatch(r"<delivery-\d+\.run-\d+@localhost>", message["Message-ID"])
+    assert re.fullmatch(r"<\w+-run-\d+-\w+-delivery\d+-u\d+@localhost>", message["Message-ID"])
     user = db.session.scalar(select(User).where(User.email == "reader1@example.org"))
     assert f"Hello {user.name}," in text_of(message)
     html = html_of(message)
@@ -205,7 +209,8 @@ def test_sending_reaches_every_reader_once_with_working_links(editor, auth, clie
     # A second press of Send sends nothing more.
     mailbox.clear()
     again = auth.post(send, token_from=f"/admin/newsletters/{newsletter.id}/progress")
-    assert again.status_code == 302
+    assert again.status_code == 303
+    assert tasks.join_background(timeout=30)
     assert mailbox.messages == []
     # A sent newsletter cannot be edited or deleted.
     edit = editor.get(f"/admin/newsletters/{newsletter.id}")
@@ -304,3 +309,35 @@ def test_bad_ids_are_404s(editor):
     for path in ("/admin/newsletters/999", "/admin/newsletters/999/preview"):
         assert editor.get(path).status_code == 404
     assert editor.get("/admin/newsletters?page=abc").status_code == 404
+
+
+def test_one_scheduled_newsletter_that_cannot_start_does_not_hold_back_the_others(
+    app, mailbox, monkeypatch
+):
+    subscriber("patient@example.org")
+    due = utcnow() - timedelta(minutes=5)
+    for slug in ("broken", "fine"):
+        db.session.add(
+            Newsletter(
+                subject=slug.title(),
+                slug=slug,
+                body_markdown="Hello",
+                body_html="<p>Hello</p>",
+                status="scheduled",
+                scheduled_at=due,
+            )
+        )
+    db.session.commit()
+    real_send_now = newsletters.send_now
+
+    def send_now(newsletter, *args, **kwargs):
+        if newsletter.slug == "broken":
+            raise RuntimeError("the template of this one is broken")
+        return real_send_now(newsletter, *args, **kwargs)
+
+    monkeypatch.setattr(newsletters, "send_now", send_now)
+    assert newsletters.send_due(utcnow()) == 1
+    assert [m["Subject"] for m in mailbox.messages] == ["Fine"]
+    db.session.expire_all()
+    statuses = dict(db.session.execute(select(Newsletter.slug, Newsletter.status)).all())
+    assert statuses == {"broken": "scheduled", "fine": "sent"}

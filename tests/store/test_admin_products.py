@@ -210,7 +210,7 @@ def test_an_unknown_product_is_404(client, editor):
         ({"amount": "1,000"}, "amount", "Write the price as a number such as 12 or 12.50."),
         ({"amount": "1000000.01"}, "amount", "That price is too high: at most $1,000,000.00."),
         ({"stock": "-1"}, "stock", "Stock cannot be negative."),
-        ({"stock": "lots"}, "stock", "Not a valid integer value."),
+        ({"stock": "lots"}, "stock", "Enter a whole number"),
         ({"stock": "1000001"}, "stock", "Stock is a whole number from 0 to 1,000,000"),
         ({"interval": "month"}, "interval", "One-off items have no billing interval"),
         ({"interval": "week"}, "interval", "Not a valid choice."),

@@ -620,3 +620,30 @@ def test_a_second_reader_has_a_separate_cart(app, shopper, catalogue):
     assert cookie is None and cart_a.id != cart_b.id
     services.add_item(cart_a, catalogue["tote"].id, 2)
     assert services.find_cart(second, None).items == []
+
+
+# --- one reader cannot hold all the stock ---------------------------------------------------
+
+
+def test_a_cart_holds_at_most_the_per_reader_cap_of_limited_stock(app, shopper, catalogue):
+    app.config["MAX_UNITS_PER_ACCOUNT"] = 4
+    cap = "You can hold at most 4 limited-stock items at once"
+    _refused(shopper, shopper.add(catalogue["annual"].id, 5), cap)
+    assert shopper.lines() == {}
+    shopper.add(catalogue["annual"].id, 3)
+    _refused(shopper, shopper.add(catalogue["tote"].id, 2), cap)  # 3 + 2 across lines
+    shopper.add(catalogue["tote"].id, 1)
+    _refused(shopper, shopper.update(catalogue["tote"].id, 2), cap)
+    shopper.add(catalogue["gift"].id, 20)  # unlimited: nothing is held for it
+    assert shopper.lines() == {"The printed annual": 3, "Tote bag": 1, "Gift a month": 20}
+    shopper.update(catalogue["annual"].id, 1)  # going down is always fine
+    assert shopper.lines()["The printed annual"] == 1
+
+
+def test_a_cart_over_the_cap_says_so_on_the_cart_page(app, shopper, catalogue):
+    shopper.add(catalogue["annual"].id, 3)
+    app.config["MAX_UNITS_PER_ACCOUNT"] = 2  # lowered since, or a merge at login
+    page = shopper.page()
+    assert "You can hold at most 2 limited-stock items at once; your cart would hold 3." in page
+    with pytest.raises(services.StoreError, match="at most 2 limited-stock items"):
+        services.check_cart_for_checkout(only_cart())

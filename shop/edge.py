@@ -1,0 +1,169 @@
+"""The edge of the app: what every request is checked for, and headers every response gets.
+
+One place, before any view, blueprint hook or extension reads the request:
+
+- a body larger than ``MAX_CONTENT_LENGTH`` is refused with 413 before it is read;
+- control characters (a NUL byte above all) in the path, the query string or a form
+  are refused (404 in the address, 400 in a form), since PostgreSQL cannot store NUL
+  and no reader means to send one.
+
+And after every view: HSTS on an https site, ``Cache-Control: private, no-store`` on
+pages that show one reader's data, and a ``Permissions-Policy`` that denies the
+browser features the site never uses.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+from flask import Flask, abort, request, session
+from werkzeug.wrappers import Response
+
+from shop.store.services import CART_COOKIE
+
+# C0 and C1 control characters, DEL included. Paths and query strings take none of them.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Form fields may hold text typed in a textarea: tab, line feed and carriage return.
+FORM_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+BODILESS_METHODS = {"GET", "HEAD", "OPTIONS"}
+FORM_MIMETYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+# Pages that are one reader's (or the back office's) and must never sit in a shared
+# cache or in the browser's history cache: accounts, the cart, checkout, the back office.
+PRIVATE_PREFIXES = (
+    "/account",
+    "/admin",
+    "/cart",
+    "/checkout",
+    "/confirm",
+    "/login",
+    "/logout",
+    "/register",
+    "/reset",
+    "/unsubscribe",
+)
+PRIVATE_CACHE = "private, no-store"
+HSTS = "max-age=31536000; includeSubDomains"
+# Checkout and the billing portal are Stripe's hosted pages (a redirect away), so no page
+# here needs the Payment Request API; nor a camera, a microphone or the reader's location.
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "interest-cohort",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "usb",
+    )
+)
+
+PATH_MESSAGE = "There is no such page."
+# The query string is part of the address, and the back office's lists already answer
+# a bad filter with a 404 that says why: the same here. A form is a bad request: 400.
+QUERY_MESSAGE = (
+    "There is no such page: the address holds control characters (such as a NUL byte), "
+    "which no page here accepts. Check the link and try again."
+)
+FORM_MESSAGE = (
+    "The form held control characters (such as a NUL byte), which this site does not "
+    "accept. Remove them and send the form again."
+)
+
+
+def has_control(text: str, pattern: re.Pattern[str] = CONTROL) -> bool:
+    """Whether ``text`` holds a character the pattern refuses."""
+    return pattern.search(text) is not None
+
+
+def check_size() -> None:
+    """413 for a body past the limit: a declared one before a byte is read."""
+    limit = request.max_content_length
+    if limit is None:
+        return
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            abort(413)
+        return
+    environ = request.environ
+    if "wsgi.input_terminated" in environ and request.method not in BODILESS_METHODS:
+        buffer_unsized_body(environ, limit)
+
+
+def buffer_unsized_body(environ: dict, limit: int) -> None:
+    """Read a body sent without a length (chunked) up to the limit; 413 past it.
+
+    Werkzeug would stop reading such a body at the limit and hand the truncated part on
+    as if it were whole (a form cut in half, a webhook that fails its signature), so it
+    is read here, at most ``limit + 1`` bytes, and given on with its real length.
+    """
+    source = environ["wsgi.input"]
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = source.read(min(64 * 1024, limit + 1 - len(data)))
+        if not chunk:
+            break
+        data.extend(chunk)
+    if len(data) > limit:
+        abort(413)
+    environ["wsgi.input"] = io.BytesIO(bytes(data))
+    environ["CONTENT_LENGTH"] = str(len(data))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    # Read before the change, and cached: let the form parser see the real length.
+    request.__dict__.pop("content_length", None)
+
+
+def check_controls() -> None:
+    """404 for a control character in the address (path or query); 400 in a form."""
+    if has_control(request.path):
+        abort(404, description=PATH_MESSAGE)
+    for key, value in request.args.items(multi=True):
+        if has_control(key) or has_control(value):
+            abort(404, description=QUERY_MESSAGE)
+    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in FORM_MIMETYPES:
+        for key, value in request.form.items(multi=True):
+            if has_control(key) or has_control(value, FORM_CONTROL):
+                abort(400, description=FORM_MESSAGE)
+
+
+def is_private(path: str) -> bool:
+    """Whether a path is one reader's page (accounts, cart, checkout, back office)."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in PRIVATE_PREFIXES)
+
+
+def shows_reader_data() -> bool:
+    """Whether this response may show one reader's data: a login, or a cart in the header."""
+    if request.endpoint == "static":
+        return False
+    if is_private(request.path):
+        return True
+    return "_user_id" in session or bool(request.cookies.get(CART_COOKIE))
+
+
+def register_edge(app: Flask) -> None:
+    """Install the request checks (first of all hooks) and the response headers."""
+    hsts = app.config["SITE_URL"].startswith("https://")
+
+    # Registered before the extensions' hooks (CSRF reads the form), so these run first.
+    app.before_request(check_size)
+    app.before_request(check_controls)
+
+    @app.after_request
+    def edge_headers(response: Response) -> Response:
+        """HSTS, Permissions-Policy and, on private pages, no caching."""
+        if hsts:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if shows_reader_data() and "no-store" not in response.headers.get("Cache-Control", ""):
+            response.headers["Cache-Control"] = PRIVATE_CACHE
+        return response

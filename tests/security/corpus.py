@@ -1,0 +1,232 @@
+"""The hostile inputs, and what every form of the site posts when filled in properly."""
+
+from __future__ import annotations
+
+from tests.factories import PASSWORD
+
+# (name, value): the name appears in every failure message.
+PAYLOADS: list[tuple[str, str]] = [
+    ("script", '<script>alert("xss")</script>'),
+    ("attribute", '"><img src=x onerror=alert(1)>'),
+    ("js-url", "javascript:alert(1)//"),
+    ("sql-quote", "' OR '1'='1' --"),
+    ("sql-stacked", "1; DROP TABLE users; --"),
+    ("sql-like", "%_\\"),
+    ("nul", "a\x00b"),
+    ("only-nul", "\x00"),
+    ("controls", "\x01\x08\x0b\x1b[31m\x7f"),
+    ("crlf", "x\r\nSet-Cookie: evil=1"),
+    ("long", "A" * 10_000),
+    ("huge-int", "9223372036854775808"),
+    ("huge-int-64", "18446744073709551616"),
+    ("minus-one", "-1"),
+    ("huge-negative", "-9223372036854775809"),
+    ("exponent", "1e9999"),
+    ("arabic-digit", "\u0663"),
+    ("non-ascii", "Zoë Ångström 日本語 😀"),
+    ("idn-email", "idn@bücher.example"),
+    ("non-ascii-local", "ünï@example.com"),
+    ("fullwidth", "ｒｅａｄｅｒ＠ｅｘａｍｐｌｅ．ｏｒｇ"),
+    ("combining", "reade\u0301r@example.org"),
+    ("bidi-zero-width", "\u202eadm\u200bin"),
+    ("percent", "%00%2e%2e%2f%3Cscript%3E"),
+    ("traversal", "../../../etc/passwd"),
+    ("slashes", "////evil.example/x"),
+    ("empty", ""),
+    ("spaces", "   "),
+]
+
+# The values most likely to be stopped by a neighbouring field's check before they reach
+# the code they aim at: each goes into every field on its own. The others go into all the
+# fields of a form at once (one request each), which keeps the walk within a minute.
+ONE_FIELD_AT_A_TIME = {"script", "nul", "long", "huge-int", "non-ascii-local", "slashes"}
+
+# In a URL or a query string a value is text until a view parses it: these cover each
+# kind of parsing (ids, pages, slugs, tokens, filters) without repeating near-twins.
+URL_PAYLOADS = {
+    "script",
+    "sql-quote",
+    "nul",
+    "controls",
+    "long",
+    "huge-int",
+    "minus-one",
+    "exponent",
+    "arabic-digit",
+    "non-ascii",
+    "bidi-zero-width",
+    "percent",
+    "traversal",
+    "slashes",
+}
+
+# Raw path segments put into URLs as they are (no further percent-encoding).
+RAW_SEGMENTS: list[str] = ["%00", "%2F%2Fevil.example", "..%2F..%2F", "%C0%AE", "%FF", "%E2%80%AE"]
+
+# endpoint -> (who posts it, a valid filling of every field it reads). Values in braces
+# come from the world's ids. Each hostile value goes into one field at a time, the rest
+# staying valid, so that it travels as far into the code as a real attacker's would.
+FORMS: dict[str, tuple[str, dict[str, str]]] = {
+    "accounts.login": (
+        "anonymous",
+        {"email": "reader@example.org", "password": PASSWORD, "remember": "y", "next": "/"},
+    ),
+    "accounts.register": (
+        "anonymous",
+        {
+            "email": "fresh@example.org",
+            "password": PASSWORD,
+            "digest": "y",
+            "digest_frequency": "weekly",
+            "next": "/",
+        },
+    ),
+    "accounts.forgot_password": ("anonymous", {"email": "other@example.org"}),
+    "accounts.reset_password": ("anonymous", {"password": "a fresh long passphrase"}),
+    "accounts.change_email": ("reader", {"email": "elsewhere@example.org", "password": PASSWORD}),
+    "accounts.change_password": (
+        "reader",
+        {"current_password": PASSWORD, "new_password": PASSWORD},
+    ),
+    "admin.article_new": (
+        "admin",
+        {
+            "title": "Fresh story",
+            "summary": "Summary",
+            "body_markdown": "Body",
+            "access": "public",
+            "tag_ids": "{tag_id}",
+            "publish_at": "2030-01-01T07:00",
+            "action": "save",
+        },
+    ),
+    "admin.article_edit": (
+        "admin",
+        {
+            "title": "Walked article",
+            "summary": "Summary",
+            "body_markdown": "Body",
+            "access": "public",
+            "tag_ids": "{tag_id}",
+            "publish_at": "",
+            "action": "save",
+        },
+    ),
+    "admin.tags_list": ("admin", {"name": "Fresh tag", "description": "About it"}),
+    "admin.tag_edit": ("admin", {"name": "Walked", "description": "About it"}),
+    "admin.comment_hide": ("admin", {"next": "/admin/comments"}),
+    "admin.comment_show": ("admin", {"next": "/admin/comments"}),
+    "admin.comment_delete": ("admin", {"next": "/admin/comments"}),
+    "admin.newsletter_new": (
+        "admin",
+        {
+            "subject": "Fresh issue",
+            "body_markdown": "Hello",
+            "audience": "tags",
+            "tag_ids": "{tag_id}",
+            "action": "save",
+        },
+    ),
+    "admin.newsletter_edit": (
+        "admin",
+        {
+            "subject": "Walked newsletter",
+            "body_markdown": "Hello",
+            "audience": "tags",
+            "tag_ids": "{tag_id}",
+            "action": "save",
+        },
+    ),
+    "admin.newsletter_schedule": ("admin", {"send_at": "2030-01-01T07:00"}),
+    "admin.order_refund": (
+        "admin",
+        {"payment_id": "{payment_id}", "amount": "1.00", "attempt": "a1", "action": "partial"},
+    ),
+    "admin.product_new": (
+        "admin",
+        {
+            "name": "Fresh product",
+            "description": "A thing",
+            "kind": "item",
+            "active": "y",
+            "stock": "5",
+            "amount": "12.50",
+            "interval": "",
+        },
+    ),
+    "admin.product_edit": (
+        "admin",
+        {
+            "name": "Walked product",
+            "description": "A thing",
+            "kind": "item",
+            "active": "y",
+            "stock": "5",
+            "amount": "5",
+            "interval": "",
+        },
+    ),
+    "billing.cancel_confirm": ("reader", {"order": "{pending_order_id}"}),
+    "articles.add_comment": ("reader", {"body": "A fair point.", "website": ""}),
+    "newsletter.preferences": (
+        "reader",
+        {
+            "frequency": "weekly",
+            "weekday": "2",
+            "follow_all": "",
+            "tag_ids": "{tag}",
+            "paused_until": "",
+        },
+    ),
+    "newsletter.unsubscribe": ("anonymous", {"List-Unsubscribe": "One-Click"}),
+    "store.cart_add": ("anonymous", {"product_id": "{plan_id}", "quantity": "1", "next": "/cart"}),
+    "store.cart_update": (
+        "anonymous",
+        {"product_id": "{plan_id}", "quantity": "2", "next": "/cart"},
+    ),
+    "store.cart_remove": ("anonymous", {"product_id": "{plan_id}", "next": "/cart"}),
+}
+
+# POST endpoints that read no field but the CSRF token: only their URL can be hostile.
+BUTTONS = {
+    "accounts.logout",
+    "accounts.resend_confirmation",
+    "admin.article_delete",
+    "admin.article_unpublish",
+    "admin.newsletter_delete",
+    "admin.newsletter_send",
+    "admin.newsletter_test",
+    "admin.newsletter_unschedule",
+    "admin.run_retry",
+    "admin.subscriber_confirmation",
+    "admin.subscriber_suppress",
+    "admin.subscriber_unsuppress",
+    "admin.tag_delete",
+    "billing.billing_portal",
+    "billing.checkout",
+    "newsletter.resubscribe",
+}
+# Not a form at all: a signed JSON body, fuzzed in test_fuzz.py.
+NOT_FORMS = {"billing.stripe_webhook"}
+
+# Query parameters the views read (request.args), per endpoint.
+QUERY_PARAMS: dict[str, list[str]] = {
+    "articles.index": ["page"],
+    "articles.tag": ["page"],
+    "newsletter.archive": ["page"],
+    "accounts.login": ["next"],
+    "accounts.register": ["next"],
+    "billing.success": ["session_id"],
+    "billing.cancel": ["order"],
+    "admin.articles_list": ["page", "status"],
+    "admin.comments_list": ["page", "q", "state"],
+    "admin.newsletters_list": ["page"],
+    "admin.orders_list": ["page", "q", "status", "attention"],
+    "admin.orders_export": ["q", "status", "attention"],
+    "admin.outbox_list": ["page"],
+    "admin.audit_log": ["page", "q", "action"],
+    "admin.runs_list": ["page", "kind", "state", "q"],
+    "admin.run_detail": ["page", "status", "q"],
+    "admin.subscribers_list": ["page", "q", "frequency", "status", "paying"],
+    "admin.subscribers_export": ["q", "frequency", "status", "paying"],
+}
