@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 
 
+class MailUnavailableError(RuntimeError):
+    """The relay could not be reached, or failed the message: the sender may try later."""
+
+
 class AddressError(smtplib.SMTPException):
     """An address no message can be sent to as it stands; the text says why."""
 
@@ -155,7 +159,7 @@ def send_email(to: str, subject: str, template: str, **context: object) -> bool:
     """Build and deliver one message to the relay, or to the outbox without one.
 
     False (and an error in the log) when the address cannot be sent to at all; a
-    relay that fails raises, as before.
+    relay that cannot be reached or fails the message raises MailUnavailableError.
     """
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
     msg = build_message(to, subject, template, **context)
@@ -176,6 +180,13 @@ def send_email(to: str, subject: str, template: str, **context: object) -> bool:
         # a paid order's webhook) goes on; the log says which message did not go.
         log.error("Mail %r to %s was not sent: %s", subject, to, exc)
         return False
+    except (smtplib.SMTPException, OSError) as exc:
+        # The relay is down, slow past MAIL_TIMEOUT, or refused the message: a fault of
+        # the moment, which the caller turns into words (or a retry), never a 500.
+        log.error("Mail %r to %s could not be sent now: %s", subject, to, exc)
+        raise MailUnavailableError(
+            "We could not send the email just now. Please try again in a few minutes."
+        ) from exc
     return True
 
 

@@ -17,7 +17,7 @@ from shop.accounts import sessions
 from shop.accounts.models import ROLE_ADMIN, ROLE_READER, User
 from shop.errors import RuleError
 from shop.extensions import db, limiter
-from shop.mail import send_email
+from shop.mail import MailUnavailableError, send_email
 from shop.timeutil import utcnow
 from shop.urls import external_url, safe_next
 
@@ -134,9 +134,17 @@ def _load_token(salt: str, token: str, max_age_setting: str, what: str) -> dict:
     return data
 
 
+def _send(to: str, subject: str, template: str, **ctx) -> None:
+    """Send one account mail; a relay that is down becomes an AccountError in words."""
+    try:
+        send_email(to, subject, template, **ctx)
+    except MailUnavailableError as exc:
+        raise AccountError(str(exc)) from exc
+
+
 def _mail_link(to: str, subject: str, template: str, endpoint: str, token: str, **ctx) -> None:
     """Mail a message whose point is one signed link back to the site."""
-    send_email(to, subject, template, link=external_url(endpoint, token=token), **ctx)
+    _send(to, subject, template, link=external_url(endpoint, token=token), **ctx)
 
 
 def _password_fingerprint(user: User) -> str:
@@ -192,7 +200,7 @@ def _mail_taken_address(email: str) -> None:
     """Tell an account's owner that someone tried to register their address."""
     if not mail_allowed("taken", email, "REGISTER_RATE_LIMIT_ADDRESS"):
         return
-    send_email(
+    _send(
         email,
         "You already have an account",
         "register_taken",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import (
     abort,
     current_app,
@@ -197,8 +199,12 @@ def resend_confirmation():
             "error",
         )
     else:
-        services.send_confirmation(current_user)
-        flash(f"We sent a new confirmation link to {current_user.email}.", "success")
+        try:
+            services.send_confirmation(current_user)
+        except services.AccountError as error:
+            flash(str(error), "error")
+        else:
+            flash(f"We sent a new confirmation link to {current_user.email}.", "success")
     return redirect(url_for("accounts.account"))
 
 
@@ -212,7 +218,10 @@ def forgot_password():
     """Ask for a reset link; the answer is the same whether the address exists or not."""
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        services.request_password_reset(form.email.data)
+        # A relay that failed is logged by the mailer. Saying so here would tell that the
+        # address has an account, so the answer stays the same.
+        with contextlib.suppress(services.AccountError):
+            services.request_password_reset(form.email.data)
         flash(
             "If an account exists for that address, we have sent it a link "
             "to reset the password. The link works once, within an hour.",

@@ -90,7 +90,10 @@ class Transport:
                     # EHLO now rather than with the first message: a relay that fails it
                     # fails every message, and no reader is to blame for that.
                     host.ehlo_or_helo_if_needed()
-            except OSError as exc:  # smtplib's and ssl's errors, and timeouts, are OSErrors
+            except Exception as exc:
+                # Mostly OSErrors (smtplib's and ssl's errors, timeouts, DNS); anything
+                # else here (a server name that is not a host name) is the settings'
+                # fault, and no reader's either.
                 if connection.host is not None:
                     connection.host.close()
                 raise RelayUnreachableError(exc) from exc
