@@ -682,6 +682,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{site}/webhooks/stripe",
                 "--webhook-secret",
                 WEBHOOK_SECRET,
+                # As Stripe does: events go out after the API call has answered. Sent
+                # inside the call, two sync workers both waiting on the emulator would
+                # each wait for the other to take the webhook.
+                "--delivery-mode",
+                "async",
             ],
             cwd=ROOT,
             stdout=logs["stripe"],
