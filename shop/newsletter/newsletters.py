@@ -349,7 +349,9 @@ def send_taken(newsletter_id: int) -> int:
     """Job: plan (once) and send a newsletter taken for sending; how many readers it has."""
     from shop.newsletter.jobs import dispatch_run
 
-    newsletter = db.session.get(Newsletter, newsletter_id)
+    # Read afresh: a session that loaded the newsletter earlier (a tick in a long-lived
+    # process) would otherwise see the status it had then, and skip a stranded send.
+    newsletter = db.session.get(Newsletter, newsletter_id, populate_existing=True)
     if newsletter is None or newsletter.status != NEWSLETTER_SENDING:
         return 0  # sent already: a job delivered twice, or a tick that was quicker
     run = _planned_run(newsletter)
