@@ -156,6 +156,14 @@ def _fail(
         summary.errors.append(f"delivery {delivery.id}: {reason}")
 
 
+def _retry_later(delivery: Delivery, summary: Summary, reason: str) -> None:
+    """Count a transient fault against one delivery: retried later, or failed at the limit."""
+    if ledger.mark_transient(delivery, reason):
+        summary.failed += 1
+    else:
+        summary.retried += 1
+
+
 def _give_back(group: ledger.SentGroup, run_id: int, worker: str) -> None:
     """After a batch broke: commit its accepted messages, release its other leases."""
     for attempt in range(2):
@@ -352,20 +360,15 @@ def send_run(
                         if code >= 500:
                             ledger.mark_bounced(delivery, f"{code} {exc}")
                             summary.bounced += 1
-                        elif ledger.mark_transient(delivery, f"{code} {exc}"):
-                            summary.failed += 1
                         else:
-                            summary.retried += 1
+                            _retry_later(delivery, summary, f"{code} {exc}")
                         continue
                     except OSError as exc:
                         # A dropped connection, or no answer within MAIL_TIMEOUT, during
                         # this message (smtplib's errors are OSErrors too, hence the
                         # order): reconnect for the next message and retry this one later.
                         transport.abort()
-                        if ledger.mark_transient(delivery, f"connection lost: {exc}"):
-                            summary.failed += 1
-                        else:
-                            summary.retried += 1
+                        _retry_later(delivery, summary, f"connection lost: {exc}")
                         continue
                     except Exception as exc:
                         # Anything else (smtplib refusing what it was given, a bug) fails
