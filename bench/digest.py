@@ -169,15 +169,15 @@ def seed(subscribers: int, articles: int, tags: int, rng: random.Random) -> None
     """Tags, articles published before the cutoff, and subscribers with random tastes."""
     from sqlalchemy import insert, select
 
+    from shop import clock
     from shop.accounts.models import User
     from shop.articles.models import Article, Tag, article_tags
+    from shop.clock import utcnow
     from shop.extensions import db
-    from shop.newsletter import schedule
-    from shop.newsletter.models import DigestPreference, preference_tags
-    from shop.timeutil import utcnow
+    from shop.preferences.models import DigestPreference, preference_tags
 
     now = utcnow()
-    cutoff = min(schedule.digest_time(schedule.local_date(now)), now)
+    cutoff = min(clock.digest_time(clock.local_date(now)), now)
     db.session.execute(
         insert(Tag),
         [{"name": f"Topic {n}", "slug": f"topic-{n}", "description": ""} for n in range(tags)],
@@ -282,8 +282,8 @@ def real_path(profile: str | None) -> dict[str, Any]:
     """(c) ``digest send``'s code, timed, with its statements counted."""
     from sqlalchemy import event
 
+    from shop.digests import runs as digest
     from shop.extensions import db
-    from shop.newsletter import digest
 
     statements = {"n": 0}
 
@@ -319,11 +319,11 @@ def sample_message(size: int) -> bytes:
     """A digest the real path builds, for one reader, padded or cut to ``size`` bytes."""
     from sqlalchemy import select
 
+    from shop.digests.rendering import BOUNDARY, build_bytes
+    from shop.digests.selection import Plan
     from shop.extensions import db
-    from shop.newsletter.messages import BOUNDARY, build_bytes
-    from shop.newsletter.models import Delivery, Run
-    from shop.newsletter.selection import Plan
-    from shop.newsletter.sending import content_for
+    from shop.sending.engine import content_for
+    from shop.sending.models import Delivery, Run
 
     delivery = db.session.scalar(select(Delivery).order_by(Delivery.id).limit(1))
     run = db.session.get(Run, delivery.run_id)

@@ -380,15 +380,15 @@ def seed(env: dict[str, str], users: int, subscribers: int) -> dict:
     """Tables, articles, products in Stripe, the readers' accounts and the subscribers."""
     from sqlalchemy import insert, select
 
+    from shop import clock
     from shop.accounts.models import User
     from shop.articles.models import Article, Tag
     from shop.articles.rendering import render_markdown
     from shop.billing.catalogue import push_product
+    from shop.clock import utcnow
     from shop.extensions import db
-    from shop.newsletter import schedule
-    from shop.newsletter.models import DigestPreference
+    from shop.preferences.models import DigestPreference
     from shop.store.models import Price, Product
-    from shop.timeutil import utcnow
 
     app = make_app(env)
     with app.app_context():
@@ -396,7 +396,7 @@ def seed(env: dict[str, str], users: int, subscribers: int) -> dict:
         hashed = User(email="x@example.org")
         hashed.set_password(PASSWORD)
         now = utcnow()
-        cutoff = min(schedule.digest_time(schedule.local_date(now)), now)
+        cutoff = min(clock.digest_time(clock.local_date(now)), now)
         editor = User(email="editor@load.test", role="admin", confirmed_at=now)
         editor.password_hash = hashed.password_hash
         db.session.add(editor)
@@ -574,7 +574,7 @@ def check_deliveries(env: dict[str, str], mail, subscribers: int) -> tuple[list,
     from sqlalchemy import select
 
     from shop.extensions import db
-    from shop.newsletter.models import Delivery, Run
+    from shop.sending.models import Delivery, Run
 
     # A delivery's Message-ID names its run and delivery; account mail's does not.
     digests = [(to, msgid) for to, msgid, _ in mail if DELIVERY_ID.search(msgid)]

@@ -29,7 +29,9 @@ def celery_app() -> Any:
             "from cron instead (docs/deploy.md)."
         )
     # The jobs register themselves on import; the worker must know them all.
-    import shop.newsletter.jobs  # noqa: F401
+    import shop.newsletters.services  # noqa: F401
+    import shop.scheduler  # noqa: F401
+    import shop.sending.dispatch  # noqa: F401
 
     @worker_process_init.connect(weak=False)
     def fresh_connections(**_: Any) -> None:

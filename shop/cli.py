@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from sqlalchemy import select
 
+from shop import clock, scheduler
 from shop.accounts import services as accounts
+from shop.articles.models import Article
+from shop.background import broker_configured
+from shop.billing import gateway
+from shop.billing.catalogue import sync_all
+from shop.digests import runs as digest
+from shop.errors import RuleError
+from shop.extensions import db
+from shop.sending import dispatch as jobs
 
 
 def register(app: Flask) -> None:
@@ -67,8 +77,6 @@ def stripe_group() -> None:
 @stripe_group.command("sync")
 def stripe_sync_command() -> None:
     """Push the whole catalogue (products and prices) to Stripe."""
-    from shop.billing import gateway
-    from shop.billing.catalogue import sync_all
 
     if not gateway.is_configured():
         raise click.ClickException("STRIPE_SECRET_KEY is not set: there is no Stripe to sync to.")
@@ -96,12 +104,9 @@ def digest_group() -> None:
 @click.option("--dry-run", is_flag=True, help="List who would get which articles; send nothing.")
 def digest_send_command(frequency: str, day: str | None, dry_run: bool) -> None:
     """Send (or resume) the digest of a frequency for a day (with a broker, on the workers)."""
-    from shop.errors import RuleError
-    from shop.newsletter import digest, schedule
-    from shop.tasks import broker_configured
 
     try:
-        when = schedule.parse_day(day) if day else None
+        when = clock.parse_day(day) if day else None
         if dry_run:
             result = digest.run_digest(frequency, when, dry_run=True)
             titles = _titles({a for plan in result.plans for a in plan.article_ids})
@@ -163,7 +168,6 @@ def digest_send_command(frequency: str, day: str | None, dry_run: bool) -> None:
 
 def _watch(result, progress) -> bool:
     """Follow a run that the Celery workers send; False if stopped with Ctrl-C."""
-    from shop.newsletter import jobs
 
     def stalled(seconds: float) -> None:
         click.echo(
@@ -184,10 +188,6 @@ def _watch(result, progress) -> bool:
 
 
 def _titles(article_ids: set[int]) -> dict[int, str]:
-    from sqlalchemy import select
-
-    from shop.articles.models import Article
-    from shop.extensions import db
 
     if not article_ids:
         return {}
@@ -201,10 +201,8 @@ def _titles(article_ids: set[int]) -> dict[int, str]:
 @click.command("tick")
 def tick_command() -> None:
     """Do all time-based work now (digests, instant notices, newsletters); safe to repeat."""
-    from shop.newsletter import digest
-    from shop.tasks import broker_configured
 
-    result = digest.tick()
+    result = scheduler.tick()
     if broker_configured():
         # The workers send; this process only planned the runs and handed them over.
         click.echo(

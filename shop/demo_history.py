@@ -18,13 +18,13 @@ from shop.accounts.models import ROLE_READER, User
 from shop.articles.models import Tag
 from shop.billing.models import Payment, Subscription, SubscriptionChange
 from shop.extensions import db
-from shop.newsletter.models import (
+from shop.preferences.models import DigestPreference
+from shop.sending.models import (
     DELIVERY_BOUNCED,
     DELIVERY_FAILED,
     DELIVERY_SENT,
     RUN_DIGEST,
     Delivery,
-    DigestPreference,
     Run,
 )
 from shop.store.models import KIND_PLAN, Product

@@ -36,8 +36,8 @@ import idna
 from flask import current_app, render_template
 from flask_mail import Connection
 
+from shop.clock import utcnow
 from shop.pagination import Page
-from shop.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from factory.alchemy import SQLAlchemyModelFactory
 from shop.accounts.models import ROLE_ADMIN, ROLE_READER, User
 from shop.articles.models import STATUS_PUBLISHED, Article, Comment, Tag
 from shop.articles.rendering import render_markdown
+from shop.clock import utcnow
 from shop.extensions import db
 from shop.text import slugify
-from shop.timeutil import utcnow
 
 PASSWORD = "correct horse battery"
 

@@ -38,7 +38,7 @@ def test_demo_loads_a_publication_and_running_it_twice_changes_nothing(runner, c
 
     # Six months of made-up history, so the back office has something to show.
     from shop.billing.models import Payment, Subscription
-    from shop.newsletter.models import Delivery
+    from shop.sending.models import Delivery
 
     history = [
         db.session.scalar(select(func.count()).select_from(model))

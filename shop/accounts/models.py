@@ -9,8 +9,8 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.timeutil import utcnow
 
 ROLE_READER = "reader"
 ROLE_ADMIN = "admin"

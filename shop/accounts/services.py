@@ -15,10 +15,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop.accounts import sessions
 from shop.accounts.models import ROLE_ADMIN, ROLE_READER, User
+from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db, limiter
 from shop.mail import MailUnavailableError, send_email
-from shop.timeutil import utcnow
 from shop.urls import external_url, safe_next
 
 MIN_PASSWORD_LENGTH = 10

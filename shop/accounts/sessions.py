@@ -10,8 +10,8 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from shop.accounts.models import LoginSession, User
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.timeutil import utcnow
 
 # A reader rarely has more devices than this; older logins beyond it are ended, so
 # that logging in again and again (a script, a shared computer) cannot grow the table.

@@ -7,10 +7,11 @@ from datetime import date, datetime
 from flask import render_template
 from markupsafe import Markup
 
-from shop.admin import bp, charts, metrics
-from shop.newsletter.models import DELIVERY_BOUNCED, DELIVERY_FAILED, DELIVERY_SENT
+from shop.admin import bp, charts
+from shop.clock import utcnow
+from shop.reports import metrics
+from shop.sending.models import DELIVERY_BOUNCED, DELIVERY_FAILED, DELIVERY_SENT
 from shop.store.services import format_money
-from shop.timeutil import utcnow
 
 OUTCOME_NAMES = {DELIVERY_SENT: "Sent", DELIVERY_FAILED: "Failed", DELIVERY_BOUNCED: "Bounced"}
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 from flask import flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from shop import clock
 from shop.admin import bp
 from shop.articles.services import all_tags
 from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
 from shop.extensions import db
 from shop.forms import ActionForm, require_action, show_error
-from shop.newsletter import newsletters as service
-from shop.newsletter import schedule
-from shop.newsletter.forms import NewsletterForm, ScheduleForm
-from shop.newsletter.models import AUDIENCE_TAGS, Newsletter
-from shop.newsletter.views import PREVIEW_POLICY
+from shop.newsletters import services as service
+from shop.newsletters.forms import NewsletterForm, ScheduleForm
+from shop.newsletters.models import AUDIENCE_TAGS, Newsletter
+from shop.readers.views import PREVIEW_POLICY
 
 
 def _form(newsletter: Newsletter | None = None) -> NewsletterForm:
@@ -95,7 +95,7 @@ def newsletter_edit(newsletter_id: int):
         schedule_form=ScheduleForm(),
         action_form=ActionForm(),
         audience_size=service.audience_size(newsletter),
-        zone=schedule.zone().key,
+        zone=clock.zone().key,
     )
 
 
@@ -156,11 +156,11 @@ def newsletter_schedule(newsletter_id: int):
         except service.NewsletterError as error:
             flash(str(error), "error")
         else:
-            when = schedule.local_now(newsletter.scheduled_at)
+            when = clock.local_now(newsletter.scheduled_at)
             audit.note(
                 f"Scheduled newsletter “{newsletter.subject}”", send_at=f"{when:%Y-%m-%d %H:%M %Z}"
             )
-            flash(f"Scheduled for {when:%d %b %Y %H:%M} ({schedule.zone().key}).", "success")
+            flash(f"Scheduled for {when:%d %b %Y %H:%M} ({clock.zone().key}).", "success")
     return redirect(url_for(".newsletter_edit", newsletter_id=newsletter.id))
 
 
@@ -209,5 +209,5 @@ def newsletter_progress(newsletter_id: int):
         newsletter=newsletter,
         progress=progress,
         labels=service.AUDIENCE_LABELS,
-        local_now=schedule.local_now,
+        local_now=clock.local_now,
     )

@@ -8,8 +8,8 @@ from shop.admin import bp
 from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
 from shop.forms import ActionForm, require_action
-from shop.newsletter import runs as service
-from shop.newsletter.models import Run
+from shop.reports import runs as service
+from shop.sending.models import Run
 
 
 def _run_or_404(run_id: int) -> Run:

@@ -10,10 +10,10 @@ from shop.admin import bp
 from shop.admin.exports import csv_response
 from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
+from shop.clock import utcnow
 from shop.extensions import db
 from shop.forms import ActionForm, require_action
-from shop.newsletter import subscribers as service
-from shop.timeutil import utcnow
+from shop.reports import subscribers as service
 
 
 def _filters() -> service.Filters:

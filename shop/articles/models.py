@@ -8,8 +8,8 @@ from sqlalchemy import Column, ForeignKey, String, Table, Text, and_, or_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.accounts.models import User
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.timeutil import utcnow
 
 STATUS_DRAFT = "draft"
 STATUS_SCHEDULED = "scheduled"

@@ -21,11 +21,11 @@ from shop.articles.models import (
 )
 from shop.articles.rendering import render_markdown
 from shop.articles.signals import article_published
+from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
 from shop.pagination import Page
 from shop.text import slugify, unique_slug
-from shop.timeutil import utcnow
 
 COMMENT_MAX = 5000
 TITLE_MAX = 200

@@ -18,9 +18,9 @@ from shop.articles import bp, feeds, services
 from shop.articles.forms import CommentForm
 from shop.articles.models import Article, Tag
 from shop.billing import access
+from shop.clock import utcnow
 from shop.extensions import limiter
 from shop.store import services as store
-from shop.timeutil import utcnow
 from shop.urls import external_url
 
 MAX_PAGE = 1_000_000

@@ -8,8 +8,8 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.accounts.models import User
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.timeutil import utcnow
 
 
 class AuditEntry(db.Model):

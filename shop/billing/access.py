@@ -8,8 +8,8 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 
 from shop.billing.models import ACCESS_STATUSES, Subscription
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.timeutil import utcnow
 
 
 def paying_clause():

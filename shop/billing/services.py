@@ -29,6 +29,7 @@ from shop.billing.models import (
     Subscription,
     SubscriptionChange,
 )
+from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
 from shop.install import scoped_key
@@ -47,7 +48,6 @@ from shop.store.models import (
     Price,
     Product,
 )
-from shop.timeutil import utcnow
 from shop.urls import external_url
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.timeutil import utcnow
 
 KIND_PLAN = "plan"  # a recurring subscription plan
 KIND_ITEM = "item"  # a one-off product

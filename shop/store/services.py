@@ -19,6 +19,7 @@ from sqlalchemy import case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
 from shop.store.models import (
@@ -35,7 +36,6 @@ from shop.store.models import (
     Product,
 )
 from shop.text import slugify, unique_slug
-from shop.timeutil import utcnow
 
 CART_COOKIE = "cart"
 CART_COOKIE_SALT = "broadsheet.store.cart"

@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from shop.articles.models import Article, Comment, Tag
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.timeutil import utcnow
 from tests.factories import ArticleFactory, CommentFactory, TagFactory
 
 

@@ -75,7 +75,7 @@ def test_refused_actions_are_not_recorded(editor, auth):
     assert refused.status_code == 200
     reader = UserFactory(email="gone@example.org")
     # Unscheduling a draft is refused with an error flash.
-    from shop.newsletter import newsletters
+    from shop.newsletters import services as newsletters
 
     draft = newsletters.create_newsletter(
         reader, newsletters.NewsletterInput("Draft", "Text.", "all")

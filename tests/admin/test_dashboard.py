@@ -7,12 +7,14 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from shop.admin import charts, metrics
+from shop.admin import charts
 from shop.billing.models import Payment, Subscription, SubscriptionChange
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.newsletter.models import Delivery, DigestPreference, Run
+from shop.preferences.models import DigestPreference
+from shop.reports import metrics
+from shop.sending.models import Delivery, Run
 from shop.store.models import KIND_PLAN
-from shop.timeutil import utcnow
 from tests.factories import TagFactory, UserFactory, make_product
 
 

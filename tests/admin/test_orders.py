@@ -15,10 +15,10 @@ from sqlalchemy import event, func, select
 from shop.audit.models import AuditEntry
 from shop.billing import gateway, services
 from shop.billing.models import Payment, Subscription
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.store import orders as order_service
+from shop.reports import orders as order_service
 from shop.store.models import Order, OrderLine
-from shop.timeutil import utcnow
 from tests.billing.conftest import Shopper, order_for, synced
 from tests.factories import UserFactory, make_product
 from tests.support import CSRF, WEBHOOK_SECRET, AuthActions, csrf_token, use_emulator

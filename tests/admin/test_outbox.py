@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import pytest
 
 from shop.mail import outbox_dir, outbox_message, outbox_messages, send_email, write_to_outbox
-from shop.newsletter.views import PREVIEW_POLICY
+from shop.readers.views import PREVIEW_POLICY
 from tests.support import csrf_token
 
 

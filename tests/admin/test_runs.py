@@ -8,14 +8,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from shop import tasks
+from shop import background, scheduler
 from shop.accounts.models import User
 from shop.audit.models import AuditEntry
+from shop.clock import utcnow
+from shop.digests import runs as digest
+from shop.digests.models import MailedArticle
 from shop.extensions import db
-from shop.newsletter import digest
-from shop.newsletter import runs as service
-from shop.newsletter.models import Delivery, DigestPreference, MailedArticle, Run
-from shop.timeutil import utcnow
+from shop.preferences.models import DigestPreference
+from shop.reports import runs as service
+from shop.sending.models import Delivery, Run
 from tests.factories import UserFactory
 from tests.newsletter import test_send_queue
 from tests.newsletter.digest_helpers import article, many_subscribers, subscriber
@@ -263,7 +265,7 @@ def test_retry_resends_only_to_those_who_failed(client, auth, admin, mailbox, re
     assert response.status_code == 302
     assert response.headers["Location"] == f"/admin/runs/{run.id}"
     assert "2 failed deliveries queued again" in _text(client.get(response.headers["Location"]))
-    assert tasks.join_background(timeout=30)  # the retry is sent by a thread of the process
+    assert background.join_background(timeout=30)  # the retry is sent by a thread of the process
 
     # Each reader who failed got it once; nobody who had it got it again.
     assert len(mailbox.to("busy1@example.org")) == 1
@@ -309,7 +311,7 @@ def test_retry_answers_before_the_retried_mail_goes_out(
     assert mailbox.to("busy@example.org") == []
     assert hold.arrived.wait(test_send_queue.HOLD_SECONDS), "the retry never began to send"
     hold.release.set()
-    assert tasks.join_background(timeout=30)
+    assert background.join_background(timeout=30)
     assert len(mailbox.to("busy@example.org")) == 1
     db.session.expire_all()
     run = db.session.get(Run, run.id)
@@ -326,7 +328,7 @@ def test_retry_with_the_broker_down_leaves_the_deliveries_to_the_next_tick(
     replies.clear()
     # The broker goes down: nobody listens there any more.
     client.application.config["CELERY_BROKER_URL"] = "redis://127.0.0.1:1/0"
-    tasks.init_celery(client.application)
+    background.init_celery(client.application)
     _login_admin(auth, admin)
     token = csrf_token(client, f"/admin/runs/{run.id}")
 
@@ -337,7 +339,7 @@ def test_retry_with_the_broker_down_leaves_the_deliveries_to_the_next_tick(
     assert "1 failed delivery queued again; they go out in the background" in page
     assert mailbox.to("busy@example.org") == []
     client.application.config["CELERY_BROKER_URL"] = ""
-    digest.tick()
+    scheduler.tick()
     assert len(mailbox.to("busy@example.org")) == 1
 
 
@@ -389,7 +391,7 @@ def test_retry_never_mails_an_article_the_reader_got_since(app, mailbox, replies
     replies.clear()
 
     assert service.retry_failed(run.id) == 1
-    assert tasks.join_background(timeout=30)
+    assert background.join_background(timeout=30)
     assert mailbox.to("busy@example.org") == []
     db.session.expire_all()
     delivery = db.session.get(Delivery, delivery.id)

@@ -15,15 +15,17 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import insert, select
 
+from shop import clock
 from shop.accounts.models import User
 from shop.audit.models import AuditEntry
 from shop.billing.models import Subscription
+from shop.clock import utcnow
+from shop.digests import selection
 from shop.extensions import db
-from shop.newsletter import schedule, selection
-from shop.newsletter import subscribers as service
-from shop.newsletter.models import Delivery, DigestPreference, Run
+from shop.preferences.models import DigestPreference
+from shop.reports import subscribers as service
+from shop.sending.models import Delivery, Run
 from shop.store.models import KIND_PLAN, Order
-from shop.timeutil import utcnow
 from tests.factories import TagFactory, UserFactory, make_product
 from tests.newsletter.digest_helpers import cutoff
 from tests.support import csrf_token, link_in, path_of
@@ -402,7 +404,7 @@ def test_an_unknown_reader_is_404(client, auth, world):
 
 
 def _due_today() -> set[int]:
-    day = schedule.local_date(utcnow())
+    day = clock.local_date(utcnow())
     return {pref.user_id for pref, _ in selection.due_preferences("daily", day)}
 
 

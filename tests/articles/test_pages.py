@@ -7,7 +7,7 @@ from datetime import timedelta
 from xml.etree import ElementTree as ET
 
 from shop.articles.models import STATUS_DRAFT, STATUS_SCHEDULED
-from shop.timeutil import utcnow
+from shop.clock import utcnow
 from tests.factories import ArticleFactory, CommentFactory, TagFactory
 
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shop.billing.models import Subscription
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.timeutil import utcnow
 from tests.factories import AdminFactory, ArticleFactory, UserFactory, make_product
 from tests.support import AuthActions
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from shop import scheduler
 from shop.billing import services
 from shop.billing.models import Payment
 from shop.extensions import db
@@ -245,7 +246,6 @@ def test_a_checkout_that_replaces_the_last_one_is_not_counted_twice(
 def test_tick_gives_back_the_stock_of_a_checkout_whose_webhook_never_came(
     shopper, catalogue, emulator
 ):
-    from shop.newsletter import digest
 
     annual = catalogue["annual"]
     emulator.set_delivery_mode("hold")  # the expiry event is lost
@@ -253,7 +253,7 @@ def test_tick_gives_back_the_stock_of_a_checkout_whose_webhook_never_came(
     session_id = shopper.session_id(shopper.checkout())
     assert _stock(annual) == 1
 
-    result = digest.tick(_past_expiry(session_id))
+    result = scheduler.tick(_past_expiry(session_id))
     assert result.checkouts_released == 1
     assert order_for(session_id).status == "abandoned"
     assert _stock(annual) == 3

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from shop.billing import access, gateway, services
 from shop.billing.models import Payment, StripeEvent, Subscription
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.timeutil import utcnow
 from stripe_emulator import signature_header
 from tests.billing.conftest import order_for
 from tests.support import WEBHOOK_SECRET, text_of

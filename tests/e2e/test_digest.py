@@ -7,10 +7,11 @@ from datetime import timedelta
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from shop import clock
+from shop.clock import utcnow
+from shop.digests import runs as digest
 from shop.extensions import db
-from shop.newsletter import digest, schedule
-from shop.newsletter.models import DigestPreference
-from shop.timeutil import utcnow
+from shop.preferences.models import DigestPreference
 from tests.factories import AdminFactory, TagFactory, UserFactory
 from tests.support import link_in, text_of
 
@@ -63,7 +64,7 @@ def test_a_reader_sets_preferences_gets_the_digest_and_unsubscribes(
     expect(page.get_by_text("Glaciers retreat faster")).to_be_visible()
 
     # The digest goes out (tomorrow's run, so today's story is inside its window).
-    tomorrow = schedule.local_date(utcnow()) + timedelta(days=1)
+    tomorrow = clock.local_date(utcnow()) + timedelta(days=1)
     assert digest.run_digest("daily", tomorrow).summary.sent == 1
     message = mailbox.last_to(reader.email)
     assert message["Subject"] == "1 new story in Climate"

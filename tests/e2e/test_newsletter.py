@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from shop.newsletter.tokens import unsubscribe_url
+from shop.preferences.tokens import unsubscribe_url
 from tests.factories import TagFactory, UserFactory
 from tests.newsletter.helpers import FakePreview, preference_of, use_preview, user
 from tests.support import link_in

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from shop.articles.models import Article
 from shop.billing.models import Payment
 from shop.extensions import db
-from shop.newsletter.models import Newsletter
+from shop.newsletters.models import Newsletter
 from shop.store.models import Order, Product
 from tests.factories import TagFactory, make_product
 from tests.newsletter.helpers import preference_of

@@ -18,17 +18,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select
 
+from shop import scheduler
+from shop.digests import runs as digest
 from shop.extensions import db
 from shop.mail import MailUnavailableError, send_email
-from shop.newsletter import digest
-from shop.newsletter.models import (
-    DELIVERY_FAILED,
-    DELIVERY_QUEUED,
-    DELIVERY_SENT,
-    Delivery,
-    DigestPreference,
-    Run,
-)
+from shop.preferences.models import DigestPreference
+from shop.sending.models import DELIVERY_FAILED, DELIVERY_QUEUED, DELIVERY_SENT, Delivery, Run
 from tests.newsletter.digest_helpers import article, subscriber
 from tests.support import Mailbox, SinkHandler, free_port
 
@@ -280,10 +275,10 @@ def test_an_outage_is_reported_charges_nobody_and_the_next_tick_after_the_backof
     assert "could not be reached" in page
 
     relay.start()
-    digest.tick()  # within the backoff: the relay is not tried again yet
+    scheduler.tick()  # within the backoff: the relay is not tried again yet
     assert _received(relay) == dict.fromkeys(readers, 0)
     time.sleep(1.2)
-    digest.tick()
+    scheduler.tick()
     assert _statuses() == [DELIVERY_SENT] * len(readers)
     assert _received(relay) == dict.fromkeys(readers, 1)
     db.session.expire_all()
@@ -296,7 +291,7 @@ def test_a_relay_turning_connections_away_is_tried_once_per_backoff_not_once_per
     result = digest.run_digest("daily")
     assert result.summary.sent == 0
     assert busy_relay.connections == 1
-    digest.tick()  # a minute's tick during the backoff leaves the relay alone
+    scheduler.tick()  # a minute's tick during the backoff leaves the relay alone
     assert busy_relay.connections == 1
     assert [(d.status, d.attempts) for d in _deliveries()] == [(DELIVERY_QUEUED, 0)] * len(readers)
 
@@ -349,7 +344,7 @@ def test_a_refused_login_neither_bounces_nor_suppresses_the_readers(locked_relay
     assert all(p.hard_bounces == 0 for p in db.session.scalars(select(DigestPreference)))
 
     gate.open = True  # the relay's account is unlocked
-    digest.tick()
+    scheduler.tick()
     assert _statuses() == [DELIVERY_SENT] * len(readers)
     assert sorted(m["To"].addresses[0].addr_spec for m in mailbox.messages) == readers
 

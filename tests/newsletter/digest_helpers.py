@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from shop import clock
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.newsletter import schedule
-from shop.newsletter.models import DigestPreference
-from shop.timeutil import utcnow
+from shop.preferences.models import DigestPreference
 from tests.factories import ArticleFactory, UserFactory
 
 
 def cutoff() -> datetime:
     """The cutoff today's digest run uses."""
     now = utcnow()
-    return min(schedule.digest_time(schedule.local_date(now)), now)
+    return min(clock.digest_time(clock.local_date(now)), now)
 
 
 def subscriber(

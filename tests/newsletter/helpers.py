@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from shop.accounts.models import User
 from shop.extensions import db
-from shop.newsletter.models import DigestPreference
+from shop.preferences.models import DigestPreference
 
 
 def user(email: str) -> User | None:
@@ -25,7 +25,7 @@ def preference_of(email: str) -> DigestPreference | None:
 
 @dataclass
 class FakePreview:
-    """The shape of shop.newsletter.digest.Preview."""
+    """The shape of shop.digests.runs.Preview."""
 
     subject: str
     html: str
@@ -35,4 +35,4 @@ class FakePreview:
 
 def use_preview(monkeypatch, preview: FakePreview | None) -> None:
     """Make the preferences page's ``preview_for`` answer ``preview``."""
-    monkeypatch.setattr("shop.newsletter.views.preview_for", lambda user: preview)
+    monkeypatch.setattr("shop.readers.views.preview_for", lambda user: preview)

@@ -8,12 +8,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from shop import scheduler
 from shop.accounts.models import User
+from shop.digests import runs as digest
+from shop.digests.rendering import DigestRenderer
 from shop.extensions import db
-from shop.newsletter import digest, newsletters
-from shop.newsletter.messages import DigestRenderer
-from shop.newsletter.models import Delivery, Newsletter, Run
-from shop.newsletter.sending import DigestContent, send_run
+from shop.newsletters import services as newsletters
+from shop.newsletters.models import Newsletter
+from shop.sending.engine import DigestContent, send_run
+from shop.sending.models import Delivery, Run
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, subscriber
 from tests.support import Mailbox, SinkHandler, free_port
@@ -90,7 +93,7 @@ def test_a_digest_reaches_an_idn_address_and_fails_only_a_non_ascii_local_part(
 
     # A later tick finds nothing to resume and mails nobody again.
     mailbox.clear()
-    digest.tick()
+    scheduler.tick()
     assert mailbox.messages == []
 
 
@@ -191,7 +194,7 @@ def test_tick_resumes_the_other_unfinished_runs_when_one_raises(app, runner, mai
     # Two notices planned and left unsent, as a crashed worker would leave them.
     runs = {}
     for story in (first, second):
-        monkeypatch.setattr("shop.newsletter.digest.dispatch_run", lambda run_id: None)
+        monkeypatch.setattr("shop.digests.runs.dispatch_run", lambda run_id: None)
         digest.run_instant(story)
         runs[story.title] = db.session.scalar(
             select(Run).where(Run.period == f"article:{story.id}")

@@ -25,11 +25,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from shop import create_app, tasks
+from shop import background, create_app, scheduler
+from shop.clock import utcnow
+from shop.digests import runs as digest
 from shop.extensions import db
-from shop.newsletter import digest, jobs
-from shop.newsletter.models import DELIVERY_QUEUED, Delivery, Run
-from shop.timeutil import utcnow
+from shop.sending import dispatch as jobs
+from shop.sending.models import DELIVERY_QUEUED, Delivery, Run
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, many_subscribers
 from tests.support import service_missing
@@ -295,7 +296,7 @@ def test_a_worker_killed_mid_batch_leaves_nobody_missed_and_few_repeats(
     while queued(run_id):
         assert time.monotonic() < deadline, "the run did not finish after the kill" + logs(pool)
         if time.monotonic() - killed_at > LEASE_SECONDS and time.monotonic() - last_tick > 1:
-            tasks.enqueue(tasks.TICK_JOB)
+            background.enqueue(background.TICK_JOB)
             last_tick = time.monotonic()
         time.sleep(0.1)
     settle(mailbox, redis_db)
@@ -324,7 +325,7 @@ def test_beat_sends_tick_every_minute_and_the_tick_task_runs_the_tick(app_config
     celery_app = create_app(app_config).extensions["celery"]
     conf = celery_app.conf
 
-    entry = conf.beat_schedule[tasks.TICK_JOB]
+    entry = conf.beat_schedule[background.TICK_JOB]
     assert entry["task"] == "tick"
     assert entry["schedule"] == 60
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
@@ -334,17 +335,17 @@ def test_beat_sends_tick_every_minute_and_the_tick_task_runs_the_tick(app_config
     assert conf.broker_transport_options["visibility_timeout"] == 4800
 
     calls = []
-    monkeypatch.setattr(digest, "tick", lambda: calls.append("tick") or digest.TickResult())
+    monkeypatch.setattr(scheduler, "tick", lambda: calls.append("tick") or scheduler.TickResult())
     outcome = celery_app.tasks["tick"].apply()  # runs here, as a worker would run it
     assert outcome.successful(), outcome.traceback
     assert calls == ["tick"]
 
 
 def test_without_a_broker_jobs_run_in_process(app, monkeypatch):
-    assert not tasks.broker_configured()
+    assert not background.broker_configured()
     assert app.extensions["celery"].conf.task_always_eager
-    monkeypatch.setitem(tasks._jobs, "test.double", lambda n: 2 * n)
-    assert tasks.enqueue("test.double", n=21) == 42
-    assert tasks.enqueue_many("test.double", [{"n": 1}, {"n": 2}]) == 2
+    monkeypatch.setitem(background._jobs, "test.double", lambda n: 2 * n)
+    assert background.enqueue("test.double", n=21) == 42
+    assert background.enqueue_many("test.double", [{"n": 1}, {"n": 2}]) == 2
     with pytest.raises(LookupError):
-        tasks.enqueue("test.no-such-job")
+        background.enqueue("test.no-such-job")

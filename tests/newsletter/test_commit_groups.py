@@ -8,12 +8,15 @@ from typing import Any
 
 from sqlalchemy import event, func, select, update
 
+from shop import clock
+from shop.clock import utcnow
+from shop.digests import runs as digest
+from shop.digests.models import MailedArticle
+from shop.digests.rendering import UnsubscribeLinks
 from shop.extensions import db
-from shop.newsletter import digest, schedule
-from shop.newsletter.messages import UnsubscribeLinks
-from shop.newsletter.models import DigestPreference, MailedArticle, Run
-from shop.newsletter.tokens import unsubscribe_url
-from shop.timeutil import utcnow
+from shop.preferences.models import DigestPreference
+from shop.preferences.tokens import unsubscribe_url
+from shop.sending.models import Run
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, many_subscribers, subscriber
 from tests.support import html_of, path_of, text_of
@@ -38,7 +41,7 @@ def _make_weekly_today(emails: list[str]) -> None:
     """Move these readers to a weekly digest due today."""
     from shop.accounts.models import User
 
-    today = schedule.local_date(utcnow()).weekday()
+    today = clock.local_date(utcnow()).weekday()
     ids = select(User.id).where(User.email.in_(emails)).scalar_subquery()
     db.session.execute(
         update(DigestPreference)
@@ -144,8 +147,8 @@ def test_unsubscribe_links_are_the_ones_tokens_make(app):
 
 
 def test_an_assembled_digest_is_the_message_its_texts_make(app):
-    from shop.newsletter.messages import DigestRenderer, Rendered, build_bytes
-    from shop.newsletter.selection import Candidate, Plan
+    from shop.digests.rendering import DigestRenderer, Rendered, build_bytes
+    from shop.digests.selection import Candidate, Plan
 
     published = utcnow()
     articles = {

@@ -8,12 +8,15 @@ from datetime import UTC, timedelta
 import pytest
 from sqlalchemy import select
 
+from shop import clock, scheduler
 from shop.billing.models import Subscription
+from shop.clock import utcnow
+from shop.digests import runs as digest
+from shop.digests.models import MailedArticle
 from shop.extensions import db
 from shop.install import install_id, row_stamp
-from shop.newsletter import digest, schedule
-from shop.newsletter.models import Delivery, DigestPreference, MailedArticle
-from shop.timeutil import utcnow
+from shop.preferences.models import DigestPreference
+from shop.sending.models import Delivery
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, cutoff, subscriber
 from tests.support import html_of, path_of, text_of
@@ -31,7 +34,7 @@ def _got(mailbox, email) -> list[str]:
 
 
 def test_the_correctness_matrix(app, mailbox, tags):
-    today = schedule.local_date(utcnow())
+    today = clock.local_date(utcnow())
     other_day = (today.weekday() + 1) % 7
     climate, korea = tags["Climate"], tags["North Korea"]
     readers = {
@@ -101,7 +104,7 @@ def test_an_article_is_never_mailed_twice_to_a_reader(app, mailbox, tags):
     pref.covered_until = cutoff() - timedelta(days=3)
     db.session.commit()
     mailbox.clear()
-    digest.run_digest("daily", schedule.local_date(utcnow()) + timedelta(days=1))
+    digest.run_digest("daily", clock.local_date(utcnow()) + timedelta(days=1))
     assert mailbox.messages == []
     assert db.session.get(MailedArticle, (reader.id, one.id)) is not None
 
@@ -187,7 +190,7 @@ def test_the_unsubscribe_link_in_the_digest_works_in_one_click(app, client, mail
     assert pref.unsubscribed_at is not None
     article("Another", [tags["Climate"]], hours_before_cutoff=0.5)
     mailbox.clear()
-    digest.run_digest("daily", schedule.local_date(utcnow()) + timedelta(days=1))
+    digest.run_digest("daily", clock.local_date(utcnow()) + timedelta(days=1))
     assert mailbox.to("leaving@example.org") == []
 
 
@@ -227,8 +230,8 @@ def test_instant_notices_go_once_per_reader_and_article(app, mailbox, tags):
     subscriber("fast@example.org", "instant", tags=[tags["Climate"]])
     subscriber("other@example.org", "instant", tags=[tags["Economy"]])
     article("Breaking ice", [tags["Climate"]])
-    digest.tick()
-    digest.tick()
+    scheduler.tick()
+    scheduler.tick()
     messages = mailbox.to("fast@example.org")
     assert len(messages) == 1
     assert messages[0]["Subject"] == "New: Breaking ice"

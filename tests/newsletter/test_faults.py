@@ -14,9 +14,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from shop.digests import runs as digest
 from shop.extensions import db
-from shop.newsletter import digest
-from shop.newsletter.models import Delivery, DigestPreference
+from shop.preferences.models import DigestPreference
+from shop.sending.models import Delivery
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, subscriber
 from tests.support import free_port
@@ -149,7 +150,7 @@ def test_a_transient_failure_gives_up_after_the_limit(faulty, app):
 def _day(offset: int):
     from datetime import timedelta
 
-    from shop.newsletter import schedule
-    from shop.timeutil import utcnow
+    from shop import clock
+    from shop.clock import utcnow
 
-    return schedule.local_date(utcnow()) + timedelta(days=offset)
+    return clock.local_date(utcnow()) + timedelta(days=offset)

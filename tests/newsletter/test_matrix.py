@@ -25,16 +25,17 @@ from email.policy import default as default_policy
 import pytest
 from sqlalchemy import delete, insert, select
 
-from shop import create_app
+from shop import clock, create_app
 from shop.accounts.models import User
 from shop.billing.access import has_paid_access
 from shop.billing.models import Subscription
+from shop.clock import utcnow
 from shop.config import normalise_database_url
+from shop.digests import runs as digest
+from shop.digests.models import MailedArticle
 from shop.extensions import db
-from shop.newsletter import digest, schedule
-from shop.newsletter.models import DigestPreference, MailedArticle, preference_tags
-from shop.newsletter.preferences import PreferenceInput, save_preferences
-from shop.timeutil import utcnow
+from shop.preferences.models import DigestPreference, preference_tags
+from shop.preferences.services import PreferenceInput, save_preferences
 from tests import factories
 from tests.conftest import make_config
 from tests.factories import AdminFactory, ArticleFactory, TagFactory
@@ -341,7 +342,7 @@ STEPS = (
 
 def _pass(app, entry: str, box: Mailbox) -> Outcome:
     """Build the matrix, run every step through one entry point, keep the mail."""
-    today = schedule.local_date(utcnow())
+    today = clock.local_date(utcnow())
     outcome = Outcome(_build_matrix(today))
     box.clear()
     runner = app.test_cli_runner()
@@ -555,7 +556,7 @@ def tags(app):
 def _send(runner, entry: str, step: str) -> None:
     """One digest or the instant notices, through the service or the command line."""
     if entry == "service":
-        _service_step(step, schedule.local_date(utcnow()))
+        _service_step(step, clock.local_date(utcnow()))
     else:
         _command_step(runner, step)
 
@@ -567,7 +568,7 @@ def _titles(message: EmailMessage) -> list[str]:
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_no_new_stories_means_no_email(app, runner, mailbox, tags, entry):
     """Old, embargoed and draft stories alone send nothing to anyone, on any path."""
-    today = schedule.local_date(utcnow())
+    today = clock.local_date(utcnow())
     subscriber("daily@example.org")
     subscriber("weekly@example.org", "weekly", weekday=today.weekday())
     subscriber("instant@example.org", "instant")

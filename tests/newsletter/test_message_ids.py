@@ -11,11 +11,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from shop.digests import runs as digest
 from shop.extensions import db
 from shop.install import install_id
-from shop.newsletter import digest
-from shop.newsletter.models import Delivery, Run
-from shop.newsletter.sending import send_run
+from shop.sending.engine import send_run
+from shop.sending.models import Delivery, Run
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, subscriber
 from tests.support import free_port

@@ -8,13 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from shop import tasks
+from shop import background, clock, scheduler
 from shop.accounts.models import User
 from shop.billing.models import Subscription
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.newsletter import digest, newsletters, schedule
-from shop.newsletter.models import Delivery, Newsletter, Run
-from shop.timeutil import utcnow
+from shop.newsletters import services as newsletters
+from shop.newsletters.models import Newsletter
+from shop.sending.models import Delivery, Run
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import subscriber
 from tests.support import html_of, link_in, path_of, text_of
@@ -89,7 +90,7 @@ def test_bad_input_is_refused_and_saves_nothing(editor, auth, fields, message):
 def test_audiences_pick_the_right_readers(app, mailbox):
     """All, tag followers, paying and free each reach exactly their readers."""
     climate, economy = TagFactory(name="Climate"), TagFactory(name="Economy")
-    today = schedule.local_date(utcnow())
+    today = clock.local_date(utcnow())
     subscriber("everything@example.org")
     subscriber("climate@example.org", tags=[climate])
     subscriber("economy@example.org", "weekly", tags=[economy])
@@ -166,7 +167,7 @@ def test_sending_reaches_every_reader_once_with_working_links(editor, auth, clie
     assert response.status_code == 303
     assert path_of(response.headers["Location"]) == f"/admin/newsletters/{newsletter.id}/progress"
     # The request only queued it; a thread of the process sends it.
-    assert tasks.join_background(timeout=30)
+    assert background.join_background(timeout=30)
     assert sorted(m["To"] for m in mailbox.messages) == [
         "reader0@example.org",
         "reader1@example.org",
@@ -210,7 +211,7 @@ def test_sending_reaches_every_reader_once_with_working_links(editor, auth, clie
     mailbox.clear()
     again = auth.post(send, token_from=f"/admin/newsletters/{newsletter.id}/progress")
     assert again.status_code == 303
-    assert tasks.join_background(timeout=30)
+    assert background.join_background(timeout=30)
     assert mailbox.messages == []
     # A sent newsletter cannot be edited or deleted.
     edit = editor.get(f"/admin/newsletters/{newsletter.id}")
@@ -255,7 +256,7 @@ def test_scheduled_newsletters_go_out_from_tick_once(editor, auth, mailbox):
     _compose(editor, auth)
     newsletter = _newsletter()
     form = f"/admin/newsletters/{newsletter.id}"
-    past = schedule.local_now(utcnow() - timedelta(hours=1))
+    past = clock.local_now(utcnow() - timedelta(hours=1))
     response = auth.post(
         f"{form}/schedule", {"send_at": past.strftime("%Y-%m-%dT%H:%M")}, token_from=form
     )
@@ -264,7 +265,7 @@ def test_scheduled_newsletters_go_out_from_tick_once(editor, auth, mailbox):
     auth.post(f"{form}/schedule", {"send_at": "not a date"}, token_from=form)
     assert _newsletter().status == "draft"
 
-    later = schedule.local_now(utcnow() + timedelta(hours=2))
+    later = clock.local_now(utcnow() + timedelta(hours=2))
     response = auth.post(
         f"{form}/schedule", {"send_at": later.strftime("%Y-%m-%dT%H:%M")}, token_from=form
     )
@@ -273,11 +274,11 @@ def test_scheduled_newsletters_go_out_from_tick_once(editor, auth, mailbox):
     assert scheduled.status == "scheduled"
     assert scheduled.scheduled_at > utcnow() + timedelta(hours=1)
 
-    digest.tick(utcnow())
+    scheduler.tick(utcnow())
     assert mailbox.messages == []
-    digest.tick(scheduled.scheduled_at + timedelta(minutes=1))
+    scheduler.tick(scheduled.scheduled_at + timedelta(minutes=1))
     assert [m["To"] for m in mailbox.messages] == ["early@example.org"]
-    digest.tick(scheduled.scheduled_at + timedelta(minutes=2))
+    scheduler.tick(scheduled.scheduled_at + timedelta(minutes=2))
     assert len(mailbox.messages) == 1
     assert _newsletter().status == "sent"
 
@@ -299,7 +300,7 @@ def test_an_interrupted_start_is_planned_again_by_tick(app, mailbox):
     newsletter.run_id = run.id
     db.session.commit()
 
-    digest.tick()
+    scheduler.tick()
     assert [m["To"] for m in mailbox.messages] == ["patient@example.org"]
     assert _newsletter("Interrupted").status == "sent"
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 from shop.accounts import services as account_services
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.newsletter import preferences
-from shop.newsletter.models import FREQUENCIES
-from shop.newsletter.preferences import PreferenceError, PreferenceInput
-from shop.timeutil import utcnow
+from shop.preferences import services as preferences
+from shop.preferences.models import FREQUENCIES
+from shop.preferences.services import PreferenceError, PreferenceInput
 from tests.factories import TagFactory, UserFactory
 from tests.newsletter.helpers import (
     FakePreview,

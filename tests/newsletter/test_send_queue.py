@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from shop import tasks
+from shop import background, scheduler
 from shop.audit.models import AuditEntry
 from shop.extensions import db
-from shop.newsletter import digest, newsletters
-from shop.newsletter.models import Newsletter
+from shop.newsletters import services as newsletters
+from shop.newsletters.models import Newsletter
 from tests.factories import AdminFactory
 from tests.newsletter import test_celery
 from tests.newsletter.digest_helpers import subscriber
@@ -76,7 +76,7 @@ def editor(app, client, auth, admin):
     auth.login(admin.email)
     yield client
     # Before the app's teardown empties the tables under a thread still writing.
-    assert tasks.join_background(app, timeout=60), "a background job was still running"
+    assert background.join_background(app, timeout=60), "a background job was still running"
 
 
 def _draft(subject: str = "Our year in review") -> Newsletter:
@@ -149,7 +149,7 @@ def test_send_now_answers_before_any_mail_goes_out(editor, auth, mailbox, hold_m
     assert "<span data-when-finished hidden>" in page
 
     hold.release.set()
-    assert tasks.join_background(timeout=30)
+    assert background.join_background(timeout=30)
     assert _received(mailbox) == Counter(READERS)
     # Nobody had to press anything more for the newsletter to be marked sent.
     assert _progress(editor, newsletter) == SENT_TO_ALL
@@ -164,10 +164,10 @@ def test_a_newsletter_whose_process_died_after_taking_it_is_sent_by_the_next_tic
         subscriber(email)
     newsletter = _draft()
     # The process dies between the request's answer and its thread's first step.
-    monkeypatch.setitem(tasks._jobs, newsletters.SEND_JOB, lambda **_: None)
+    monkeypatch.setitem(background._jobs, newsletters.SEND_JOB, lambda **_: None)
 
     assert _press_send(auth, newsletter).status_code == 303
-    assert tasks.join_background(timeout=30)
+    assert background.join_background(timeout=30)
     assert mailbox.messages == []
     # Honest about it: taken, nobody has begun to send it.
     assert _progress(editor, newsletter) == {
@@ -181,10 +181,10 @@ def test_a_newsletter_whose_process_died_after_taking_it_is_sent_by_the_next_tic
     }
 
     monkeypatch.undo()
-    digest.tick()  # what cron (scripts/serve) runs every minute
+    scheduler.tick()  # what cron (scripts/serve) runs every minute
     assert _received(mailbox) == Counter(READERS)
     assert _progress(editor, newsletter) == SENT_TO_ALL
-    digest.tick()
+    scheduler.tick()
     assert _received(mailbox) == Counter(READERS), "a second tick sends nothing more"
 
 
@@ -196,7 +196,7 @@ def test_a_newsletter_left_sending_without_a_run_is_planned_and_sent_by_tick(app
     newsletter.status = "sending"
     db.session.commit()
 
-    digest.tick()
+    scheduler.tick()
 
     assert _received(mailbox) == Counter(READERS)
     db.session.expire_all()
@@ -222,7 +222,7 @@ def test_a_send_that_fails_in_its_thread_is_logged_and_finished_by_tick(
     caplog.set_level(logging.ERROR)
 
     assert _press_send(auth, newsletter).status_code == 303
-    assert tasks.join_background(timeout=30)
+    assert background.join_background(timeout=30)
 
     # Not lost: the failure is in the log with its traceback, and nothing was sent.
     failures = [r for r in caplog.records if "background job newsletter.send" in r.getMessage()]
@@ -233,7 +233,7 @@ def test_a_send_that_fails_in_its_thread_is_logged_and_finished_by_tick(
 
     monkeypatch.setattr(newsletters, "render", render)
     time.sleep(1.5)  # the lease of the batch the thread had taken runs out
-    digest.tick()
+    scheduler.tick()
     assert _received(mailbox) == Counter(READERS)
     assert _progress(editor, newsletter) == SENT_TO_ALL
 
@@ -252,7 +252,7 @@ def test_two_presses_while_it_sends_send_it_once(editor, auth, mailbox, hold_mai
     assert "This newsletter is already being sent." in page
     assert mailbox.messages == []
     hold.release.set()
-    assert tasks.join_background(timeout=30)
+    assert background.join_background(timeout=30)
     assert _received(mailbox) == Counter(READERS)
     summaries = db.session.scalars(select(AuditEntry.summary)).all()
     assert summaries == ["Sent newsletter “Our year in review”"]
@@ -281,7 +281,7 @@ def test_two_editors_pressing_at_the_same_moment_send_it_once(app, editor, auth,
         presser.join(30)
 
     assert [answers[c].status_code for c in (editor, other)] == [303, 303]
-    assert tasks.join_background(timeout=30)
+    assert background.join_background(timeout=30)
     assert _received(mailbox) == Counter(READERS)
     assert len(db.session.scalars(select(AuditEntry.summary)).all()) == 1
 
@@ -322,13 +322,13 @@ def test_with_the_broker_down_send_now_says_so_and_changes_nothing(
     # Once jobs can be queued again, the same button sends it.
     app.config["CELERY_BROKER_URL"] = ""
     assert _press_send(auth, newsletter).status_code == 303
-    assert tasks.join_background(timeout=30)
+    assert background.join_background(timeout=30)
     assert _received(mailbox) == Counter(READERS)
 
 
 def test_an_unknown_background_job_fails_in_the_caller(app):
     with pytest.raises(LookupError):
-        tasks.enqueue_background("newsletter.no-such-job")
+        background.enqueue_background("newsletter.no-such-job")
 
 
 def test_with_a_broker_send_now_goes_to_the_workers(
@@ -341,7 +341,7 @@ def test_with_a_broker_send_now_goes_to_the_workers(
     assert _press_send(auth, newsletter).status_code == 303
     # Queued on the broker, and nothing sent by the web process.
     assert redis_db.llen("celery") == 1
-    assert tasks.join_background(timeout=5)
+    assert background.join_background(timeout=5)
     assert mailbox.messages == []
     assert _progress(editor, newsletter)["status"] == "queued"
 

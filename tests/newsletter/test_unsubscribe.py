@@ -6,10 +6,10 @@ import re
 
 from itsdangerous import URLSafeSerializer
 
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.newsletter import preferences
-from shop.newsletter.tokens import SALT, unsubscribe_token, unsubscribe_url
-from shop.timeutil import utcnow
+from shop.preferences import services as preferences
+from shop.preferences.tokens import SALT, unsubscribe_token, unsubscribe_url
 from tests.factories import UserFactory
 from tests.newsletter.helpers import preference_of
 from tests.support import path_of

@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from shop.accounts.models import User
 from shop.billing.models import Customer, Subscription
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.newsletter.models import DigestPreference, Newsletter
-from shop.newsletter.tokens import unsubscribe_token
+from shop.newsletters.models import Newsletter
+from shop.preferences.models import DigestPreference
+from shop.preferences.tokens import unsubscribe_token
 from shop.store.models import Order
-from shop.timeutil import utcnow
 from tests.admin.test_authorization import real_ids  # noqa: F401, F811  (a fixture, reused)
 from tests.factories import (
     PASSWORD,
@@ -168,10 +169,10 @@ def world(app, admin, real_ids, mailbox) -> World:  # noqa: F811
         "token:accounts.confirm": confirm_path.rsplit("/", 1)[1],
         "token:accounts.confirm_email_change": change_path.rsplit("/", 1)[1],
         "token:accounts.reset_password": reset_path.rsplit("/", 1)[1],
-        "token:newsletter.unsubscribe": unsubscribe_token(reader.id),
+        "token:readers.unsubscribe": unsubscribe_token(reader.id),
         "slug:articles.tag": tag.slug,
         "slug:articles.tag_feed": tag.slug,
-        "slug:newsletter.archive_issue": sent.slug,
+        "slug:newsletters.archive_issue": sent.slug,
         "reader_id": reader.id,
         "pending_order_id": pending.id,
         "plan_id": plan.id,

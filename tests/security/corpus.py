@@ -168,7 +168,7 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "billing.cancel_confirm": ("reader", {"order": "{pending_order_id}"}),
     "articles.add_comment": ("reader", {"body": "A fair point.", "website": ""}),
-    "newsletter.preferences": (
+    "readers.preferences": (
         "reader",
         {
             "frequency": "weekly",
@@ -178,7 +178,7 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
             "paused_until": "",
         },
     ),
-    "newsletter.unsubscribe": ("anonymous", {"List-Unsubscribe": "One-Click"}),
+    "readers.unsubscribe": ("anonymous", {"List-Unsubscribe": "One-Click"}),
     "store.cart_add": ("anonymous", {"product_id": "{plan_id}", "quantity": "1", "next": "/cart"}),
     "store.cart_update": (
         "anonymous",
@@ -204,7 +204,7 @@ BUTTONS = {
     "admin.tag_delete",
     "billing.billing_portal",
     "billing.checkout",
-    "newsletter.resubscribe",
+    "readers.resubscribe",
 }
 # Not a form at all: a signed JSON body, fuzzed in test_fuzz.py.
 NOT_FORMS = {"billing.stripe_webhook"}
@@ -213,7 +213,7 @@ NOT_FORMS = {"billing.stripe_webhook"}
 QUERY_PARAMS: dict[str, list[str]] = {
     "articles.index": ["page"],
     "articles.tag": ["page"],
-    "newsletter.archive": ["page"],
+    "newsletters.archive": ["page"],
     "accounts.login": ["next"],
     "accounts.register": ["next"],
     "billing.success": ["session_id"],

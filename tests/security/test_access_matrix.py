@@ -157,15 +157,15 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
     ("POST", "billing.billing_portal"): members("302 /account"),
     ("POST", "billing.stripe_webhook"): everyone(400),  # unsigned
     # newsletter
-    ("GET", "newsletter.preferences"): members(200),
+    ("GET", "readers.preferences"): members(200),
     # Nothing is saved before the address is confirmed.
-    ("POST", "newsletter.preferences"): {**members(200), UNCONFIRMED: 403},
-    ("GET", "newsletter.preview"): members(404),  # nothing new since the last digest
-    ("POST", "newsletter.resubscribe"): members("302 /account/preferences"),
-    ("GET", "newsletter.unsubscribe"): everyone(200),
-    ("POST", "newsletter.unsubscribe"): everyone(200),
-    ("GET", "newsletter.archive"): everyone(200),
-    ("GET", "newsletter.archive_issue"): everyone(200),
+    ("POST", "readers.preferences"): {**members(200), UNCONFIRMED: 403},
+    ("GET", "readers.preview"): members(404),  # nothing new since the last digest
+    ("POST", "readers.resubscribe"): members("302 /account/preferences"),
+    ("GET", "readers.unsubscribe"): everyone(200),
+    ("POST", "readers.unsubscribe"): everyone(200),
+    ("GET", "newsletters.archive"): everyone(200),
+    ("GET", "newsletters.archive_issue"): everyone(200),
     # store
     ("GET", "store.catalogue"): everyone(200),
     ("GET", "store.cart"): everyone(200),
@@ -177,7 +177,7 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
 # Requests that consume a token, send mail to everyone, delete, or log out: walked
 # last, in this order, so that every other request still finds its record.
 RUN_LAST = [
-    ("POST", "newsletter.unsubscribe"),
+    ("POST", "readers.unsubscribe"),
     ("POST", "admin.newsletter_send"),
     ("POST", "admin.newsletter_delete"),
     ("POST", "admin.comment_delete"),

@@ -16,7 +16,7 @@ from tests.factories import PASSWORD
 from tests.security.conftest import World, changed_tables, snapshot
 from tests.support import csrf_token
 
-EXEMPT = {"billing.stripe_webhook", "newsletter.unsubscribe"}
+EXEMPT = {"billing.stripe_webhook", "readers.unsubscribe"}
 # Pages for logged-out visitors are tried logged out; every other one as the admin.
 ANONYMOUS_FORMS = {
     "accounts.login",
@@ -43,7 +43,7 @@ FORM_DATA: dict[str, dict[str, object]] = {
     "admin.tags_list": {"name": "Forged"},
     "admin.tag_edit": {"name": "Forged"},
     "articles.add_comment": {"body": "Forged comment."},
-    "newsletter.preferences": {"frequency": "daily", "follow_all": "y"},
+    "readers.preferences": {"frequency": "daily", "follow_all": "y"},
     "store.cart_add": {"product_id": "{plan_id}", "quantity": "1"},
     "store.cart_update": {"product_id": "{plan_id}", "quantity": "0"},
     "store.cart_remove": {"product_id": "{plan_id}"},
@@ -137,7 +137,7 @@ def test_the_exempt_endpoints_check_their_own_proof(app, client, world, mailbox)
         content_type="application/json",
     )
     assert webhook.status_code == 400
-    forged = world.ids["token:newsletter.unsubscribe"][:-4] + "AAAA"
+    forged = world.ids["token:readers.unsubscribe"][:-4] + "AAAA"
     one_click = client.post(f"/unsubscribe/{forged}", data={"List-Unsubscribe": "One-Click"})
     assert one_click.status_code == 400
     assert changed_tables(before, snapshot()) == []

@@ -37,7 +37,7 @@ FUZZED_FORMS = [
     "admin.newsletter_new",
     "admin.order_refund",
     "articles.add_comment",
-    "newsletter.preferences",
+    "readers.preferences",
     "store.cart_add",
     "store.cart_update",
 ]

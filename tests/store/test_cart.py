@@ -600,7 +600,7 @@ def test_clear_cart_can_join_the_callers_transaction(shopper, catalogue):
 def test_stale_anonymous_carts_are_deleted(app, shopper, catalogue, reader):
     from datetime import timedelta
 
-    from shop.timeutil import utcnow
+    from shop.clock import utcnow
 
     shopper.add(catalogue["tote"].id)
     old = Cart(token="o" * 32, updated_at=utcnow() - timedelta(days=40))

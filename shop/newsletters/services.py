@@ -7,7 +7,7 @@ the substituted greeting and links.
 
 Send now never sends inside the web request: the request takes the newsletter (one
 conditional UPDATE) and queues the ``newsletter.send`` job, which plans the run and
-sends it on a worker or in a thread of the process (shop/tasks.py). A process that
+sends it on a worker or in a thread of the process (shop/background.py). A process that
 dies on the way leaves the newsletter "sending", and the next tick finishes the job.
 """
 
@@ -25,24 +25,17 @@ from flask import current_app, render_template
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shop import tasks
+from shop import background, clock
 from shop.accounts.models import User
 from shop.articles.models import Tag
 from shop.articles.rendering import render_markdown
 from shop.billing.access import paying_user_ids, paying_users_select
+from shop.clock import utcnow
+from shop.digests.rendering import NAME, PREFS, UNSUB, Rendered, build_bytes, inline, wrap_lines
+from shop.digests.selection import Plan, not_paused, reachable
 from shop.errors import RuleError
 from shop.extensions import db
-from shop.newsletter import ledger, schedule
-from shop.newsletter.messages import (
-    NAME,
-    PREFS,
-    UNSUB,
-    Rendered,
-    build_bytes,
-    inline,
-    wrap_lines,
-)
-from shop.newsletter.models import (
+from shop.newsletters.models import (
     AUDIENCE_ALL,
     AUDIENCE_FREE,
     AUDIENCE_PAYING,
@@ -52,17 +45,14 @@ from shop.newsletter.models import (
     NEWSLETTER_SCHEDULED,
     NEWSLETTER_SENDING,
     NEWSLETTER_SENT,
-    RUN_NEWSLETTER,
-    DigestPreference,
     Newsletter,
-    Run,
-    preference_tags,
 )
-from shop.newsletter.preferences import create_missing_preferences
-from shop.newsletter.selection import Plan, not_paused, reachable
-from shop.newsletter.tokens import unsubscribe_url
+from shop.preferences.models import DigestPreference, preference_tags
+from shop.preferences.services import create_missing_preferences
+from shop.preferences.tokens import unsubscribe_url
+from shop.sending import ledger
+from shop.sending.models import RUN_NEWSLETTER, Run
 from shop.text import slugify, unique_slug
-from shop.timeutil import utcnow
 from shop.urls import external_url
 
 AUDIENCE_LABELS = {
@@ -159,7 +149,7 @@ def delete_newsletter(newsletter: Newsletter) -> None:
 
 def audience_query(newsletter: Newsletter):
     """SELECT (preference, user) of everyone the newsletter goes to, in a stable order."""
-    today = schedule.local_date(utcnow())
+    today = clock.local_date(utcnow())
     query = (
         select(DigestPreference, User)
         .join(User, User.id == DigestPreference.user_id)
@@ -222,7 +212,7 @@ def render(newsletter: Newsletter) -> Rendered:
         "subject": newsletter.subject,
         "body_html": _absolute_links(newsletter.body_html),
         "body_text": newsletter.body_markdown,
-        "archive_url": external_url("newsletter.archive_issue", slug=newsletter.slug),
+        "archive_url": external_url("newsletters.archive_issue", slug=newsletter.slug),
         "name": NAME,
         "unsubscribe_url": UNSUB,
         "preferences_url": PREFS,
@@ -256,7 +246,7 @@ def message_bytes(newsletter: Newsletter, user: User, msgid: str, *, test: bool 
         name=user.name,
         msgid=msgid,
         unsubscribe_url=unsubscribe_url(user.id),
-        preferences_url=external_url("newsletter.preferences"),
+        preferences_url=external_url("readers.preferences"),
         sender=current_app.config["MAIL_DEFAULT_SENDER"],
     )
 
@@ -271,7 +261,7 @@ def preview_html(newsletter: Newsletter, user: User) -> str:
 
 def send_test(newsletter: Newsletter, user: User) -> str:
     """Send one copy to ``user`` (the editor), outside the ledger; return the server's reply."""
-    from shop.newsletter.sending import Transport
+    from shop.sending.engine import Transport
 
     domain = urlsplit(current_app.config["SITE_URL"]).hostname or "localhost"
     msgid = f"<test-{newsletter.id}.{uuid.uuid4().hex[:12]}@{domain}>"
@@ -344,10 +334,10 @@ def start_sending(newsletter: Newsletter) -> Run:
     return _planned_run(newsletter)
 
 
-@tasks.job(SEND_JOB)
+@background.job(SEND_JOB)
 def send_taken(newsletter_id: int) -> int:
     """Job: plan (once) and send a newsletter taken for sending; how many readers it has."""
-    from shop.newsletter.jobs import dispatch_run
+    from shop.sending.dispatch import dispatch_run
 
     # Read afresh: a session that loaded the newsletter earlier (a tick in a long-lived
     # process) would otherwise see the status it had then, and skip a stranded send.
@@ -365,8 +355,8 @@ def queue_send(newsletter: Newsletter) -> None:
     previous = newsletter.status
     _take(newsletter)
     try:
-        tasks.enqueue_background(SEND_JOB, newsletter_id=newsletter.id)
-    except tasks.QueueUnavailableError as exc:
+        background.enqueue_background(SEND_JOB, newsletter_id=newsletter.id)
+    except background.QueueUnavailableError as exc:
         current_app.logger.warning("newsletter %s not queued: %s", newsletter.id, exc)
         db.session.rollback()
         # Given back as it was, so that the editor can press again: unless a tick has
@@ -402,7 +392,7 @@ def schedule_at(newsletter: Newsletter, when_local: datetime) -> Newsletter:
     """Schedule a newsletter for a local time on the publication's clock."""
     if not newsletter.editable:
         raise NewsletterError("This newsletter has already gone out.")
-    when = when_local.replace(tzinfo=schedule.zone()).astimezone(UTC).replace(tzinfo=None)
+    when = when_local.replace(tzinfo=clock.zone()).astimezone(UTC).replace(tzinfo=None)
     if when <= utcnow():
         raise NewsletterError("Choose a time in the future, or send it now.", "send_at")
     newsletter.status = NEWSLETTER_SCHEDULED

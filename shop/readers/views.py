@@ -1,4 +1,5 @@
-"""Digest preferences, the unsubscribe link and the newsletter archive: thin views."""
+"""The reader's mail settings: digest preferences, the next digest's preview and the
+unsubscribe link. Thin views."""
 
 from __future__ import annotations
 
@@ -6,16 +7,15 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 from flask_login import current_user, login_required
 
 from shop.articles.services import all_tags
-from shop.articles.views import check_page_exists, page_arg
-from shop.billing.access import can_read
+from shop.digests.runs import preview_for
 from shop.errors import RuleError
 from shop.extensions import csrf, limiter
 from shop.forms import ActionForm, require_action, show_error
-from shop.newsletter import bp, newsletters, preferences
-from shop.newsletter.digest import preview_for
-from shop.newsletter.forms import PreferencesForm
-from shop.newsletter.models import AUDIENCE_PAYING, DigestPreference
-from shop.newsletter.tokens import TokenError, user_id_from_token
+from shop.preferences import services as preferences
+from shop.preferences.models import DigestPreference
+from shop.preferences.tokens import TokenError, user_id_from_token
+from shop.readers import bp
+from shop.readers.forms import PreferencesForm
 
 # The preview is our own rendered email: its inline styles may apply, nothing may run.
 PREVIEW_POLICY = (
@@ -75,7 +75,7 @@ def preferences_page():
             show_error(form, error)
         else:
             flash("Your email preferences are saved.", "success")
-            return redirect(url_for("newsletter.preferences"))
+            return redirect(url_for("readers.preferences"))
     preview, preview_message = _preview(user)
     return render_template(
         "newsletter/preferences.html",
@@ -102,7 +102,7 @@ def resubscribe():
         flash(str(error), "error")
     else:
         flash("You are subscribed again. Welcome back!", "success")
-    return redirect(url_for("newsletter.preferences"))
+    return redirect(url_for("readers.preferences"))
 
 
 @bp.route("/account/preferences/preview")
@@ -140,21 +140,3 @@ def unsubscribe(token: str):
             already=pref is not None and pref.unsubscribed_at is not None,
         )
     return render_template("newsletter/unsubscribed.html")
-
-
-@bp.route("/newsletters")
-def archive():
-    """Every newsletter that went out, newest first."""
-    page = newsletters.archived(page_arg())
-    check_page_exists(page)
-    return render_template("newsletter/archive.html", page=page)
-
-
-@bp.route("/newsletters/<slug>")
-def archive_issue(slug: str):
-    """One newsletter as it went out; those for paying readers stay theirs."""
-    newsletter = newsletters.archived_issue(slug)
-    if newsletter is None:
-        abort(404, description="There is no newsletter at this address.")
-    readable = newsletter.audience != AUDIENCE_PAYING or can_read(current_user, "paid")
-    return render_template("newsletter/issue.html", newsletter=newsletter, readable=readable)

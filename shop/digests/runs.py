@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,27 +10,21 @@ from typing import TypeVar
 
 from sqlalchemy import select
 
+from shop import clock
 from shop.accounts.models import User
 from shop.articles.models import Article
 from shop.billing.access import has_paid_access
-from shop.billing.services import release_expired_checkouts
+from shop.clock import utcnow
+from shop.digests.rendering import DigestRenderer, build_bytes
+from shop.digests.selection import Plan, candidates, instant_plans, plan_digests, tag_names
 from shop.extensions import db
-from shop.newsletter import ledger, newsletters, schedule
-from shop.newsletter.jobs import dispatch_run, resume_run
-from shop.newsletter.messages import DigestRenderer, build_bytes
-from shop.newsletter.models import (
-    FREQ_DAILY,
-    FREQ_INSTANT,
-    FREQ_WEEKLY,
-    RUN_DIGEST,
-    RUN_INSTANT,
-    Run,
-)
-from shop.newsletter.preferences import create_missing_preferences, get_preference
-from shop.newsletter.selection import Plan, candidates, instant_plans, plan_digests, tag_names
-from shop.newsletter.sending import Summary
-from shop.newsletter.tokens import unsubscribe_url
-from shop.timeutil import utcnow
+from shop.preferences.models import FREQ_DAILY, FREQ_INSTANT, FREQ_WEEKLY
+from shop.preferences.services import create_missing_preferences, get_preference
+from shop.preferences.tokens import unsubscribe_url
+from shop.sending import ledger
+from shop.sending.dispatch import dispatch_run
+from shop.sending.engine import Summary
+from shop.sending.models import RUN_DIGEST, RUN_INSTANT, Run
 from shop.urls import external_url
 
 log = logging.getLogger(__name__)
@@ -74,14 +67,14 @@ def run_digest(
     if frequency not in DIGEST_FREQUENCIES:
         raise ValueError(f"frequency must be daily or weekly, not {frequency!r}")
     now = utcnow()
-    day = day or schedule.local_date(now)
-    cutoff = min(schedule.digest_time(day), now)
+    day = day or clock.local_date(now)
+    cutoff = min(clock.digest_time(day), now)
     # Readers who opted in at registration and never opened their preferences.
     create_missing_preferences()
     plans, skipped = plan_digests(frequency, day, cutoff)
     if dry_run:
         return DigestResult(run=None, planned=len(plans), skipped=skipped, plans=plans)
-    run = ledger.get_or_create_run(RUN_DIGEST, schedule.period(frequency, day), cutoff)
+    run = ledger.get_or_create_run(RUN_DIGEST, clock.period(frequency, day), cutoff)
     # A resumed run keeps its first cutoff, so its readers get the same articles.
     if run.cutoff != cutoff:
         plans, skipped = plan_digests(frequency, day, run.cutoff)
@@ -104,7 +97,8 @@ def run_instant(article: Article) -> Summary | None:
     return dispatch_run(run.id)
 
 
-def _instant(article_id: int) -> Summary | None:
+def instant(article_id: int) -> Summary | None:
+    """The instant notice for one article by id (none when the article is gone)."""
     article = db.session.get(Article, article_id)
     return run_instant(article) if article is not None else None
 
@@ -123,98 +117,6 @@ def due_instant_articles(now: datetime) -> list[Article]:
 
 
 @dataclass
-class TickResult:
-    """What one tick did, and what failed in it (each as "what: why")."""
-
-    digests: dict[str, int] = field(default_factory=dict)
-    instant: int = 0
-    newsletters: int = 0
-    checkouts_released: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-class _Steps:
-    """Runs a tick's steps one by one: a step that raises is logged and noted, not fatal."""
-
-    def __init__(self, result: TickResult) -> None:
-        self.result = result
-        # Runs that raised in this tick: not resumed again by the same tick.
-        self.broken: set[int] = set()
-
-    def run(
-        self, what: str, step: Callable[[], T], *, run_of: Callable[[], int | None] | None = None
-    ) -> T | None:
-        """``step()``, or None when it raised (then rolled back, logged and noted)."""
-        try:
-            return step()
-        except Exception as exc:
-            # A failed statement leaves the session unusable until it is rolled back.
-            with contextlib.suppress(Exception):
-                db.session.rollback()
-            log.exception("tick: %s failed", what)
-            self.result.errors.append(f"{what}: {type(exc).__name__}: {exc}")
-            if run_of is not None:
-                with contextlib.suppress(Exception):
-                    broken = run_of()
-                    if broken is not None:
-                        self.broken.add(broken)
-            return None
-
-
-def _run_id(kind: str, period: str) -> Callable[[], int | None]:
-    return lambda: db.session.scalar(select(Run.id).where(Run.kind == kind, Run.period == period))
-
-
-def tick(now: datetime | None = None) -> TickResult:
-    """All time-based work: due digests, instant notices, scheduled newsletters. Idempotent.
-
-    Each digest, each notice, the newsletters and each resumed run is a step of its own:
-    one that raises is logged and listed in ``errors``, and the others are still done.
-    """
-    now = now or utcnow()
-    result = TickResult()
-    steps = _Steps(result)
-    if schedule.is_digest_time(now):
-        day = schedule.local_date(now)
-        for frequency in DIGEST_FREQUENCIES:
-            outcome = steps.run(
-                f"{frequency} digest",
-                lambda frequency=frequency: run_digest(frequency, day),
-                run_of=_run_id(RUN_DIGEST, schedule.period(frequency, day)),
-            )
-            result.digests[frequency] = outcome.summary.sent if outcome else 0
-    due = steps.run("finding due instant notices", lambda: due_instant_articles(now)) or []
-    for article_id in [a.id for a in due]:
-        summary = steps.run(
-            f"instant notice for article {article_id}",
-            lambda article_id=article_id: _instant(article_id),
-            run_of=_run_id(RUN_INSTANT, f"article:{article_id}"),
-        )
-        result.instant += summary.sent if summary else 0
-    result.newsletters = steps.run("scheduled newsletters", lambda: newsletters.send_due(now)) or 0
-    # Runs whose deliveries are still queued (retries, a crashed worker) are resumed.
-    unfinished = (
-        steps.run(
-            "finding unfinished runs",
-            lambda: db.session.execute(
-                select(Run.id, Run.period).where(Run.finished_at.is_(None)).order_by(Run.id)
-            ).all(),
-        )
-        or []
-    )
-    for run_id, period in unfinished:
-        if run_id in steps.broken:
-            continue
-        steps.run(f"run {run_id} ({period})", lambda run_id=run_id: resume_run(run_id))
-    steps.run("settling newsletters", newsletters.settle)
-    # Stock held by checkouts whose session ended without its webhook goes back on sale.
-    result.checkouts_released = (
-        steps.run("releasing expired checkouts", lambda: release_expired_checkouts(now)) or 0
-    )
-    return result
-
-
-@dataclass
 class Preview:
     """The reader's next digest as it would be sent now."""
 
@@ -229,7 +131,7 @@ def preview_for(user: User) -> Preview | None:
     pref = get_preference(user)
     now = utcnow()
     frequency = pref.frequency if pref.frequency in DIGEST_FREQUENCIES else FREQ_DAILY
-    day = schedule.local_date(now)
+    day = clock.local_date(now)
     if frequency == FREQ_WEEKLY:
         day = day + timedelta(days=(pref.weekday - day.weekday()) % 7)
     plans, _ = plan_digests(frequency, day, now, user_ids=[user.id])
@@ -247,7 +149,7 @@ def preview_for(user: User) -> Preview | None:
         name=user.name,
         msgid="<preview@localhost>",
         unsubscribe_url=unsubscribe_url(user.id),
-        preferences_url=external_url("newsletter.preferences"),
+        preferences_url=external_url("readers.preferences"),
         sender="preview",
     )
     from email import message_from_bytes
@@ -266,7 +168,7 @@ def preview_for(user: User) -> Preview | None:
 def _plan_ignoring_schedule(user: User, pref, now: datetime) -> list[Plan]:
     """The articles a digest would carry now, whatever the reader's frequency or pause."""
     follows = {t.id for t in pref.tags}
-    from shop.newsletter.models import MailedArticle
+    from shop.digests.models import MailedArticle
 
     mailed = set(
         db.session.scalars(select(MailedArticle.article_id).where(MailedArticle.user_id == user.id))

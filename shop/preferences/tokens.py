@@ -37,4 +37,4 @@ def user_id_from_token(token: str) -> int:
 
 def unsubscribe_url(user_id: int) -> str:
     """The absolute one-click unsubscribe URL for a reader."""
-    return external_url("newsletter.unsubscribe", token=unsubscribe_token(user_id))
+    return external_url("readers.unsubscribe", token=unsubscribe_token(user_id))

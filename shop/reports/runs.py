@@ -13,12 +13,19 @@ from dataclasses import dataclass
 from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.orm import contains_eager
 
+from shop import clock
 from shop.accounts.models import User
+from shop.clock import utcnow
+from shop.digests.models import MailedArticle
+from shop.digests.selection import reachable
 from shop.errors import RuleError
 from shop.extensions import db
-from shop.newsletter import ledger, schedule
-from shop.newsletter.jobs import queue_run
-from shop.newsletter.models import (
+from shop.newsletters.models import Newsletter
+from shop.pagination import Page
+from shop.preferences.models import DigestPreference
+from shop.sending import ledger
+from shop.sending.dispatch import queue_run
+from shop.sending.models import (
     DELIVERY_BOUNCED,
     DELIVERY_FAILED,
     DELIVERY_QUEUED,
@@ -27,14 +34,8 @@ from shop.newsletter.models import (
     RUN_INSTANT,
     RUN_NEWSLETTER,
     Delivery,
-    DigestPreference,
-    MailedArticle,
-    Newsletter,
     Run,
 )
-from shop.newsletter.selection import reachable
-from shop.pagination import Page
-from shop.timeutil import utcnow
 
 KINDS = (RUN_DIGEST, RUN_INSTANT, RUN_NEWSLETTER)
 STATE_UNFINISHED = "unfinished"
@@ -194,7 +195,7 @@ def deliveries_page(
 
 def _retryable(run_id: int) -> Select:
     """SELECT the run's failed deliveries whose readers may still be mailed."""
-    today = schedule.local_date(utcnow())
+    today = clock.local_date(utcnow())
     return (
         select(Delivery.id, Delivery.user_id, Delivery.article_ids)
         .join(User, User.id == Delivery.user_id)

@@ -20,16 +20,10 @@ from sqlalchemy import and_, func, or_, select
 from shop.accounts.models import User
 from shop.articles.models import Article, Tag, article_tags
 from shop.billing.access import paying_user_ids
+from shop.clock import local_date, utcnow
+from shop.digests.models import MailedArticle
 from shop.extensions import db
-from shop.newsletter.models import (
-    FREQ_INSTANT,
-    FREQ_WEEKLY,
-    DigestPreference,
-    MailedArticle,
-    preference_tags,
-)
-from shop.newsletter.schedule import local_date
-from shop.timeutil import utcnow
+from shop.preferences.models import FREQ_INSTANT, FREQ_WEEKLY, DigestPreference, preference_tags
 
 
 @dataclass(frozen=True)

@@ -22,20 +22,20 @@ from flask import current_app
 from sqlalchemy import DateTime, String, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from shop.clock import utcnow
+from shop.digests.models import MailedArticle
+from shop.digests.selection import Plan
 from shop.extensions import db
-from shop.newsletter.models import (
+from shop.preferences.models import DigestPreference
+from shop.sending.models import (
     DELIVERY_BOUNCED,
     DELIVERY_FAILED,
     DELIVERY_QUEUED,
     DELIVERY_SENT,
     RUN_DIGEST,
     Delivery,
-    DigestPreference,
-    MailedArticle,
     Run,
 )
-from shop.newsletter.selection import Plan
-from shop.timeutil import utcnow
 
 
 def worker_name() -> str:

@@ -1,4 +1,5 @@
-"""The publication's clock: local dates, digest hours and run periods."""
+"""Time: naive UTC as every column stores it, and the publication's clock (local dates,
+digest hours, run periods)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import current_app
 
 from shop.errors import RuleError
+
+
+def utcnow() -> datetime:
+    """Return the current time as naive UTC, the form every column stores."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def zone() -> ZoneInfo:

@@ -20,19 +20,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from shop.articles.models import Article
-from shop.extensions import db
-from shop.mail import AddressError, connect, envelope_address, send_over, write_to_outbox
-from shop.newsletter import ledger
-from shop.newsletter.messages import (
+from shop.clock import utcnow
+from shop.digests.rendering import (
     DigestRenderer,
     Rendered,
     UnsubscribeLinks,
     build_bytes,
     message_id,
 )
-from shop.newsletter.models import DELIVERY_QUEUED, RUN_NEWSLETTER, Delivery, Run
-from shop.newsletter.selection import Candidate, Plan, tag_names
-from shop.timeutil import utcnow
+from shop.digests.selection import Candidate, Plan, tag_names
+from shop.extensions import db
+from shop.mail import AddressError, connect, envelope_address, send_over, write_to_outbox
+from shop.sending import ledger
+from shop.sending.models import DELIVERY_QUEUED, RUN_NEWSLETTER, Delivery, Run
 from shop.urls import external_url
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ def content_for(run: Run, deliveries: list[Delivery]) -> Content:
     """The content builder for a run's kind."""
     if run.kind == RUN_NEWSLETTER:
         # Imported here: the newsletter service sends through this module.
-        from shop.newsletter.newsletters import NewsletterContent
+        from shop.newsletters.services import NewsletterContent
 
         return NewsletterContent(run)
     return DigestContent(run, deliveries)
@@ -288,7 +288,7 @@ def send_run(
         db.session.commit()
     transport = Transport()
     commit_every = max(1, current_app.config["MAIL_COMMIT_EVERY"])
-    preferences = external_url("newsletter.preferences")
+    preferences = external_url("readers.preferences")
     paying = paying_user_ids()
     links = UnsubscribeLinks()
     batches = 0

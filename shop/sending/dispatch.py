@@ -14,17 +14,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, func, or_, select
 
-from shop import tasks
+from shop import background
+from shop.clock import utcnow
 from shop.extensions import db
-from shop.newsletter import ledger
-from shop.newsletter.models import (
+from shop.sending import ledger
+from shop.sending.engine import Summary, send_run
+from shop.sending.models import (
     DELIVERY_BOUNCED,
     DELIVERY_FAILED,
     DELIVERY_QUEUED,
@@ -32,8 +33,6 @@ from shop.newsletter.models import (
     Delivery,
     Run,
 )
-from shop.newsletter.sending import Summary, send_run
-from shop.timeutil import utcnow
 
 SEND_BATCH = "newsletter.send_batch"
 # Without a broker: a whole run sent in a thread, for a request that must not wait.
@@ -45,7 +44,7 @@ MAX_TASKS_PER_RUN = 10_000
 CLAIM_ATTEMPTS = 3
 
 
-@tasks.job(SEND_BATCH)
+@background.job(SEND_BATCH)
 def send_batch(run_id: int, max_batches: int = 1) -> dict[str, Any]:
     """Celery task: lease and send up to ``max_batches`` batches of a run; what it did."""
     worker = ledger.worker_name()
@@ -69,19 +68,10 @@ def send_batch(run_id: int, max_batches: int = 1) -> dict[str, Any]:
     }
 
 
-@tasks.job(SEND_RUN)
+@background.job(SEND_RUN)
 def send_queued(run_id: int) -> int:
     """Job: send what a run can send now, as a tick would; how many messages went."""
     return send_run(run_id, wait=False).sent
-
-
-@tasks.job(tasks.TICK_JOB)
-def tick_job() -> dict[str, Any]:
-    """Celery task (beat sends it every minute): all time-based work, as ``flask tick``."""
-    # Imported here: digest starts its runs through this module.
-    from shop.newsletter import digest
-
-    return asdict(digest.tick())
 
 
 def dispatch_run(
@@ -93,7 +83,7 @@ def dispatch_run(
     until the run is done: right for the ``digest send`` command, wrong for a web
     request or a tick, which leave what is not yet due to the next tick.
     """
-    if not tasks.broker_configured():
+    if not background.broker_configured():
         return send_run(run_id, progress=progress, wait=wait)
     _fan_out(run_id)
     return None
@@ -103,16 +93,16 @@ def queue_run(run_id: int) -> bool:
     """Start sending a run's queued deliveries and return at once (for a web request).
 
     With a broker the batches are fanned out to the workers; without one, the run is
-    sent in a thread of this process (``tasks.enqueue_background``), and what that
+    sent in a thread of this process (``background.enqueue_background``), and what that
     thread leaves undone if the process dies, the next tick resumes. False when
     nothing could be queued: the deliveries wait in the ledger for the next tick.
     """
     try:
-        if tasks.broker_configured():
+        if background.broker_configured():
             _fan_out(run_id)
         else:
-            tasks.enqueue_background(SEND_RUN, run_id=run_id)
-    except tasks.QueueUnavailableError as exc:
+            background.enqueue_background(SEND_RUN, run_id=run_id)
+    except background.QueueUnavailableError as exc:
         current_app.logger.warning("run %s not queued, left to the next tick: %s", run_id, exc)
         return False
     return True
@@ -120,18 +110,18 @@ def queue_run(run_id: int) -> bool:
 
 def resume_run(run_id: int) -> Summary | None:
     """Go on with an unfinished run (a tick does this); the summary when sent here."""
-    if not tasks.broker_configured():
+    if not background.broker_configured():
         return send_run(run_id, wait=False)
     now = utcnow()
     run = db.session.get(Run, run_id)
-    fresh = now - timedelta(seconds=tasks.TICK_SECONDS)
+    fresh = now - timedelta(seconds=background.TICK_SECONDS)
     if run.started_at is None and run.created_at > fresh:
         return None  # just dispatched: its tasks are still on their way to the workers
     if _in_flight(run_id, now):
         return None  # workers are on it; what they leave behind waits for an idle tick
     # A tick that finds the run idle again enqueues afresh, so these tasks expire
     # rather than pile up behind a long queue, tick after tick.
-    _fan_out(run_id, expires=tasks.TICK_SECONDS)
+    _fan_out(run_id, expires=background.TICK_SECONDS)
     return None
 
 
@@ -146,7 +136,7 @@ def _fan_out(run_id: int, *, expires: float | None = None) -> int:
     # At least one task even for a run with nothing queued: that task marks it finished.
     count = max(1, min(batches, MAX_TASKS_PER_RUN))
     per_task = max(1, math.ceil(batches / count))
-    return tasks.enqueue_many(
+    return background.enqueue_many(
         SEND_BATCH,
         ({"run_id": run_id, "max_batches": per_task} for _ in range(count)),
         expires=expires,

@@ -13,16 +13,11 @@ from sqlalchemy.exc import IntegrityError
 
 from shop.accounts.models import User
 from shop.articles.models import Tag
+from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
-from shop.newsletter.models import (
-    DEFAULT_FREQUENCY,
-    FREQ_OFF,
-    FREQUENCIES,
-    DigestPreference,
-)
-from shop.newsletter.tokens import TokenError, user_id_from_token
-from shop.timeutil import utcnow
+from shop.preferences.models import DEFAULT_FREQUENCY, FREQ_OFF, FREQUENCIES, DigestPreference
+from shop.preferences.tokens import TokenError, user_id_from_token
 
 log = logging.getLogger(__name__)
 

@@ -39,20 +39,16 @@ from shop.billing.models import (
     Subscription,
     SubscriptionChange,
 )
+from shop.digests.selection import reachable
 from shop.extensions import db
-from shop.newsletter.models import (
-    DELIVERY_BOUNCED,
-    DELIVERY_FAILED,
-    DELIVERY_SENT,
+from shop.preferences.models import (
     FREQ_DAILY,
     FREQ_INSTANT,
     FREQ_WEEKLY,
-    Delivery,
     DigestPreference,
-    Run,
     preference_tags,
 )
-from shop.newsletter.selection import reachable
+from shop.sending.models import DELIVERY_BOUNCED, DELIVERY_FAILED, DELIVERY_SENT, Delivery, Run
 from shop.store.models import Price
 from shop.store.services import currency
 

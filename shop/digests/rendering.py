@@ -29,10 +29,10 @@ from itsdangerous import URLSafeSerializer
 from itsdangerous.encoding import base64_encode
 from markupsafe import escape
 
+from shop.digests.selection import Candidate, Plan
 from shop.install import scoped_key
 from shop.mail import header_address
-from shop.newsletter import tokens
-from shop.newsletter.selection import Candidate, Plan
+from shop.preferences import tokens
 from shop.urls import external_url
 
 # Placeholders: plain ASCII words that survive Jinja escaping and CSS inlining.
@@ -524,7 +524,7 @@ class UnsubscribeLinks:
     def __init__(self) -> None:
         serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=tokens.SALT)
         self._signer = serializer.make_signer()
-        self._around = external_url("newsletter.unsubscribe", token=LINK_SLOT).split(LINK_SLOT)
+        self._around = external_url("readers.unsubscribe", token=LINK_SLOT).split(LINK_SLOT)
 
     def url(self, user_id: int) -> str:
         """The reader's unsubscribe URL, the same as ``tokens.unsubscribe_url`` makes."""

@@ -21,23 +21,21 @@ from shop.accounts.services import send_confirmation
 from shop.articles.models import Tag
 from shop.billing.access import has_paid_access, paying_users_select
 from shop.billing.models import Subscription
+from shop.clock import utcnow
+from shop.digests.selection import reachable
 from shop.errors import RuleError
 from shop.extensions import db
-from shop.newsletter.models import (
-    DELIVERY_SENT,
+from shop.pagination import Page
+from shop.preferences.models import (
     FREQ_OFF,
     FREQ_WEEKLY,
     FREQUENCIES,
-    Delivery,
     DigestPreference,
-    Run,
     preference_tags,
 )
-from shop.newsletter.preferences import WEEKDAYS, get_preference, is_mailable
-from shop.newsletter.selection import reachable
-from shop.pagination import Page
+from shop.preferences.services import WEEKDAYS, get_preference, is_mailable
+from shop.sending.models import DELIVERY_SENT, Delivery, Run
 from shop.store.models import Order, Price, Product
-from shop.timeutil import utcnow
 
 PER_PAGE = 50
 DETAIL_LIMIT = 50  # deliveries and orders shown on a reader's page

@@ -1,23 +1,19 @@
-"""Preference and newsletter forms: field shapes only; the rules live in the services."""
+"""The reader's mail preferences form: field shapes only; the rules live in the services."""
 
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    DateTimeLocalField,
     RadioField,
     SelectField,
-    StringField,
-    TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
 from shop.articles.forms import CheckboxListField
 from shop.forms import column_int, row_id
-from shop.newsletter.models import AUDIENCE_ALL, FREQ_DAILY, FREQ_INSTANT, FREQ_OFF, FREQ_WEEKLY
-from shop.newsletter.newsletters import AUDIENCE_LABELS
-from shop.newsletter.preferences import WEEKDAYS
+from shop.preferences.models import FREQ_DAILY, FREQ_INSTANT, FREQ_OFF, FREQ_WEEKLY
+from shop.preferences.services import WEEKDAYS
 
 FREQUENCY_CHOICES = [
     SelectChoice(FREQ_INSTANT, "Instant: as soon as a story is published"),
@@ -41,25 +37,3 @@ class PreferencesForm(FlaskForm):
         validate_choice=False,
     )
     paused_until = DateField("Pause until", validators=[Optional()])
-
-
-class NewsletterForm(FlaskForm):
-    """Compose a newsletter: the service checks the rules."""
-
-    subject = StringField("Subject")
-    body_markdown = TextAreaField("Text", render_kw={"rows": 16})
-    audience = RadioField(
-        "Who receives it",
-        choices=[SelectChoice(key, label) for key, label in AUDIENCE_LABELS.items()],
-        default=AUDIENCE_ALL,
-        validate_choice=False,
-    )
-    tag_ids = CheckboxListField(
-        "Tags whose followers receive it", coerce=row_id, validate_choice=False
-    )
-
-
-class ScheduleForm(FlaskForm):
-    """When to send a newsletter, on the publication's clock."""
-
-    send_at = DateTimeLocalField("Send at", format="%Y-%m-%dT%H:%M", validators=[Optional()])

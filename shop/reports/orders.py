@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from shop.accounts.models import User
 from shop.billing.models import Payment, Subscription
 from shop.billing.services import refundable_amount
+from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
 from shop.pagination import Page
@@ -31,7 +32,6 @@ from shop.store.models import (
     Order,
     OrderLine,
 )
-from shop.timeutil import utcnow
 
 PER_PAGE = 25
 EXPORT_BATCH = 1000  # rows fetched from the database at a time while streaming

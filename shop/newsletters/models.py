@@ -1,0 +1,68 @@
+"""Newsletters an editor writes: subject, Markdown body, audience, schedule and run."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shop.accounts.models import User
+from shop.articles.models import Tag
+from shop.clock import utcnow
+from shop.extensions import db
+from shop.sending.models import Run
+
+AUDIENCE_ALL = "all"
+AUDIENCE_TAGS = "tags"
+AUDIENCE_PAYING = "paying"
+AUDIENCE_FREE = "free"
+AUDIENCES = (AUDIENCE_ALL, AUDIENCE_TAGS, AUDIENCE_PAYING, AUDIENCE_FREE)
+
+NEWSLETTER_DRAFT = "draft"
+NEWSLETTER_SCHEDULED = "scheduled"
+NEWSLETTER_SENDING = "sending"
+NEWSLETTER_SENT = "sent"
+NEWSLETTER_STATUSES = (
+    NEWSLETTER_DRAFT,
+    NEWSLETTER_SCHEDULED,
+    NEWSLETTER_SENDING,
+    NEWSLETTER_SENT,
+)
+
+newsletter_tags = Table(
+    "newsletter_tags",
+    db.metadata,
+    Column("newsletter_id", ForeignKey("newsletters.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Newsletter(db.Model):
+    """A newsletter an editor writes: a subject, a Markdown body and an audience."""
+
+    __tablename__ = "newsletters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    # Stable once sent: the archive's address, /newsletters/<slug>.
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    body_markdown: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")  # rendered and cleaned on save
+    audience: Mapped[str] = mapped_column(String(16), default=AUDIENCE_ALL)
+    status: Mapped[str] = mapped_column(String(16), default=NEWSLETTER_DRAFT, index=True)
+    scheduled_at: Mapped[datetime | None] = mapped_column(index=True)  # naive UTC
+    sent_at: Mapped[datetime | None]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    tags: Mapped[list[Tag]] = relationship(secondary=newsletter_tags, order_by="Tag.name")
+    run: Mapped[Run | None] = relationship()
+    author: Mapped[User | None] = relationship()
+
+    @property
+    def editable(self) -> bool:
+        """Drafts and scheduled newsletters can still change; sending ones cannot."""
+        return self.status in (NEWSLETTER_DRAFT, NEWSLETTER_SCHEDULED)

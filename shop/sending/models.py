@@ -1,0 +1,73 @@
+"""The delivery ledger: runs (the unit of sending) and their deliveries, one per reader."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shop.accounts.models import User
+from shop.clock import utcnow
+from shop.extensions import db
+
+RUN_DIGEST = "digest"
+RUN_INSTANT = "instant"
+RUN_NEWSLETTER = "newsletter"
+
+DELIVERY_QUEUED = "queued"
+DELIVERY_SENT = "sent"
+DELIVERY_FAILED = "failed"
+DELIVERY_BOUNCED = "bounced"
+
+
+class Run(db.Model):
+    """One digest period, one instant notice, or one newsletter: the unit of sending."""
+
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("kind", "period", name="uq_runs_kind_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # "daily:2026-11-25", "weekly:2026-11-25", "article:42": what makes the run unique.
+    period: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    cutoff: Mapped[datetime] = mapped_column(default=utcnow)
+    total: Mapped[int] = mapped_column(default=0)
+    sent: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    bounced: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    deliveries: Mapped[list[Delivery]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", lazy="dynamic"
+    )
+
+
+class Delivery(db.Model):
+    """One message of a run to one reader: the ledger's line."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("run_id", "user_id", name="uq_deliveries_run_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=DELIVERY_QUEUED, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_reply: Mapped[str | None] = mapped_column(Text)
+    article_ids: Mapped[str] = mapped_column(Text, default="")  # "3,17,42"
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+
+    run: Mapped[Run] = relationship(back_populates="deliveries")
+    user: Mapped[User] = relationship()
+
+    @property
+    def articles(self) -> list[int]:
+        """The ids of the articles this delivery carries."""
+        return [int(x) for x in self.article_ids.split(",") if x]
