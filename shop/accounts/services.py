@@ -383,3 +383,10 @@ def create_admin(email: str, password: str) -> tuple[User, bool]:
 def generate_password() -> str:
     """A random password good enough for a first login."""
     return secrets.token_urlsafe(12)
+
+
+def resend_confirmation(user: User) -> None:
+    """Mail a new confirmation link to a reader who has not confirmed yet (the back office)."""
+    if user.is_confirmed:
+        raise AccountError(f"{user.email} is already confirmed.")
+    send_confirmation(user)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from shop.accounts import services as accounts
 from shop.accounts.models import User
 from shop.admin import bp
 from shop.admin.exports import csv_response
@@ -13,6 +14,8 @@ from shop.audit import services as audit
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.forms import ActionForm, require_action
+from shop.preferences import suppression
+from shop.reports import subscriber_detail as detail_report
 from shop.reports import subscribers as service
 
 
@@ -57,7 +60,7 @@ def subscriber_detail(user_id: int):
     user = db.get_or_404(User, user_id, description="There is no such reader.")
     return render_template(
         "admin/subscriber.html",
-        detail=service.subscriber_detail(user),
+        detail=detail_report.subscriber_detail(user),
         action_form=ActionForm(),
     )
 
@@ -68,8 +71,8 @@ def subscriber_suppress(user_id: int):
     require_action()
     user = db.get_or_404(User, user_id, description="There is no such reader.")
     try:
-        service.suppress(user)
-    except service.SubscriberError as error:
+        suppression.suppress(user)
+    except suppression.SuppressionError as error:
         flash(str(error), "error")
     else:
         audit.note(f"Suppressed {user.email}", f"user {user.id}", suppressed=True)
@@ -83,8 +86,8 @@ def subscriber_unsuppress(user_id: int):
     require_action()
     user = db.get_or_404(User, user_id, description="There is no such reader.")
     try:
-        service.unsuppress(user)
-    except service.SubscriberError as error:
+        suppression.unsuppress(user)
+    except suppression.SuppressionError as error:
         flash(str(error), "error")
     else:
         audit.note(
@@ -100,8 +103,8 @@ def subscriber_confirmation(user_id: int):
     require_action()
     user = db.get_or_404(User, user_id, description="There is no such reader.")
     try:
-        service.resend_confirmation(user)
-    except service.SubscriberError as error:
+        accounts.resend_confirmation(user)
+    except accounts.AccountError as error:
         flash(str(error), "error")
     else:
         audit.note(f"Resent the confirmation link to {user.email}", f"user {user.id}")

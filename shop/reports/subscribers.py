@@ -1,4 +1,4 @@
-"""The back office's view of readers as subscribers: list, detail, suppression, export.
+"""The back office's list of readers as subscribers: filters, rows and the CSV export.
 
 Every list is read in a fixed number of queries whatever its length: one for the rows
 (preference, latest subscription, plan and last digest joined in), one for the count, and
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +17,9 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import aliased
 
 from shop.accounts.models import ROLE_ADMIN, User
-from shop.accounts.services import send_confirmation
 from shop.articles.models import Tag
-from shop.billing.access import has_paid_access, paying_users_select
+from shop.billing.access import paying_users_select
 from shop.billing.models import Subscription
-from shop.clock import utcnow
 from shop.digests.selection import reachable
 from shop.errors import RuleError
 from shop.extensions import db
@@ -33,12 +31,11 @@ from shop.preferences.models import (
     DigestPreference,
     preference_tags,
 )
-from shop.preferences.services import WEEKDAYS, get_preference, is_mailable
-from shop.sending.models import DELIVERY_SENT, Delivery, Run
-from shop.store.models import Order, Price, Product
+from shop.preferences.services import WEEKDAYS
+from shop.sending.models import DELIVERY_SENT, Delivery
+from shop.store.models import Price, Product
 
 PER_PAGE = 50
-DETAIL_LIMIT = 50  # deliveries and orders shown on a reader's page
 EXPORT_BATCH = 1000  # rows read from the database at a time while exporting
 SEARCH_MAX = 254  # the longest address there can be; longer searches cannot match more
 
@@ -211,7 +208,7 @@ def _latest_subscription():
     return select(ranked).where(ranked.c.rank == 1).subquery("latest_subscription")
 
 
-def _plan_name(product_id, stripe_price_id) -> tuple[Any, list[tuple[Any, Any]]]:
+def plan_name(product_id, stripe_price_id) -> tuple[Any, list[tuple[Any, Any]]]:
     """The plan's name, and the outer joins that reach it.
 
     A subscription names its product once the webhook knew the price; before that only
@@ -242,7 +239,7 @@ def _rows_select(filters: Filters) -> Select:
     """Every column of the list, one row per account, with the filters applied."""
     latest = _latest_subscription()
     last = _last_digests()
-    plan, plan_joins = _plan_name(latest.c.product_id, latest.c.stripe_price_id)
+    plan, plan_joins = plan_name(latest.c.product_id, latest.c.stripe_price_id)
     query = (
         select(
             User.id,
@@ -373,134 +370,3 @@ def _export_row(row: SubscriberRow) -> list[Any]:
         row.suppressed_at is not None,
         row.created_at,
     ]
-
-
-# --- one reader ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SubscriptionLine:
-    """A subscription and the name of its plan."""
-
-    subscription: Subscription
-    plan: str | None
-
-
-@dataclass(frozen=True)
-class DeliveryLine:
-    """A delivery and the run it belongs to."""
-
-    delivery: Delivery
-    run: Run
-
-
-@dataclass
-class SubscriberDetail:
-    """Everything the back office shows about one reader."""
-
-    user: User
-    preference: DigestPreference | None
-    paying: bool
-    last_digest: datetime | None
-    subscriptions: list[SubscriptionLine] = field(default_factory=list)
-    deliveries: list[DeliveryLine] = field(default_factory=list)
-    orders: list[Order] = field(default_factory=list)
-
-    @property
-    def frequency_label(self) -> str:
-        """How often they get the digest, with the weekday for weekly ones."""
-        pref = self.preference
-        return frequency_label(pref.frequency, pref.weekday) if pref else ""
-
-    @property
-    def mailable(self) -> bool:
-        """Whether digests may go to them at all (pauses aside)."""
-        return self.preference is not None and is_mailable(self.preference)
-
-    @property
-    def can_unsuppress(self) -> bool:
-        """Whether there is a suppression or bounce count to clear."""
-        pref = self.preference
-        return pref is not None and (pref.suppressed_at is not None or pref.hard_bounces > 0)
-
-
-def subscriber_detail(user: User) -> SubscriberDetail:
-    """One reader's account, preferences, subscriptions, latest deliveries and orders."""
-    plan, plan_joins = _plan_name(Subscription.product_id, Subscription.stripe_price_id)
-    subs_query = select(Subscription, plan).where(Subscription.user_id == user.id)
-    for target, on in plan_joins:
-        subs_query = subs_query.outerjoin(target, on)
-    subscriptions = [
-        SubscriptionLine(sub, name)
-        for sub, name in db.session.execute(
-            subs_query.order_by(Subscription.created_at.desc(), Subscription.id.desc())
-        )
-    ]
-    deliveries = [
-        DeliveryLine(delivery, run)
-        for delivery, run in db.session.execute(
-            select(Delivery, Run)
-            .join(Run, Run.id == Delivery.run_id)
-            .where(Delivery.user_id == user.id)
-            .order_by(Delivery.id.desc())
-            .limit(DETAIL_LIMIT)
-        )
-    ]
-    orders = list(
-        db.session.scalars(
-            select(Order)
-            .where(Order.user_id == user.id)
-            .order_by(Order.created_at.desc(), Order.id.desc())
-            .limit(DETAIL_LIMIT)
-        )
-    )
-    last_digest = db.session.scalar(
-        select(func.max(Delivery.sent_at)).where(
-            Delivery.user_id == user.id, Delivery.status == DELIVERY_SENT
-        )
-    )
-    return SubscriberDetail(
-        user=user,
-        preference=get_preference(user, create=False),
-        paying=has_paid_access(user),
-        last_digest=last_digest,
-        subscriptions=subscriptions,
-        deliveries=deliveries,
-        orders=orders,
-    )
-
-
-# --- actions -------------------------------------------------------------------------
-
-
-def suppress(user: User) -> DigestPreference:
-    """Stop every digest to this address until an admin lifts it."""
-    pref = get_preference(user)  # a reader who never chose still gets a row to hold it
-    assert pref is not None
-    if pref.suppressed_at is not None:
-        raise SubscriberError(f"{user.email} is already suppressed.")
-    pref.suppressed_at = utcnow()
-    db.session.commit()
-    return pref
-
-
-def unsuppress(user: User) -> DigestPreference:
-    """Lift a suppression and forget the address's hard bounces."""
-    pref = get_preference(user, create=False)
-    if pref is None or (pref.suppressed_at is None and pref.hard_bounces == 0):
-        raise SubscriberError(f"{user.email} is not suppressed and has no bounces to clear.")
-    was_mailable = is_mailable(pref)
-    pref.suppressed_at = None
-    pref.hard_bounces = 0
-    if not was_mailable and is_mailable(pref):
-        # As on resubscribing: months of suppression must not come back as months of stories.
-        pref.covered_until = utcnow()
-    db.session.commit()
-    return pref
-
-
-def resend_confirmation(user: User) -> None:
-    """Mail a new confirmation link to a reader who has not confirmed yet."""
-    if user.is_confirmed:
-        raise SubscriberError(f"{user.email} is already confirmed.")
-    send_confirmation(user)
