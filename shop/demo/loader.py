@@ -11,9 +11,9 @@ from shop.accounts import services as accounts
 from shop.accounts.models import ROLE_READER, User
 from shop.articles.models import STATUS_PUBLISHED, Article, Comment, Tag
 from shop.articles.rendering import render_markdown
-from shop.demo_catalogue import load_catalogue
-from shop.demo_content import ARTICLES, COMMENTS, TAGS
-from shop.demo_history import load_history
+from shop.demo.catalogue import load_catalogue
+from shop.demo.content import ARTICLES, COMMENTS, TAGS
+from shop.demo.history import load_history
 from shop.extensions import db
 from shop.text import slugify
 from shop.timeutil import utcnow
