@@ -203,7 +203,7 @@ def test_plan_offer_is_the_cheapest_monthly_plan_on_sale(app):
 
 
 def test_the_demo_catalogue_loads_once(app, client):
-    from shop.demo_catalogue import PRODUCTS, load_catalogue
+    from shop.demo.catalogue import PRODUCTS, load_catalogue
 
     assert load_catalogue() == len(PRODUCTS) == 5
     assert load_catalogue() == 0

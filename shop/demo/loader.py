@@ -12,9 +12,9 @@ from shop.accounts.models import ROLE_READER, User
 from shop.articles.models import STATUS_PUBLISHED, Article, Comment, Tag
 from shop.articles.rendering import render_markdown
 from shop.clock import utcnow
-from shop.demo_catalogue import load_catalogue
-from shop.demo_content import ARTICLES, COMMENTS, TAGS
-from shop.demo_history import load_history
+from shop.demo.catalogue import load_catalogue
+from shop.demo.content import COMMENTS, TAGS, load_articles
+from shop.demo.history import load_history
 from shop.extensions import db
 from shop.text import slugify
 
@@ -63,32 +63,30 @@ def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
         tags[name] = tag
 
     now = utcnow().replace(second=0, microsecond=0)
-    articles: list[Article] = []
-    for data in ARTICLES:
-        slug = slugify(data["title"])
+    articles: dict[str, Article] = {}
+    for data in load_articles():
+        slug = slugify(data.title)
         article = db.session.scalar(select(Article).where(Article.slug == slug))
         if article is None:
             article = Article(
-                title=data["title"],
+                title=data.title,
                 slug=slug,
-                summary=data["summary"],
-                body_markdown=data["body"],
-                body_html=render_markdown(data["body"]),
+                summary=data.summary,
+                body_markdown=data.body,
+                body_html=render_markdown(data.body),
                 author=admin,
                 status=STATUS_PUBLISHED,
-                access=data["access"],
-                published_at=now - timedelta(days=data["days_ago"], hours=len(slug) % 9),
-                tags=[tags[name] for name in data["tags"]],
+                access=data.access,
+                published_at=now - timedelta(days=data.days_ago, hours=len(slug) % 9),
+                tags=[tags[name] for name in data.tags],
             )
             db.session.add(article)
             result.articles_created += 1
-            articles.append(article)
-        else:
-            articles.append(article)
+        articles[slug] = article
 
     db.session.flush()
-    for index, body in COMMENTS:
-        article = articles[index]
+    for slug, body in COMMENTS:
+        article = articles[slug]
         exists = db.session.scalar(
             select(Comment.id).where(Comment.article_id == article.id, Comment.body == body)
         )
