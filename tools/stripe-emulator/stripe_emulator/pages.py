@@ -10,7 +10,7 @@ import datetime as dt
 
 from jinja2 import DictLoader, Environment
 
-from .core import format_money
+from .common import format_money
 
 BANNER = "Test mode — Stripe emulator. No real payment is taken."
 

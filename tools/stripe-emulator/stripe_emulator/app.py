@@ -17,7 +17,8 @@ from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 
 from . import pages
-from .core import API_VERSION, Emulator
+from .common import API_VERSION
+from .core import Emulator
 from .errors import EmulatorError
 from .params import parse_pairs
 

@@ -19,7 +19,7 @@ from typing import Any
 
 _ALPHABET = string.ascii_letters + string.digits
 
-# Keys the fixture file lacks but the emulator adds, as Stripe does (see stripe_emulator/README.md):
+# Keys the fixture file lacks but the emulator adds, as Stripe does (see the emulator's README.md):
 # the PaymentIntent of an invoice payment (the app links invoices and PaymentIntents by it),
 # the old values in a ``*.updated`` event, and Checkout line items when asked to expand them.
 EXTRA_KEYS = {
