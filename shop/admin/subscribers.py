@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from shop.accounts.models import User
-from shop.admin import bp
+from shop.admin.blueprint import bp
 from shop.admin.exports import csv_response
 from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit

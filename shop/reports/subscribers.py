@@ -21,6 +21,8 @@ from shop.accounts.services import send_confirmation
 from shop.articles.models import Tag
 from shop.billing.access import has_paid_access, paying_users_select
 from shop.billing.models import Subscription
+from shop.cart.models import Order
+from shop.catalogue.models import Price, Product
 from shop.clock import utcnow
 from shop.digests.selection import reachable
 from shop.errors import RuleError
@@ -35,7 +37,6 @@ from shop.preferences.models import (
 )
 from shop.preferences.services import WEEKDAYS, get_preference, is_mailable
 from shop.sending.models import DELIVERY_SENT, Delivery, Run
-from shop.store.models import Order, Price, Product
 
 PER_PAGE = 50
 DETAIL_LIMIT = 50  # deliveries and orders shown on a reader's page
