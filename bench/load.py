@@ -385,10 +385,10 @@ def seed(env: dict[str, str], users: int, subscribers: int) -> dict:
     from shop.articles.models import Article, Tag
     from shop.articles.rendering import render_markdown
     from shop.billing.catalogue import push_product
+    from shop.catalogue.models import Price, Product
     from shop.clock import utcnow
     from shop.extensions import db
     from shop.preferences.models import DigestPreference
-    from shop.store.models import Price, Product
 
     app = make_app(env)
     with app.app_context():
@@ -500,8 +500,9 @@ def check_orders(env: dict[str, str], world: dict, stats: Stats, mail) -> tuple[
     from sqlalchemy import func, select
 
     from shop.billing.models import Payment
+    from shop.cart.models import Order, OrderLine
+    from shop.catalogue.models import Product
     from shop.extensions import db
-    from shop.store.models import Order, OrderLine, Product
 
     stripe = requests.Session()
     stripe.headers["Authorization"] = f"Bearer {STRIPE_KEY}"

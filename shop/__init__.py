@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from typing import Any
@@ -135,33 +136,55 @@ class RowIdConverter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
+# The modules whose import adds routes to a blueprint (each package's __init__ adds none).
+ROUTE_MODULES = (
+    "shop.accounts.views",
+    "shop.articles.views",
+    "shop.catalogue.views",
+    "shop.cart.views",
+    "shop.billing.views",
+    "shop.readers.views",
+    "shop.newsletters.views",
+    "shop.admin.audit_log",
+    "shop.admin.dashboard",
+    "shop.admin.newsletters",
+    "shop.admin.orders",
+    "shop.admin.outbox",
+    "shop.admin.products",
+    "shop.admin.runs",
+    "shop.admin.subscribers",
+    "shop.admin.views",
+)
+
+
 def register_blueprints(app: Flask) -> None:
     """Mount each feature."""
     app.url_map.converters["int"] = RowIdConverter
+    # Importing a views module adds its routes to its blueprint. All are imported before
+    # any blueprint is registered: billing's views add the account page to accounts'.
+    for module in ROUTE_MODULES:
+        importlib.import_module(module)
     # The scheduler registers the tick job on the background seam.
-    from shop import (
-        accounts,
-        admin,
-        articles,
-        billing,
-        health,
-        newsletters,
-        readers,
-        scheduler,  # noqa: F401
-        store,
-    )
+    from shop import health, scheduler  # noqa: F401
+    from shop.accounts import views as accounts
+    from shop.admin.blueprint import bp as admin_bp
+    from shop.articles import views as articles
+    from shop.billing import views as billing
     from shop.billing.catalogue import push_if_configured
-    from shop.newsletters import views as _newsletter_views  # noqa: F401  (routes)
-    from shop.readers import views as _reader_views  # noqa: F401  (routes)
+    from shop.cart import views as cart
+    from shop.catalogue import views as catalogue
+    from shop.newsletters import bp as newsletters_bp
+    from shop.readers import bp as readers_bp
 
     app.register_blueprint(health.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(articles.bp)
-    app.register_blueprint(store.bp)
+    app.register_blueprint(catalogue.bp)
+    app.register_blueprint(cart.bp)
     app.register_blueprint(billing.bp)
-    app.register_blueprint(readers.bp)
-    app.register_blueprint(newsletters.bp)
-    app.register_blueprint(admin.bp)
+    app.register_blueprint(readers_bp)
+    app.register_blueprint(newsletters_bp)
+    app.register_blueprint(admin_bp)
     # The admin's product pages push saves to Stripe through this hook.
     app.extensions["catalogue_push"] = push_if_configured
 

@@ -20,7 +20,7 @@ import re
 from flask import Flask, abort, request, session
 from werkzeug.wrappers import Response
 
-from shop.store.services import CART_COOKIE
+from shop.cart.cookie import CART_COOKIE
 
 # C0 and C1 control characters, DEL included. Paths and query strings take none of them.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

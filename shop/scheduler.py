@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from shop import background, clock
-from shop.billing.services import release_expired_checkouts
+from shop.billing.fulfilment import release_expired_checkouts
+from shop.cart.services import delete_stale_carts
 from shop.clock import utcnow
 from shop.digests.runs import DIGEST_FREQUENCIES, due_instant_articles, instant, run_digest
 from shop.extensions import db
@@ -37,6 +38,7 @@ class TickResult:
     instant: int = 0
     newsletters: int = 0
     checkouts_released: int = 0
+    carts_expired: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -117,6 +119,10 @@ def tick(now: datetime | None = None) -> TickResult:
     # Stock held by checkouts whose session ended without its webhook goes back on sale.
     result.checkouts_released = (
         steps.run("releasing expired checkouts", lambda: release_expired_checkouts(now)) or 0
+    )
+    # Anonymous carts whose cookie has run out can never be reached again.
+    result.carts_expired = (
+        steps.run("expiring stale carts", lambda: delete_stale_carts(now=now)) or 0
     )
     return result
 

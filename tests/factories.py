@@ -97,9 +97,9 @@ class CommentFactory(BaseFactory):
     body = "Good piece."
 
 
-# --- store ---------------------------------------------------------------------------
+# --- catalogue -----------------------------------------------------------------------
 
-from shop.store.models import KIND_ITEM, Price, Product  # noqa: E402
+from shop.catalogue.models import KIND_ITEM, Price, Product  # noqa: E402
 
 
 class ProductFactory(BaseFactory):

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from shop.accounts.models import User
 from shop.articles.models import Article, Comment, Tag
+from shop.catalogue.models import Price, Product
 from shop.extensions import db
-from shop.store.models import Price, Product
 
 
 def _counts() -> tuple[int, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
@@ -36,7 +37,11 @@ NON_ASCII_LOCAL_PART = (
     "we cannot deliver mail to other characters there yet."
 )
 
-_DUMMY_HASH = generate_password_hash(secrets.token_hex(16), method="scrypt")
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of no one's password, made on first use (scrypt is slow on purpose)."""
+    return generate_password_hash(secrets.token_hex(16), method="scrypt")
 
 
 class AccountError(RuleError):
@@ -241,7 +246,7 @@ def authenticate(email: str, password: str) -> User:
     user = find_user_by_email(email)
     if user is None:
         # Hash anyway, so the answer takes as long whether or not the account exists.
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         raise AccountError("That email and password do not match an account.")
     if not user.check_password(password):
         raise AccountError("That email and password do not match an account.")

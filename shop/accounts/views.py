@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from flask import (
+    Blueprint,
     abort,
     current_app,
     flash,
@@ -16,7 +17,7 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from shop.accounts import bp, services, sessions
+from shop.accounts import services, sessions
 from shop.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -25,10 +26,13 @@ from shop.accounts.forms import (
     RegisterForm,
     ResetPasswordForm,
 )
-from shop.billing import services as billing_services
 from shop.extensions import limiter
 from shop.forms import ActionForm, show_error
 from shop.urls import safe_next
+
+# The account page itself ("/account") is added by shop.billing.views: it shows the
+# reader's plan and orders, which accounts must not know about.
+bp = Blueprint("accounts", __name__)
 
 
 def _requested_next() -> str | None:
@@ -254,17 +258,6 @@ def reset_password(token: str):
             flash("Your password is changed and you are logged in.", "success")
             return redirect(url_for("accounts.account"))
     return render_template("accounts/reset.html", form=form)
-
-
-@bp.route("/account")
-@login_required
-def account():
-    """The reader's account page."""
-    return render_template(
-        "accounts/account.html",
-        action_form=ActionForm(),
-        billing=billing_services.overview(current_user),
-    )
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

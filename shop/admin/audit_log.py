@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort, render_template, request
 
-from shop.admin import bp
+from shop.admin.blueprint import bp
 from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
 

@@ -7,11 +7,12 @@ from datetime import date, datetime
 from flask import render_template
 from markupsafe import Markup
 
-from shop.admin import bp, charts
+from shop.admin import charts
+from shop.admin.blueprint import bp
 from shop.clock import utcnow
+from shop.money import format_money
 from shop.reports import metrics
 from shop.sending.models import DELIVERY_BOUNCED, DELIVERY_FAILED, DELIVERY_SENT
-from shop.store.services import format_money
 
 OUTCOME_NAMES = {DELIVERY_SENT: "Sent", DELIVERY_FAILED: "Failed", DELIVERY_BOUNCED: "Bounced"}
 

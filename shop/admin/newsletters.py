@@ -6,7 +6,7 @@ from flask import flash, jsonify, make_response, redirect, render_template, requ
 from flask_login import current_user
 
 from shop import clock
-from shop.admin import bp
+from shop.admin.blueprint import bp
 from shop.articles.services import all_tags
 from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit

@@ -10,17 +10,18 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import InputRequired, Optional
 
-from shop.admin import bp
+from shop import money
+from shop.admin.blueprint import bp
 from shop.admin.exports import csv_response
 from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
-from shop.billing import services as billing
+from shop.billing import refunds
+from shop.billing.errors import BillingError
+from shop.cart.models import Order
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.forms import RowIdField
 from shop.reports import orders
-from shop.store.models import Order
-from shop.store.services import format_major, format_money
 
 
 class RefundForm(FlaskForm):
@@ -73,7 +74,7 @@ def order_detail(order_id: int):
         statuses=orders.STATUS_LABELS,
         # One token per page view: sending the same form twice asks for one refund.
         attempt=secrets.token_urlsafe(16),
-        format_major=format_major,
+        format_major=money.format_major,
     )
 
 
@@ -97,20 +98,20 @@ def order_refund(order_id: int):
     try:
         amount = None
         if request.form.get("action") != "full":
-            amount = billing.parse_refund_amount(form.amount.data)
-        asked = billing.refund_payment(
+            amount = refunds.parse_refund_amount(form.amount.data, payment.currency)
+        asked = refunds.refund_payment(
             payment, amount, current_user._get_current_object(), request.form.get("attempt")
         )
-    except billing.BillingError as error:
+    except BillingError as error:
         return _refused(order.id, str(error))
-    money = format_money(asked, payment.currency)
+    amount_text = money.format_money(asked, payment.currency)
     audit.note(
-        f"Refunded {money} of order {order.id}",
+        f"Refunded {amount_text} of order {order.id}",
         f"order {order.id}",
         payment=payment.id,
         amount=asked,
         currency=payment.currency,
         full=amount is None,
     )
-    flash(f"Refund of {money} requested; Stripe will confirm it.", "success")
+    flash(f"Refund of {amount_text} requested; Stripe will confirm it.", "success")
     return redirect(url_for(".order_detail", order_id=order.id))

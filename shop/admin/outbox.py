@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, current_app, make_response, render_template
 
 from shop import mail
-from shop.admin import bp
+from shop.admin.blueprint import bp
 from shop.articles.views import check_page_exists, page_arg
 from shop.readers.views import PREVIEW_POLICY
 

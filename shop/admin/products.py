@@ -4,32 +4,35 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from shop.admin import bp
+from shop import money
+from shop.admin.blueprint import bp
+from shop.catalogue import admin as catalogue_admin
+from shop.catalogue import services as catalogue
+from shop.catalogue.forms import ProductForm
+from shop.catalogue.models import Product
+from shop.catalogue.services import CatalogueError
 from shop.extensions import db
 from shop.forms import show_error
-from shop.store import services as store
-from shop.store.forms import ProductForm
-from shop.store.models import Product
 
 SYNC_HINT = "Run `flask --app wsgi stripe sync` later."
 
 
 def _product_or_404(product_id: int) -> Product:
-    product = store.product_by_id(product_id)
+    product = catalogue.product_by_id(product_id)
     if product is None:
         abort(404)
     return product
 
 
-def _form_input(form: ProductForm) -> store.ProductInput:
-    """The form as the service's input; the price is converted to minor units here."""
-    return store.ProductInput(
+def _form_input(form: ProductForm) -> catalogue_admin.ProductInput:
+    """The form as the service's input; the price is read into minor units here."""
+    return catalogue_admin.ProductInput(
         name=form.name.data or "",
         description=form.description.data or "",
         kind=form.kind.data or "",
         active=bool(form.active.data),
         stock=form.stock.data,
-        amount=store.parse_amount(form.amount.data),
+        amount=catalogue_admin.parse_price(form.amount.data),
         interval=form.interval.data or None,
     )
 
@@ -58,7 +61,7 @@ def _push(product: Product) -> None:
 @bp.route("/products")
 def products_list():
     """Every product, plans first, with its current price and stock."""
-    return render_template("admin/products.html", products=store.all_products())
+    return render_template("admin/products.html", products=catalogue.all_products())
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
@@ -67,8 +70,8 @@ def product_new():
     form = ProductForm()
     if form.validate_on_submit():
         try:
-            product = store.save_product(_form_input(form))
-        except store.StoreError as error:
+            product = catalogue_admin.save_product(_form_input(form))
+        except CatalogueError as error:
             show_error(form, error)
         else:
             _push(product)
@@ -82,12 +85,12 @@ def product_edit(product_id: int):
     product = _product_or_404(product_id)
     form = ProductForm(obj=product)
     if request.method == "GET" and product.price is not None:
-        form.amount.data = store.format_major(product.price.amount)
+        form.amount.data = money.format_major(product.price.amount, product.price.currency)
         form.interval.data = product.price.interval or ""
     if form.validate_on_submit():
         try:
-            store.save_product(_form_input(form), product)
-        except store.StoreError as error:
+            catalogue_admin.save_product(_form_input(form), product)
+        except CatalogueError as error:
             db.session.rollback()
             show_error(form, error)
         else:

@@ -7,7 +7,7 @@ from werkzeug.wrappers import Response
 
 from shop.accounts import services as accounts
 from shop.accounts.models import User
-from shop.admin import bp
+from shop.admin.blueprint import bp
 from shop.admin.exports import csv_response
 from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit

@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from shop.admin import bp
+from shop.admin.blueprint import bp
 from shop.articles import services as articles
 from shop.articles.forms import ArticleForm, TagForm
 from shop.articles.models import STATUSES, Article, Comment, Tag

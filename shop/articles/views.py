@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import (
+    Blueprint,
     Response,
     abort,
     current_app,
@@ -14,14 +15,16 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from shop.articles import bp, feeds, services
+from shop.articles import feeds, services
 from shop.articles.forms import CommentForm
 from shop.articles.models import Article, Tag
 from shop.billing import access
+from shop.catalogue import services as catalogue
 from shop.clock import utcnow
 from shop.extensions import limiter
-from shop.store import services as store
 from shop.urls import external_url
+
+bp = Blueprint("articles", __name__)
 
 MAX_PAGE = 1_000_000
 
@@ -69,7 +72,7 @@ def article(slug: str):
 def _render_article(item: Article, form: CommentForm):
     """The article page, with the paywall's offer in place of a body the reader can't read."""
     readable = access.can_read(current_user, item.access)
-    offer = None if readable or item.access != "paid" else store.plan_offer()
+    offer = None if readable or item.access != "paid" else catalogue.plan_offer()
     return render_template(
         "articles/article.html", article=item, form=form, readable=readable, offer=offer
     )

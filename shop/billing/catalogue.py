@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from shop.billing import gateway
+from shop.catalogue.models import Price, Product
 from shop.extensions import db
 from shop.install import scoped_key
-from shop.store.models import Price, Product
 
 
 def price_key(price: Price, stripe_product_id: str) -> str:

@@ -8,9 +8,10 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.accounts.models import User
+from shop.cart.models import Order
+from shop.catalogue.models import Product
 from shop.clock import utcnow
 from shop.extensions import db
-from shop.store.models import Order, Product
 
 # Stripe's subscription statuses that give a reader access (past_due only within grace).
 ACCESS_STATUSES = ("active", "trialing")

@@ -1,18 +1,44 @@
-"""Checkout, its return pages, the Stripe webhook and the billing portal: thin views."""
+"""Checkout, its return pages, the Stripe webhook, the billing portal and the reader's
+account page: thin views."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from shop.billing import bp, gateway, services, webhooks
+from shop.accounts.views import bp as accounts_bp
+from shop.billing import account, fulfilment, gateway, webhooks
+from shop.billing import checkout as checkouts
+from shop.billing.errors import BillingError
+from shop.cart.services import CartError
 from shop.extensions import csrf, limiter
-from shop.forms import parse_row_id, require_action
-from shop.store.services import StoreError
+from shop.forms import ActionForm, parse_row_id, require_action
 
 log = logging.getLogger(__name__)
+
+bp = Blueprint("billing", __name__)
+
+
+@bp.app_context_processor
+def billing_globals() -> dict[str, bool]:
+    """Tell pages whether payments go to the Stripe emulator, so they can say so."""
+    return {"stripe_emulator": gateway.uses_emulator()}
+
+
+# On the accounts blueprint, so the page keeps its endpoint ("accounts.account") and
+# every link to it, while accounts itself knows nothing of billing: the page shows the
+# reader's plan and orders, so it lives with them.
+@accounts_bp.route("/account", endpoint="account")
+@login_required
+def account_page():
+    """The reader's account page: their address, plan, orders and settings."""
+    return render_template(
+        "accounts/account.html",
+        action_form=ActionForm(),
+        billing=account.overview(current_user),
+    )
 
 
 @bp.route("/checkout", methods=["POST"])
@@ -21,13 +47,13 @@ def checkout():
     if not current_user.is_authenticated:
         # Back to the cart after logging in: the cart is kept and merged at login.
         flash("Log in or create an account to check out. Your cart is kept.", "info")
-        return redirect(url_for("accounts.login", next=url_for("store.cart")))
+        return redirect(url_for("accounts.login", next=url_for("cart.cart")))
     require_action()
     try:
-        url = services.start_checkout(current_user)
-    except (services.BillingError, StoreError) as error:
+        url = checkouts.start_checkout(current_user)
+    except (BillingError, CartError) as error:
         flash(str(error), "error")
-        return redirect(url_for("store.cart"))
+        return redirect(url_for("cart.cart"))
     return redirect(url, code=303)
 
 
@@ -35,7 +61,7 @@ def checkout():
 @login_required
 def success():
     """Where Stripe sends the buyer back: the order's real state, never the URL's word."""
-    order = services.confirm_return(current_user, request.args.get("session_id"))
+    order = fulfilment.confirm_return(current_user, request.args.get("session_id"))
     if order is None:
         abort(404, description="We could not find that checkout.")
     return render_template("billing/success.html", order=order)
@@ -49,7 +75,7 @@ def cancel():
     A GET changes nothing: any site can send a reader's browser here.
     """
     # ASCII digits within a column's range: "٣" or 2**63 would reach the database.
-    order = services.pending_checkout(current_user, parse_row_id(request.args.get("order", "")))
+    order = checkouts.pending_checkout(current_user, parse_row_id(request.args.get("order", "")))
     return render_template("billing/cancel.html", order=order)
 
 
@@ -60,9 +86,9 @@ def cancel_confirm():
     require_action()
     order_id = parse_row_id(request.form.get("order", ""))
     if order_id is not None:
-        services.cancel_checkout(current_user, order_id)
+        checkouts.cancel_checkout(current_user, order_id)
     flash("Checkout cancelled. Your cart is just as you left it.", "info")
-    return redirect(url_for("store.cart"), code=303)
+    return redirect(url_for("cart.cart"), code=303)
 
 
 @bp.route("/webhooks/stripe", methods=["POST"])
@@ -97,8 +123,8 @@ def billing_portal():
     """Send the reader to Stripe's customer portal."""
     require_action()
     try:
-        url = services.portal_url(current_user)
-    except services.BillingError as error:
+        url = account.portal_url(current_user)
+    except BillingError as error:
         flash(str(error), "error")
         return redirect(url_for("accounts.account"))
     return redirect(url, code=303)

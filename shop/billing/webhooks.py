@@ -17,7 +17,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from shop.billing import gateway, services
+from shop.billing import fulfilment, gateway, sync
 from shop.billing.models import StripeEvent
 from shop.extensions import db
 
@@ -35,9 +35,9 @@ def _session_completed(obj: dict):
 
 
 def _fulfil(session: gateway.CheckoutSession):
-    if services.fulfil(session):
-        order = services.order_for_session(session)
-        return lambda: services.send_receipt(order.id)
+    if fulfilment.fulfil(session):
+        order = fulfilment.order_for_session(session)
+        return lambda: fulfilment.send_receipt(order.id)
     return None
 
 
@@ -46,30 +46,30 @@ def _async_succeeded(obj: dict):
 
 
 def _async_failed(obj: dict):
-    services.fail_order(gateway.checkout_session_from(obj))
+    fulfilment.fail_order(gateway.checkout_session_from(obj))
 
 
 def _session_expired(obj: dict):
-    services.abandon_order(gateway.checkout_session_from(obj))
+    fulfilment.abandon_order(gateway.checkout_session_from(obj))
 
 
 def _invoice_paid(obj: dict):
     invoice = gateway.invoice_from(obj)
     invoice.payment_intent = gateway.payment_intent_for_invoice(invoice.id)
-    services.record_invoice_payment(invoice)
+    sync.record_invoice_payment(invoice)
 
 
 def _invoice_failed(obj: dict):
-    services.payment_failed(gateway.invoice_from(obj))
+    sync.payment_failed(gateway.invoice_from(obj))
 
 
 def _subscription_changed(obj: dict):
     # Never the event's copy, which may be stale: ask Stripe for the state now.
-    services.sync_subscription(obj["id"])
+    sync.sync_subscription(obj["id"])
 
 
 def _charge_refunded(obj: dict):
-    services.record_refund(gateway.retrieve_charge(obj["id"]))
+    sync.record_refund(gateway.retrieve_charge(obj["id"]))
 
 
 HANDLERS: dict[str, Handler] = {

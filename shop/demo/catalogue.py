@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from shop.store import services as store
-from shop.store.models import KIND_ITEM, KIND_PLAN
+from shop.catalogue import admin as products
+from shop.catalogue import services as catalogue
+from shop.catalogue.models import KIND_ITEM, KIND_PLAN
 from shop.text import slugify
 
 PRODUCTS: list[dict] = [
@@ -54,8 +55,8 @@ def load_catalogue() -> int:
     """Create the demo products that are missing (matched by slug); return how many."""
     created = 0
     for spec in PRODUCTS:
-        if store.get_product(slugify(spec["name"])) is not None:
+        if catalogue.get_product(slugify(spec["name"])) is not None:
             continue
-        store.save_product(store.ProductInput(active=True, **spec))
+        products.save_product(products.ProductInput(active=True, **spec))
         created += 1
     return created

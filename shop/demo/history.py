@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from shop.accounts.models import ROLE_READER, User
 from shop.articles.models import Tag
 from shop.billing.models import Payment, Subscription, SubscriptionChange
+from shop.catalogue.models import KIND_PLAN, Product
 from shop.extensions import db
 from shop.preferences.models import DigestPreference
 from shop.sending.models import (
@@ -27,7 +28,6 @@ from shop.sending.models import (
     Delivery,
     Run,
 )
-from shop.store.models import KIND_PLAN, Product
 
 READERS = 60
 DAYS = 180

@@ -179,7 +179,7 @@ class DigestRenderer:
             "article": article,
             "full": full,
             "url": external_url("articles.article", slug=article.slug),
-            "subscribe_url": external_url("store.catalogue"),
+            "subscribe_url": external_url("catalogue.catalogue"),
             "tags": list(tags),
         }
         html = render_template("email/digest_article.html", **context)

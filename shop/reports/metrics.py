@@ -39,8 +39,10 @@ from shop.billing.models import (
     Subscription,
     SubscriptionChange,
 )
+from shop.catalogue.models import Price
 from shop.digests.selection import reachable
 from shop.extensions import db
+from shop.money import currency
 from shop.preferences.models import (
     FREQ_DAILY,
     FREQ_INSTANT,
@@ -49,8 +51,6 @@ from shop.preferences.models import (
     preference_tags,
 )
 from shop.sending.models import DELIVERY_BOUNCED, DELIVERY_FAILED, DELIVERY_SENT, Delivery, Run
-from shop.store.models import Price
-from shop.store.services import currency
 
 WINDOW_DAYS = 30
 GROWTH_WEEKS = 12

@@ -18,12 +18,8 @@ from sqlalchemy.orm import selectinload
 
 from shop.accounts.models import User
 from shop.billing.models import Payment, Subscription
-from shop.billing.services import refundable_amount
-from shop.clock import utcnow
-from shop.errors import RuleError
-from shop.extensions import db
-from shop.pagination import Page
-from shop.store.models import (
+from shop.billing.refunds import refundable_amount
+from shop.cart.models import (
     ORDER_FAILED,
     ORDER_PAID,
     ORDER_PARTIALLY_REFUNDED,
@@ -32,6 +28,10 @@ from shop.store.models import (
     Order,
     OrderLine,
 )
+from shop.clock import utcnow
+from shop.errors import RuleError
+from shop.extensions import db
+from shop.pagination import Page
 
 PER_PAGE = 25
 EXPORT_BATCH = 1000  # rows fetched from the database at a time while streaming

@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from shop.accounts.models import User
 from shop.billing.access import has_paid_access
 from shop.billing.models import Subscription
+from shop.cart.models import Order
 from shop.extensions import db
 from shop.preferences.models import DigestPreference
 from shop.preferences.services import get_preference, is_mailable
 from shop.reports.subscribers import frequency_label, plan_name
 from shop.sending.models import DELIVERY_SENT, Delivery, Run
-from shop.store.models import Order
 
 DETAIL_LIMIT = 50  # deliveries and orders shown on a reader's page
 

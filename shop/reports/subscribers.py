@@ -20,6 +20,7 @@ from shop.accounts.models import ROLE_ADMIN, User
 from shop.articles.models import Tag
 from shop.billing.access import paying_users_select
 from shop.billing.models import Subscription
+from shop.catalogue.models import Price, Product
 from shop.digests.selection import reachable
 from shop.errors import RuleError
 from shop.extensions import db
@@ -33,7 +34,6 @@ from shop.preferences.models import (
 )
 from shop.preferences.services import WEEKDAYS
 from shop.sending.models import DELIVERY_SENT, Delivery
-from shop.store.models import Price, Product
 
 PER_PAGE = 50
 EXPORT_BATCH = 1000  # rows read from the database at a time while exporting

@@ -15,13 +15,13 @@ import pytest
 
 from shop.articles.models import Article, Comment
 from shop.billing.models import Payment
+from shop.cart.models import Order
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.mail import write_to_outbox
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
 from shop.sending.models import Delivery, Run
-from shop.store.models import Order
 from tests.factories import ArticleFactory, CommentFactory, TagFactory, UserFactory, make_product
 from tests.support import csrf_token
 

@@ -9,12 +9,12 @@ import pytest
 
 from shop.admin import charts
 from shop.billing.models import Payment, Subscription, SubscriptionChange
+from shop.catalogue.models import KIND_PLAN
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.preferences.models import DigestPreference
 from shop.reports import metrics
 from shop.sending.models import Delivery, Run
-from shop.store.models import KIND_PLAN
 from tests.factories import TagFactory, UserFactory, make_product
 
 

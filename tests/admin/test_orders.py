@@ -13,12 +13,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 
 from shop.audit.models import AuditEntry
-from shop.billing import gateway, services
+from shop.billing import gateway, refunds
 from shop.billing.models import Payment, Subscription
+from shop.cart.models import Order, OrderLine
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.reports import orders as order_service
-from shop.store.models import Order, OrderLine
 from tests.billing.conftest import Shopper, order_for, synced
 from tests.factories import UserFactory, make_product
 from tests.support import CSRF, WEBHOOK_SECRET, AuthActions, csrf_token, use_emulator
@@ -498,18 +498,18 @@ def test_refund_rules_in_the_service(app, admin):
     order = _order(UserFactory(), "paid")
     payment = _payment(order, stripe_payment_intent_id="pi_rules")
     for amount in (0, -1, 1801, True):
-        with pytest.raises(services.BillingError):
-            services.refund_payment(payment, amount, admin)
+        with pytest.raises(refunds.BillingError):
+            refunds.refund_payment(payment, amount, admin)
     no_intent = _payment(_order(UserFactory(), "paid"))
-    with pytest.raises(services.BillingError, match="no Stripe PaymentIntent"):
-        services.refund_payment(no_intent, None, admin)
+    with pytest.raises(refunds.BillingError, match="no Stripe PaymentIntent"):
+        refunds.refund_payment(no_intent, None, admin)
     payment.status = "refunded"
-    with pytest.raises(services.BillingError, match="already been refunded"):
-        services.refund_payment(payment, None, admin)
-    assert services.parse_refund_amount("£5") == 500
-    assert services.parse_refund_amount(" 12.5 ") == 1250
-    assert services.parse_refund_amount("0.01") == 1
-    assert services.parse_refund_amount("5.000") == 500
+    with pytest.raises(refunds.BillingError, match="already been refunded"):
+        refunds.refund_payment(payment, None, admin)
+    assert refunds.parse_refund_amount("£5") == 500
+    assert refunds.parse_refund_amount(" 12.5 ") == 1250
+    assert refunds.parse_refund_amount("0.01") == 1
+    assert refunds.parse_refund_amount("5.000") == 500
 
 
 # --- who may see and do it -------------------------------------------------------------

@@ -19,13 +19,14 @@ from shop import clock
 from shop.accounts.models import User
 from shop.audit.models import AuditEntry
 from shop.billing.models import Subscription
+from shop.cart.models import Order
+from shop.catalogue.models import KIND_PLAN
 from shop.clock import utcnow
 from shop.digests import selection
 from shop.extensions import db
 from shop.preferences.models import DigestPreference
 from shop.reports import subscribers as service
 from shop.sending.models import Delivery, Run
-from shop.store.models import KIND_PLAN, Order
 from tests.factories import TagFactory, UserFactory, make_product
 from tests.newsletter.digest_helpers import cutoff
 from tests.support import csrf_token, link_in, path_of

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from shop.billing.catalogue import push_product
+from shop.cart.models import Order
 from shop.extensions import db
-from shop.store.models import Order
 from tests.factories import make_product
 from tests.support import WEBHOOK_SECRET, csrf_token, use_emulator
 

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from shop.billing.models import Payment, Subscription
+from shop.cart.models import Cart, Order
+from shop.catalogue.models import Product
 from shop.extensions import db
-from shop.store.models import Cart, Order, Product
 from tests.billing.conftest import order_for
 from tests.factories import ArticleFactory, UserFactory
 from tests.support import AuthActions, csrf_token, path_of, text_of
@@ -300,8 +301,8 @@ def test_two_readers_racing_for_the_last_item(client, app, catalogue, emulator):
 def test_the_reservation_itself_is_atomic(app, catalogue, emulator, monkeypatch):
     """Both readers pass the cart check at the same moment; only one reservation wins."""
     from shop.accounts.models import User
-    from shop.billing import services
-    from shop.store import services as store
+    from shop.billing import checkout
+    from shop.cart import services as carts
 
     annual = catalogue["annual"]
     db.session.execute(Product.__table__.update().where(Product.id == annual.id).values(stock=1))
@@ -309,16 +310,16 @@ def test_the_reservation_itself_is_atomic(app, catalogue, emulator, monkeypatch)
     users = [UserFactory(email=f"racer{n}@example.org") for n in range(2)]
     checked = {}
     for user in users:
-        cart, _ = store.get_or_create_cart(user, None)
-        store.add_item(cart, annual.id, 1)
-        checked[user.id] = store.check_cart_for_checkout(cart)  # both see one left
+        cart, _ = carts.get_or_create_cart(user, None)
+        carts.add_item(cart, annual.id, 1)
+        checked[user.id] = carts.check_cart_for_checkout(cart)  # both see one left
 
     # Replay the interleaving: each checkout runs with the check it made before either
     # reserved, so only the reservation's own atomic UPDATE can tell them apart.
-    monkeypatch.setattr(store, "check_cart_for_checkout", lambda cart: checked[cart.user_id])
-    assert services.start_checkout(db.session.get(User, users[0].id)).startswith(emulator.base_url)
-    with pytest.raises(services.BillingError, match="sold out while you were shopping"):
-        services.start_checkout(db.session.get(User, users[1].id))
+    monkeypatch.setattr(carts, "check_cart_for_checkout", lambda cart: checked[cart.user_id])
+    assert checkout.start_checkout(db.session.get(User, users[0].id)).startswith(emulator.base_url)
+    with pytest.raises(checkout.BillingError, match="sold out while you were shopping"):
+        checkout.start_checkout(db.session.get(User, users[1].id))
     assert _stock(annual) == 0
 
 
@@ -356,7 +357,7 @@ def test_stripe_down_gives_a_clear_message_and_keeps_the_cart(
 
 
 def test_an_unknown_price_at_stripe_is_a_clear_message(shopper, catalogue, emulator):
-    from shop.store.models import Price
+    from shop.catalogue.models import Price
 
     price = catalogue["tote"].price
     db.session.get(Price, price.id).stripe_price_id = "price_does_not_exist"

@@ -14,12 +14,13 @@ from sqlalchemy import func, select
 
 from shop import create_app
 from shop.accounts.models import User
-from shop.billing import services
+from shop.billing import checkout
 from shop.billing.catalogue import push_product
 from shop.billing.models import Payment, StripeEvent
+from shop.cart import services as carts
+from shop.cart.models import Order
+from shop.catalogue.models import Product
 from shop.extensions import db
-from shop.store import services as store
-from shop.store.models import Order, Product
 from stripe_emulator.testing import TEST_API_KEY
 from tests import support
 from tests.factories import UserFactory, make_product
@@ -110,9 +111,9 @@ def test_twenty_concurrent_deliveries_fulfil_exactly_once(
             user = UserFactory(email="crowd@example.org")
             annual = make_product("Printed annual", 2500, stock=5)
             push_product(annual)
-            cart, _ = store.get_or_create_cart(user, None)
-            store.add_item(cart, annual.id, 2)
-            services.start_checkout(db.session.get(User, user.id))
+            cart, _ = carts.get_or_create_cart(user, None)
+            carts.add_item(cart, annual.id, 2)
+            checkout.start_checkout(db.session.get(User, user.id))
             order = db.session.scalar(select(Order))
             emulator.pay(order.stripe_checkout_session_id)
             completed = emulator.events(type="checkout.session.completed")

@@ -7,10 +7,11 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from shop import scheduler
-from shop.billing import services
+from shop.billing import checkout, fulfilment, holds
 from shop.billing.models import Payment
+from shop.cart.models import Order
+from shop.catalogue.models import Product
 from shop.extensions import db
-from shop.store.models import Order, Product
 from tests.billing.conftest import Shopper, order_for
 from tests.factories import UserFactory
 from tests.support import AuthActions
@@ -49,7 +50,7 @@ def test_a_checkout_that_holds_stock_ends_within_the_hour(shopper, catalogue, em
     order = order_for(session_id)
     assert order.checkout_expires_at is not None
     stripe_end = emulator.get(session_id)["expires_at"]
-    assert services._unix(order.checkout_expires_at) == stripe_end
+    assert checkout._unix(order.checkout_expires_at) == stripe_end
 
 
 def test_the_hold_follows_the_setting_and_never_goes_below_stripes_minimum(
@@ -95,11 +96,11 @@ def test_the_sweep_gives_stock_back_when_the_webhook_never_comes(shopper, catalo
     emulator.expire_due(now=emulator.get(session_id)["expires_at"])
     assert order_for(session_id).status == "pending" and _stock(annual) == 0
 
-    assert services.release_expired_checkouts(order_for(session_id).checkout_expires_at) == 0
-    assert services.release_expired_checkouts(_past_expiry(session_id)) == 1
+    assert fulfilment.release_expired_checkouts(order_for(session_id).checkout_expires_at) == 0
+    assert fulfilment.release_expired_checkouts(_past_expiry(session_id)) == 1
     assert order_for(session_id).status == "abandoned"
     assert _stock(annual) == 3
-    assert services.release_expired_checkouts(_past_expiry(session_id)) == 0  # safe twice
+    assert fulfilment.release_expired_checkouts(_past_expiry(session_id)) == 0  # safe twice
 
     # The lost event turns up after all: the units are not given back twice.
     assert {status for _, status in emulator.deliver()} == {200}
@@ -111,7 +112,7 @@ def test_the_sweep_ends_a_session_stripe_left_open(shopper, catalogue, emulator)
     emulator.set_delivery_mode("hold")
     shopper.add(annual, 2)
     session_id = shopper.session_id(shopper.checkout())
-    assert services.release_expired_checkouts(_past_expiry(session_id)) == 1
+    assert fulfilment.release_expired_checkouts(_past_expiry(session_id)) == 1
     assert emulator.get(session_id)["status"] == "expired"  # it can no longer be paid
     assert order_for(session_id).status == "abandoned"
     assert _stock(annual) == 3
@@ -126,7 +127,7 @@ def test_the_sweep_fulfils_a_payment_whose_webhook_is_late(shopper, catalogue, e
     session_id = shopper.session_id(shopper.checkout())
     emulator.pay(session_id)  # paid just before the end; the webhook is late
 
-    assert services.release_expired_checkouts(_past_expiry(session_id)) == 0
+    assert fulfilment.release_expired_checkouts(_past_expiry(session_id)) == 0
     assert order_for(session_id).status == "paid"
     assert _stock(annual) == 1  # sold, not given back
     assert len(mailbox.to("reader@example.org")) == 1
@@ -140,7 +141,7 @@ def test_the_sweep_leaves_a_bank_payment_that_is_still_settling(shopper, catalog
     shopper.add(annual)
     session_id = shopper.session_id(shopper.checkout())
     emulator.pay(session_id, action="delayed")
-    assert services.release_expired_checkouts(_past_expiry(session_id)) == 0
+    assert fulfilment.release_expired_checkouts(_past_expiry(session_id)) == 0
     assert order_for(session_id).status == "pending" and _stock(annual) == 2
     emulator.settle_async(session_id, succeeded=True)
     assert order_for(session_id).status == "paid"
@@ -152,10 +153,10 @@ def test_the_sweep_waits_while_stripe_is_down(shopper, catalogue, emulator):
     shopper.add(annual, 2)
     session_id = shopper.session_id(shopper.checkout())
     emulator.fail_requests()
-    assert services.release_expired_checkouts(_past_expiry(session_id)) == 0
+    assert fulfilment.release_expired_checkouts(_past_expiry(session_id)) == 0
     assert order_for(session_id).status == "pending" and _stock(annual) == 1
     emulator.clear_faults()
-    assert services.release_expired_checkouts(_past_expiry(session_id)) == 1
+    assert fulfilment.release_expired_checkouts(_past_expiry(session_id)) == 1
     assert _stock(annual) == 3
 
 
@@ -163,7 +164,7 @@ def test_the_sweep_leaves_open_checkouts_alone(shopper, catalogue, emulator):
     annual = catalogue["annual"]
     shopper.add(annual, 2)
     session_id = shopper.session_id(shopper.checkout())
-    assert services.release_expired_checkouts() == 0
+    assert fulfilment.release_expired_checkouts() == 0
     assert emulator.get(session_id)["status"] == "open"
     assert order_for(session_id).status == "pending" and _stock(annual) == 1
 
@@ -178,20 +179,22 @@ def test_the_sweep_releases_an_order_whose_session_was_never_made(app, reader, c
         currency="usd",
         total=2500,
         cart_version=1,
-        checkout_expires_at=services.utcnow() + timedelta(minutes=32),
+        checkout_expires_at=fulfilment.utcnow() + timedelta(minutes=32),
     )
     db.session.add(order)
     db.session.commit()
-    from shop.store.models import OrderLine
+    from shop.cart.models import OrderLine
 
     order.lines.append(
         OrderLine(product_id=annual.id, name="Printed annual", unit_amount=2500, quantity=1)
     )
     db.session.flush()
-    services._reserve(order)
+    holds.reserve(order)
     db.session.commit()
     assert _stock(annual) == 0
-    assert services.release_expired_checkouts(order.checkout_expires_at + timedelta(minutes=6)) == 1
+    assert (
+        fulfilment.release_expired_checkouts(order.checkout_expires_at + timedelta(minutes=6)) == 1
+    )
     assert _stock(annual) == 1
 
 

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from shop.accounts.models import User
-from shop.billing import services
+from shop.billing import checkout, customers, refunds
 from shop.billing.catalogue import price_key
 from shop.billing.models import Customer, Payment
+from shop.cart.models import Cart, CartItem, Order, OrderLine
 from shop.extensions import db
-from shop.store.models import Cart, CartItem, Order, OrderLine
 from tests.billing.conftest import Shopper, order_for
 from tests.factories import UserFactory
 from tests.support import AuthActions
@@ -29,9 +29,9 @@ def test_every_key_names_the_install_and_the_rows_creation_time(app, reader, cat
     order.created_at = reader.created_at
     payment = Payment(id=9, amount=500, currency="usd", paid_at=reader.created_at)
     keys = {
-        "customer": lambda: services.customer_key(reader),
-        "checkout": lambda: services.checkout_key(order, 3),
-        "refund": lambda: services.refund_key(payment, 500, "attempt-abcdefgh"),
+        "customer": lambda: customers.customer_key(reader),
+        "checkout": lambda: checkout.checkout_key(order, 3),
+        "refund": lambda: refunds.refund_key(payment, 500, "attempt-abcdefgh"),
         "price": lambda: price_key(price, "prod_x"),
     }
     app.config["INSTALL_ID"] = "install-one"
@@ -45,12 +45,12 @@ def test_every_key_names_the_install_and_the_rows_creation_time(app, reader, cat
 
     app.config["INSTALL_ID"] = "install-one"
     later = reader.created_at + timedelta(days=3)
-    assert services.customer_key(_restored(reader, later)) != first["customer"]
+    assert customers.customer_key(_restored(reader, later)) != first["customer"]
     order.created_at = later
-    assert services.checkout_key(order, 3) != first["checkout"]
-    assert services.checkout_key(order, 4) != services.checkout_key(order, 3)
+    assert checkout.checkout_key(order, 3) != first["checkout"]
+    assert checkout.checkout_key(order, 4) != checkout.checkout_key(order, 3)
     payment.paid_at = later
-    assert services.refund_key(payment, 500, "attempt-abcdefgh") != first["refund"]
+    assert refunds.refund_key(payment, 500, "attempt-abcdefgh") != first["refund"]
     price.created_at = later
     assert price_key(price, "prod_x") != first["price"]
 
@@ -103,9 +103,9 @@ def test_a_reused_account_id_still_checks_out(app, client, catalogue, emulator, 
 
 def test_a_lost_customer_answer_retried_is_the_same_customer(app, reader, emulator):
     """The request that made the Stripe Customer died before storing it: no second one."""
-    stripe_id = services.stripe_customer_id(reader)
+    stripe_id = customers.stripe_customer_id(reader)
     db.session.execute(delete(Customer))
     db.session.commit()
-    assert services.stripe_customer_id(reader) == stripe_id
+    assert customers.stripe_customer_id(reader) == stripe_id
     assert len(emulator.events("customer.created")) == 1
     assert db.session.scalar(select(func.count()).select_from(Customer)) == 1

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from shop.catalogue import admin as catalogue_admin
+from shop.catalogue.models import Price, Product
 from shop.extensions import db
-from shop.store import services as store
-from shop.store.models import Price, Product
 from tests.factories import make_product
 
 
@@ -32,8 +32,8 @@ def test_a_changed_amount_is_a_new_stripe_price_and_the_old_one_retires(
     item = make_product("Tote bag", 1800)
     runner.invoke(args=["stripe", "sync"])
     old = db.session.get(Product, item.id).price.stripe_price_id
-    store.save_product(
-        store.ProductInput(name="Tote bag", kind="item", amount=2000),
+    catalogue_admin.save_product(
+        catalogue_admin.ProductInput(name="Tote bag", kind="item", amount=2000),
         db.session.get(Product, item.id),
     )
     runner.invoke(args=["stripe", "sync"])

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from shop.billing import access, gateway, services
+from shop.billing import access, fulfilment, gateway
 from shop.billing.models import Payment, StripeEvent, Subscription
 from shop.clock import utcnow
 from shop.extensions import db
@@ -106,19 +106,19 @@ def test_a_failing_handler_answers_500_and_the_retry_processes_it(
     emulator.pay(session_id)
     completed = [e["id"] for e in emulator.held() if e["type"] == "checkout.session.completed"]
 
-    real_fulfil = services.fulfil
+    real_fulfil = fulfilment.fulfil
 
     def broken(session):
         real_fulfil(session)
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(services, "fulfil", broken)
+    monkeypatch.setattr(fulfilment, "fulfil", broken)
     assert emulator.deliver(event_ids=completed) == [(completed[0], 500)]
     assert order_for(session_id).status == "pending"  # rolled back
     assert db.session.get(StripeEvent, completed[0]) is None
     assert mailbox.to("reader@example.org") == []
 
-    monkeypatch.setattr(services, "fulfil", real_fulfil)
+    monkeypatch.setattr(fulfilment, "fulfil", real_fulfil)
     assert emulator.deliver(event_ids=completed) == [(completed[0], 200)]
     assert order_for(session_id).status == "paid"
     assert len(mailbox.to("reader@example.org")) == 1

@@ -78,8 +78,9 @@ def test_a_reader_buys_a_plan_and_a_product_then_reads_and_manages_billing(
 def test_a_reader_leaves_the_checkout_and_ends_it(
     checked_page, live_server, emulator_server, reader
 ):
+    from shop.cart.models import Order
+    from shop.catalogue.models import Product
     from shop.extensions import db
-    from shop.store.models import Order, Product
 
     site, page = checked_page, checked_page.page
     emulator_server.configure_webhook(live_server + "/webhooks/stripe", WEBHOOK_SECRET)

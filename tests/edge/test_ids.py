@@ -7,9 +7,10 @@ from sqlalchemy import func, select
 
 from shop.articles.models import Article
 from shop.billing.models import Payment
+from shop.cart.models import Order
+from shop.catalogue.models import Product
 from shop.extensions import db
 from shop.newsletters.models import Newsletter
-from shop.store.models import Order, Product
 from tests.factories import TagFactory, make_product
 from tests.newsletter.helpers import preference_of
 from tests.support import AuthActions, csrf_token

@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 
 from shop.billing.catalogue import push_product
 from shop.billing.models import Payment
+from shop.cart.models import Cart, Order
+from shop.catalogue.models import Product
 from shop.extensions import db
-from shop.store.models import Cart, Order, Product
 from stripe_emulator.testing import TEST_API_KEY, EmulatorServer
 from tests.factories import UserFactory, make_product
 from tests.support import WEBHOOK_SECRET, AuthActions, csrf_token, free_port, path_of

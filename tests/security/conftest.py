@@ -11,12 +11,12 @@ from sqlalchemy import select
 
 from shop.accounts.models import User
 from shop.billing.models import Customer, Subscription
+from shop.cart.models import Order
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.newsletters.models import Newsletter
 from shop.preferences.models import DigestPreference
 from shop.preferences.tokens import unsubscribe_token
-from shop.store.models import Order
 from tests.admin.test_authorization import real_ids  # noqa: F401, F811  (a fixture, reused)
 from tests.factories import (
     PASSWORD,

@@ -179,12 +179,12 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "readers.unsubscribe": ("anonymous", {"List-Unsubscribe": "One-Click"}),
-    "store.cart_add": ("anonymous", {"product_id": "{plan_id}", "quantity": "1", "next": "/cart"}),
-    "store.cart_update": (
+    "cart.cart_add": ("anonymous", {"product_id": "{plan_id}", "quantity": "1", "next": "/cart"}),
+    "cart.cart_update": (
         "anonymous",
         {"product_id": "{plan_id}", "quantity": "2", "next": "/cart"},
     ),
-    "store.cart_remove": ("anonymous", {"product_id": "{plan_id}", "next": "/cart"}),
+    "cart.cart_remove": ("anonymous", {"product_id": "{plan_id}", "next": "/cart"}),
 }
 
 # POST endpoints that read no field but the CSRF token: only their URL can be hostile.

@@ -44,9 +44,9 @@ FORM_DATA: dict[str, dict[str, object]] = {
     "admin.tag_edit": {"name": "Forged"},
     "articles.add_comment": {"body": "Forged comment."},
     "readers.preferences": {"frequency": "daily", "follow_all": "y"},
-    "store.cart_add": {"product_id": "{plan_id}", "quantity": "1"},
-    "store.cart_update": {"product_id": "{plan_id}", "quantity": "0"},
-    "store.cart_remove": {"product_id": "{plan_id}"},
+    "cart.cart_add": {"product_id": "{plan_id}", "quantity": "1"},
+    "cart.cart_update": {"product_id": "{plan_id}", "quantity": "0"},
+    "cart.cart_remove": {"product_id": "{plan_id}"},
 }
 
 
@@ -93,7 +93,7 @@ def test_the_exempt_list_is_the_apps(app):
 def test_the_walk_sees_the_forms(app):
     """The walk is not empty: logins, carts and the back office's buttons are in it."""
     endpoints = {endpoint for _, endpoint in protected_rules(app)}
-    assert {"accounts.login", "store.cart_add", "admin.article_delete"} <= endpoints
+    assert {"accounts.login", "cart.cart_add", "admin.article_delete"} <= endpoints
     assert len(endpoints) >= 40
 
 

@@ -38,8 +38,8 @@ FUZZED_FORMS = [
     "admin.order_refund",
     "articles.add_comment",
     "readers.preferences",
-    "store.cart_add",
-    "store.cart_update",
+    "cart.cart_add",
+    "cart.cart_update",
 ]
 HANDLED_TYPES = [
     "checkout.session.completed",

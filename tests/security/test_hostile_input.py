@@ -35,7 +35,16 @@ SHOP = Path(__file__).resolve().parents[2] / "shop"
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Walked last: they change the password, use up the reset link or delete the comment.
 FORMS_LAST = ["accounts.change_password", "accounts.reset_password", "admin.comment_delete"]
-BLUEPRINTS = ["accounts", "admin", "articles", "billing", "newsletters", "readers", "store"]
+BLUEPRINTS = [
+    "accounts",
+    "admin",
+    "articles",
+    "billing",
+    "cart",
+    "catalogue",
+    "newsletters",
+    "readers",
+]
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import re
 
 from sqlalchemy import select
 
+from shop.cart.models import Cart
 from shop.extensions import db
-from shop.store.models import Cart
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 

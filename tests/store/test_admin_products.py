@@ -9,8 +9,8 @@ import re
 import pytest
 from sqlalchemy import select
 
+from shop.catalogue.models import Price, Product
 from shop.extensions import db
-from shop.store.models import Price, Product
 from tests.factories import make_product
 from tests.support import csrf_token
 

@@ -6,9 +6,10 @@ import pytest
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import func, select
 
+from shop.cart import services
+from shop.cart.cookie import CART_COOKIE_SALT
+from shop.cart.models import Cart, CartItem
 from shop.extensions import db
-from shop.store import services
-from shop.store.models import Cart, CartItem
 from tests.factories import PriceFactory, UserFactory, make_product
 from tests.store.helpers import all_carts, only_cart
 
@@ -87,7 +88,7 @@ def test_a_tampered_cookie_is_ignored(app, client, shopper, catalogue, cookie):
     shopper.add(catalogue["tote"].id, 2)
     cart = only_cart()
     if cookie is None:
-        cookie = URLSafeSerializer("another-key", salt=services.CART_COOKIE_SALT).dumps(cart.token)
+        cookie = URLSafeSerializer("another-key", salt=CART_COOKIE_SALT).dumps(cart.token)
     client.set_cookie("cart", cookie)
     response = client.get("/cart")
     assert response.status_code == 200
@@ -549,7 +550,7 @@ def test_check_cart_for_checkout_refuses_an_empty_cart(app):
     cart = Cart(token="t" * 32)
     db.session.add(cart)
     db.session.commit()
-    with pytest.raises(services.StoreError, match="Your cart is empty."):
+    with pytest.raises(services.CartError, match="Your cart is empty."):
         services.check_cart_for_checkout(cart)
 
 
@@ -569,7 +570,7 @@ def test_check_cart_for_checkout_rechecks_the_catalogue(shopper, catalogue, spoi
     services.check_cart_for_checkout(cart)
     spoil(catalogue)
     db.session.commit()
-    with pytest.raises(services.StoreError, match=message) as caught:
+    with pytest.raises(services.CartError, match=message) as caught:
         services.check_cart_for_checkout(cart)
     assert "“The printed annual”" in str(caught.value)
 
@@ -580,7 +581,7 @@ def test_check_cart_for_checkout_refuses_two_plans(shopper, catalogue):
     # Only a bug or an old row could do this: the rules never put two plans in a cart.
     db.session.add(CartItem(cart_id=cart.id, product_id=catalogue["yearly"].id, quantity=1))
     db.session.commit()
-    with pytest.raises(services.StoreError, match="more than one plan"):
+    with pytest.raises(services.CartError, match="more than one plan"):
         services.check_cart_for_checkout(cart)
 
 
@@ -611,6 +612,42 @@ def test_stale_anonymous_carts_are_deleted(app, shopper, catalogue, reader):
     assert services.delete_stale_carts(days=30) == 1
     assert len(all_carts()) == 2
     assert db.session.scalar(select(func.count()).select_from(CartItem)) == 1
+
+
+def _aged_carts(catalogue, reader) -> tuple[Cart, Cart, Cart]:
+    """A stale anonymous cart, a fresh anonymous one and a reader's long-untouched one."""
+    from datetime import timedelta
+
+    from shop.clock import utcnow
+
+    stale = Cart(token="s" * 32, updated_at=utcnow() - timedelta(days=31))
+    stale.items = [CartItem(product_id=catalogue["gift"].id, quantity=1)]
+    fresh = Cart(token="f" * 32, updated_at=utcnow() - timedelta(days=29))
+    readers = Cart(user_id=reader.id, updated_at=utcnow() - timedelta(days=400))
+    db.session.add_all([stale, fresh, readers])
+    db.session.commit()
+    return stale, fresh, readers
+
+
+def test_the_tick_expires_stale_anonymous_carts_only(app, catalogue, reader):
+    from shop import scheduler
+
+    stale, fresh, readers = _aged_carts(catalogue, reader)
+    kept = {fresh.id, readers.id}
+    result = scheduler.tick()
+    assert result.carts_expired == 1 and result.errors == []
+    assert {cart.id for cart in all_carts()} == kept
+    assert db.session.scalar(select(func.count()).select_from(CartItem)) == 0
+    assert scheduler.tick().carts_expired == 0  # safe to run again
+
+
+def test_flask_tick_expires_stale_anonymous_carts(app, catalogue, reader):
+    stale, fresh, readers = _aged_carts(catalogue, reader)
+    kept = {fresh.id, readers.id}
+    result = app.test_cli_runner().invoke(args=["tick"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert {cart.id for cart in all_carts()} == kept
 
 
 def test_a_second_reader_has_a_separate_cart(app, shopper, catalogue):
@@ -645,5 +682,5 @@ def test_a_cart_over_the_cap_says_so_on_the_cart_page(app, shopper, catalogue):
     app.config["MAX_UNITS_PER_ACCOUNT"] = 2  # lowered since, or a merge at login
     page = shopper.page()
     assert "You can hold at most 2 limited-stock items at once; your cart would hold 3." in page
-    with pytest.raises(services.StoreError, match="at most 2 limited-stock items"):
+    with pytest.raises(services.CartError, match="at most 2 limited-stock items"):
         services.check_cart_for_checkout(only_cart())

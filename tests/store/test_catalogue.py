@@ -7,9 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from shop.catalogue import services
+from shop.catalogue.models import Price, Product
 from shop.extensions import db
-from shop.store import services
-from shop.store.models import Price, Product
 from tests.factories import ArticleFactory, ProductFactory, make_product
 
 
@@ -135,7 +135,7 @@ def test_the_widget_says_one_item(client, shopper):
 
 
 def test_the_widget_never_creates_a_cart(client, auth, reader):
-    from shop.store.models import Cart
+    from shop.cart.models import Cart
 
     client.get("/")
     auth.login("reader@example.org")
@@ -171,7 +171,7 @@ def test_the_widget_costs_no_query_without_a_cookie(app, client):
         (1200, "usd", "$12.00"),
         (1200, "eur", "€12.00"),
         (1200, "gbp", "£12.00"),
-        (1200, "chf", "12.00 CHF"),
+        (1200, "chf", "CHF\N{NO-BREAK SPACE}12.00"),  # CLDR: the code first, kept on its line
         (5, "usd", "$0.05"),
         (0, "usd", "$0.00"),
         (123456789, "usd", "$1,234,567.89"),

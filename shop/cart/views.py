@@ -1,13 +1,15 @@
-"""Shop and cart pages: thin views over shop.store.services."""
+"""The cart pages, the cart widget on every page, and the merge at login: thin views."""
 
 from __future__ import annotations
 
 import re
 
 from flask import (
+    Blueprint,
     after_this_request,
     current_app,
     flash,
+    g,
     has_request_context,
     redirect,
     render_template,
@@ -16,34 +18,67 @@ from flask import (
 )
 from flask_login import current_user, user_logged_in
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.local import LocalProxy
 
+from shop import money
+from shop.cart import limits, services
+from shop.cart.cookie import CART_COOKIE, CART_COOKIE_MAX_AGE
+from shop.cart.services import CartError, CartSummary
+from shop.catalogue.services import max_quantity
 from shop.extensions import db
-from shop.store import bp, services
-from shop.store.services import CART_COOKIE, StoreError
 from shop.urls import is_safe_next
+
+bp = Blueprint("cart", __name__)
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
+def current_cart_summary() -> CartSummary:
+    """The summary of this request's cart (the reader's, or the cookie's), once per request.
+
+    Never creates a cart. A database failure shows an empty widget rather than turning
+    a page, or the error page itself, into a second failure.
+    """
+    if not has_request_context():
+        return CartSummary(currency=money.currency())
+    summary = g.get("_cart_summary")
+    if summary is None:
+        try:
+            cart = services.find_cart(current_user, request.cookies.get(CART_COOKIE))
+            summary = services.cart_summary(cart)
+        except SQLAlchemyError:
+            current_app.logger.exception("Could not read the cart for the cart widget")
+            db.session.rollback()
+            summary = CartSummary(currency=money.currency())
+        g._cart_summary = summary
+    return summary
+
+
+@bp.app_context_processor
+def cart_widget() -> dict[str, object]:
+    """Feed the cart widget in the page header; looked up only if a template reads it."""
+    return {"cart": LocalProxy(current_cart_summary)}
+
+
 def _number(name: str, missing: str, default: int | None = None) -> int:
-    """A whole number from the posted form, or a StoreError a reader can act on."""
+    """A whole number from the posted form, or a CartError a reader can act on."""
     raw = (request.form.get(name) or "").strip()
     if not raw and default is not None:
         return default
     if not raw:
-        raise StoreError(missing, name)
+        raise CartError(missing, name)
     # Only ASCII digits: int() would also take "٣" or " 1_000 ".
     if not _WHOLE_NUMBER.fullmatch(raw):
         if name == "quantity":
-            raise StoreError("Choose a quantity as a whole number, such as 1 or 2.", name)
-        raise StoreError("That is not a product from the shop.", name)
+            raise CartError("Choose a quantity as a whole number, such as 1 or 2.", name)
+        raise CartError("That is not a product from the shop.", name)
     return int(raw)
 
 
 def _back():
     """Back to the cart, or to a ``next`` on this site; 303 so the browser GETs it."""
     target = request.form.get("next") or request.args.get("next")
-    return redirect(target if is_safe_next(target) else url_for("store.cart"), code=303)
+    return redirect(target if is_safe_next(target) else url_for("cart.cart"), code=303)
 
 
 def _cookie_value() -> str | None:
@@ -54,24 +89,11 @@ def _set_cart_cookie(response, value: str) -> None:
     response.set_cookie(
         CART_COOKIE,
         value,
-        max_age=services.CART_COOKIE_MAX_AGE,
+        max_age=CART_COOKIE_MAX_AGE,
         path="/",
         httponly=True,
         samesite="Lax",
         secure=current_app.config["SITE_URL"].startswith("https://"),
-    )
-
-
-@bp.route("/shop")
-def catalogue():
-    """The catalogue: plans, then one-off items."""
-    products = [p for p in services.active_products() if services.is_on_sale(p)]
-    return render_template(
-        "store/shop.html",
-        plans=[p for p in products if p.is_plan],
-        items=[p for p in products if not p.is_plan],
-        max_quantity=services.max_quantity,
-        low_stock=services.LOW_STOCK,
     )
 
 
@@ -80,13 +102,13 @@ def cart():
     """The cart: lines, quantities, subtotal and the way to checkout."""
     found = services.find_cart(current_user, _cookie_value())
     lines = services.cart_lines(found)
-    wanted, cap = services.held_units(lines), services.max_units_per_account()
+    wanted, cap = services.held_units(lines), limits.max_units_per_account()
     return render_template(
-        "store/cart.html",
+        "cart/cart.html",
         lines=lines,
         summary=services.cart_summary(found, lines),
-        max_quantity=services.max_quantity,
-        cap_notice=services.cap_message(cap, wanted) if wanted > cap else None,
+        max_quantity=max_quantity,
+        cap_notice=limits.cap_message(cap, wanted) if wanted > cap else None,
     )
 
 
@@ -99,7 +121,7 @@ def cart_add():
         quantity = _number("quantity", "Choose how many you want.", default=1)
         found, new_cookie = services.get_or_create_cart(current_user, _cookie_value())
         notice = services.add_item(found, product_id, quantity)
-    except StoreError as error:
+    except CartError as error:
         flash(str(error), "error")
     else:
         flash(notice or "Added to your cart.", "info" if notice else "success")
@@ -117,9 +139,9 @@ def cart_update():
         quantity = _number("quantity", "Choose a quantity, or 0 to remove it.")
         found = services.find_cart(current_user, _cookie_value())
         if found is None:
-            raise StoreError("Your cart is empty.")
+            raise CartError("Your cart is empty.")
         services.update_item(found, product_id, quantity)
-    except StoreError as error:
+    except CartError as error:
         flash(str(error), "error")
     else:
         flash("Your cart is updated.", "success")
@@ -133,7 +155,7 @@ def cart_remove():
         product_id = _number("product_id", "Choose a product in your cart.")
         found = services.find_cart(current_user, _cookie_value())
         removed = services.remove_item(found, product_id) if found is not None else None
-    except StoreError as error:
+    except CartError as error:
         flash(str(error), "error")
     else:
         if removed is None:
@@ -146,7 +168,7 @@ def cart_remove():
 @user_logged_in.connect
 def merge_cart_at_login(sender, user, **extra) -> None:
     """At login, move the browser's anonymous cart into the reader's and drop its cookie."""
-    if not has_request_context() or "store" not in current_app.blueprints:
+    if not has_request_context() or "cart" not in current_app.blueprints:
         return
     cookie = _cookie_value()
     if not cookie:
@@ -154,7 +176,7 @@ def merge_cart_at_login(sender, user, **extra) -> None:
     try:
         anonymous = services.find_cart(None, cookie)
         notices = services.merge_carts(anonymous, user) if anonymous is not None else []
-    except (StoreError, SQLAlchemyError):
+    except (CartError, SQLAlchemyError):
         # Logging in matters more than the cart: keep going without the merge.
         current_app.logger.exception("Could not merge the anonymous cart at login")
         db.session.rollback()

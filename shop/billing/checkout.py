@@ -1,0 +1,254 @@
+"""Checkout: the reader's cart becomes a pending order, its stock held, and a Stripe
+Checkout Session; coming back without paying ends it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from shop.accounts.models import User
+from shop.billing import gateway, holds
+from shop.billing.catalogue import push_product
+from shop.billing.customers import stripe_customer_id
+from shop.billing.errors import BillingError
+from shop.billing.models import Subscription
+from shop.cart import limits
+from shop.cart import services as carts
+from shop.cart.models import ORDER_ABANDONED, ORDER_PENDING, Cart, Order, OrderLine
+from shop.clock import utcnow
+from shop.extensions import db
+from shop.install import scoped_key
+from shop.urls import external_url
+
+# Statuses in which a reader already holds a plan and should manage it, not buy another.
+HOLDING_STATUSES = ("active", "trialing", "past_due", "incomplete")
+
+# Stripe lets a Checkout Session live 30 minutes to 24 hours. Sessions that hold stock
+# live CHECKOUT_HOLD_MINUTES, kept in 30-60 so that stock comes back soon.
+HOLD_MINUTES_MIN = 30
+HOLD_MINUTES_MAX = 60
+# Stripe measures the 30 minutes from when it receives the request, on its own clock.
+EXPIRY_SLACK = timedelta(minutes=2)
+# A session this close to its end is replaced rather than handed out again.
+REUSE_MARGIN = timedelta(minutes=5)
+
+
+def checkout_key(order: Order, cart_version: int) -> str:
+    """The idempotency key of an order's Checkout Session, for that version of the cart."""
+    return scoped_key("checkout", order.id, order.created_at, f"cart-v{cart_version}")
+
+
+STRIPE_DOWN_EARLIER = (
+    "We could not reach the payment provider to close your earlier checkout, so no new one "
+    "was started. Nothing was charged and your cart is just as you left it: please try again "
+    "in a moment."
+)
+
+
+def _replace_open_checkouts(user: User, keep: Order | None = None) -> None:
+    """Expire the reader's other open sessions; a new checkout replaces them.
+
+    Raises BillingError when Stripe cannot be reached: the older session may still be
+    paid, so its order (and the stock it holds) stays as it is, and no new one starts.
+    """
+    pending = db.session.scalars(
+        select(Order).where(Order.user_id == user.id, Order.status == ORDER_PENDING)
+    ).all()
+    for order in pending:
+        if keep is not None and order.id == keep.id:
+            continue
+        if order.stripe_checkout_session_id:
+            try:
+                expired = gateway.expire_checkout_session(order.stripe_checkout_session_id)
+            except gateway.GatewayError as exc:
+                db.session.rollback()
+                raise BillingError(STRIPE_DOWN_EARLIER) from exc
+            if expired is None:
+                # Not open any more: it may have been paid a moment ago. Its webhook
+                # settles it; abandoning it here could undo a real payment.
+                continue
+        holds.close_order(order.id, ORDER_ABANDONED)
+        # Stripe has expired it: keep that even if a later session fails to expire.
+        db.session.commit()
+    db.session.commit()
+
+
+def hold_minutes() -> int:
+    """How long a Checkout Session that holds stock stays open: CHECKOUT_HOLD_MINUTES, 30-60."""
+    configured = int(current_app.config.get("CHECKOUT_HOLD_MINUTES", HOLD_MINUTES_MIN))
+    return min(max(configured, HOLD_MINUTES_MIN), HOLD_MINUTES_MAX)
+
+
+def _hold_until(now: datetime) -> datetime:
+    """When a session made now that holds stock expires, whole seconds, within Stripe's range."""
+    shortest = timedelta(minutes=HOLD_MINUTES_MIN) + EXPIRY_SLACK
+    hold = max(timedelta(minutes=hold_minutes()), shortest)
+    return (now + hold).replace(microsecond=0)
+
+
+def _unix(moment: datetime) -> int:
+    """A naive UTC datetime as the Unix time Stripe takes."""
+    return int(moment.replace(tzinfo=UTC).timestamp())
+
+
+def _check_account_cap(user: User, cart: Cart, lines: list) -> None:
+    """Refuse a checkout that would take the reader's held units over MAX_UNITS_PER_ACCOUNT."""
+    wanted = carts.held_units(lines)
+    if not wanted:
+        return
+    # One checkout per reader at a time (PostgreSQL): two tabs cannot both pass the count.
+    db.session.execute(select(Cart.id).where(Cart.id == cart.id).with_for_update())
+    held, cap = holds.units_held(user), limits.max_units_per_account()
+    if held + wanted > cap:
+        db.session.rollback()
+        raise BillingError(limits.cap_message(cap, wanted, held))
+
+
+def _holds_plan(user: User) -> bool:
+    return (
+        db.session.scalar(
+            select(Subscription.id).where(
+                Subscription.user_id == user.id, Subscription.status.in_(HOLDING_STATUSES)
+            )
+        )
+        is not None
+    )
+
+
+def _ensure_stripe_prices(lines: list) -> None:
+    """Push any product that never reached Stripe, so every line has a Stripe price."""
+    for line in lines:
+        if not line.price.stripe_price_id:
+            push_product(line.product)
+
+
+def start_checkout(user: User) -> str:
+    """Turn the reader's cart into a pending order and a Checkout Session; return its URL."""
+    if not gateway.is_configured():
+        raise BillingError("Payments are not set up on this site yet.")
+    cart = carts.find_cart(user, None)
+    if cart is None:
+        raise BillingError("Your cart is empty.")
+    lines = carts.check_cart_for_checkout(cart)
+    has_plan = any(line.product.is_plan for line in lines)
+    if has_plan and _holds_plan(user):
+        raise BillingError(
+            "You already have a plan. Change or cancel it from your account's billing page."
+        )
+
+    # The same cart, unchanged, checked out again: the same order and session.
+    existing = db.session.scalar(
+        select(Order).where(
+            Order.user_id == user.id,
+            Order.status == ORDER_PENDING,
+            Order.cart_version == cart.version,
+            Order.checkout_url.is_not(None),
+        )
+    )
+    if existing is not None:
+        try:
+            session = gateway.retrieve_checkout_session(existing.stripe_checkout_session_id)
+        except gateway.MissingObjectError:
+            session = None  # Stripe has no such session: nobody can pay it; replace it
+        except gateway.GatewayError as exc:
+            raise BillingError(str(exc) + " Your cart is just as you left it.") from exc
+        ending = existing.checkout_expires_at is not None and (
+            existing.checkout_expires_at - REUSE_MARGIN <= utcnow()
+        )
+        if session is not None and session.status == "open" and not ending:
+            _replace_open_checkouts(user, keep=existing)
+            return existing.checkout_url
+    _replace_open_checkouts(user)
+
+    try:
+        _ensure_stripe_prices(lines)
+    except gateway.GatewayError as exc:
+        raise BillingError(str(exc)) from exc
+    currency = lines[0].price.currency
+    order = Order(
+        user_id=user.id,
+        status=ORDER_PENDING,
+        mode="subscription" if has_plan else "payment",
+        currency=currency,
+        total=sum(line.amount for line in lines),
+        cart_version=cart.version,
+        lines=[
+            OrderLine(
+                product_id=line.product.id,
+                price_id=line.price.id,
+                name=line.product.name,
+                unit_amount=line.price.amount,
+                quantity=line.quantity,
+                interval=line.price.interval,
+                stripe_price_id=line.price.stripe_price_id,
+            )
+            for line in lines
+        ],
+    )
+    _check_account_cap(user, cart, lines)
+    db.session.add(order)
+    db.session.flush()
+    holds.reserve(order)
+    if any(line.reserved for line in order.lines):
+        # Held stock comes back when the session ends, so it must end soon.
+        order.checkout_expires_at = _hold_until(utcnow())
+    db.session.commit()
+
+    try:
+        customer = stripe_customer_id(user)
+        params = {
+            "mode": order.mode,
+            "customer": customer,
+            "client_reference_id": str(order.id),
+            "metadata": {"order_id": str(order.id), "user_id": str(user.id)},
+            "line_items": [
+                {"price": line.stripe_price_id, "quantity": line.quantity} for line in order.lines
+            ],
+            "allow_promotion_codes": True,
+            "success_url": external_url("billing.success") + "?session_id={CHECKOUT_SESSION_ID}",
+            "cancel_url": external_url("billing.cancel", order=order.id),
+        }
+        if order.mode == "subscription":
+            params["subscription_data"] = {"metadata": {"order_id": str(order.id)}}
+        else:
+            params["payment_intent_data"] = {"metadata": {"order_id": str(order.id)}}
+        if order.checkout_expires_at is not None:
+            params["expires_at"] = _unix(order.checkout_expires_at)
+        session = gateway.create_checkout_session(
+            params, idempotency_key=checkout_key(order, order.cart_version)
+        )
+    except gateway.GatewayError as exc:
+        holds.close_order(order.id, ORDER_ABANDONED)
+        db.session.commit()
+        raise BillingError(str(exc)) from exc
+    order.stripe_checkout_session_id = session.id
+    order.checkout_url = session.url
+    db.session.commit()
+    return session.url
+
+
+def cancel_checkout(user: User, order_id: int) -> None:
+    """The reader came back from Checkout without paying: end the session, keep the cart."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.user_id != user.id or order.status != ORDER_PENDING:
+        return
+    if order.stripe_checkout_session_id:
+        try:
+            if gateway.expire_checkout_session(order.stripe_checkout_session_id) is None:
+                return  # paid after all, or already expired: the webhook settles it
+        except gateway.GatewayError:
+            return  # the reservation is released when Stripe expires the session
+    holds.close_order(order.id, ORDER_ABANDONED)
+    db.session.commit()
+
+
+def pending_checkout(user: User, order_id: int | None) -> Order | None:
+    """The reader's own order ``order_id`` if its checkout is still waiting for payment."""
+    if order_id is None:
+        return None
+    order = db.session.get(Order, order_id)
+    if order is None or order.user_id != user.id or order.status != ORDER_PENDING:
+        return None
+    return order

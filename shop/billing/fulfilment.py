@@ -1,0 +1,203 @@
+"""Fulfilment: a paid Checkout Session's order is marked paid exactly once and its
+receipt mailed; a failed or expired one is closed and its stock given back.
+
+An order moves out of ``pending`` with one conditional UPDATE that only one caller can
+win, so a webhook delivered twice, late, or racing the success page changes nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import and_, or_, select, update
+
+from shop.accounts.models import User
+from shop.billing import gateway, holds, sync
+from shop.cart import services as carts
+from shop.cart.models import ORDER_ABANDONED, ORDER_FAILED, ORDER_PAID, ORDER_PENDING, Order
+from shop.clock import utcnow
+from shop.extensions import db
+from shop.mail import send_email
+from shop.urls import external_url
+
+log = logging.getLogger(__name__)
+
+# How long after expires_at the sweep waits for Stripe's own checkout.session.expired.
+SWEEP_GRACE = timedelta(minutes=5)
+# Orders made before expires_at was set: Stripe's default session lifetime.
+DEFAULT_SESSION_LIFETIME = timedelta(hours=24)
+
+
+def release_expired_checkouts(now: datetime | None = None) -> int:
+    """Close pending orders whose Checkout Session has ended, releasing their stock; how many.
+
+    For ``tick``: the ``checkout.session.expired`` webhook normally does this, but a
+    webhook can be lost. Stripe is asked about each session first, so a payment made
+    just before the end (its webhook late) is fulfilled rather than undone. Safe to run
+    twice; a session Stripe cannot be asked about now is left for the next run.
+    """
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Order.id)
+        .where(
+            Order.status == ORDER_PENDING,
+            or_(
+                Order.checkout_expires_at < now - SWEEP_GRACE,
+                and_(
+                    Order.checkout_expires_at.is_(None),
+                    Order.created_at < now - DEFAULT_SESSION_LIFETIME - SWEEP_GRACE,
+                ),
+            ),
+        )
+        .order_by(Order.id)
+    ).all()
+    released = 0
+    for order_id in due:
+        order = db.session.get(Order, order_id)
+        session_id = order.stripe_checkout_session_id if order is not None else None
+        if session_id:
+            try:
+                session = gateway.retrieve_checkout_session(session_id)
+            except gateway.MissingObjectError:
+                session = None  # Stripe never had it or forgot it: nobody can pay it
+            except gateway.GatewayError:
+                log.warning("Checkout sweep: Stripe unreachable for order %s; next time", order_id)
+                continue
+            if session is not None and session.status == "complete":
+                try:
+                    paid = fulfil(session)  # paid; the webhook is late
+                except gateway.GatewayError:
+                    db.session.rollback()
+                    continue
+                if paid:
+                    db.session.commit()
+                    send_receipt(order_id)
+                # Unpaid: a bank debit is settling, and its own webhook decides.
+                continue
+            if session is not None and session.status == "open":
+                # Past its time but not yet expired by Stripe: end it so it cannot be paid.
+                try:
+                    if gateway.expire_checkout_session(session_id) is None:
+                        continue  # paid or expired meanwhile: the next run sees which
+                except gateway.GatewayError:
+                    continue
+        # Expired at Stripe, or no session at all (its creation failed, or the request
+        # died before storing it: the reader never reached a payment page). Unpayable.
+        if holds.close_order(order_id, ORDER_ABANDONED):
+            released += 1
+        db.session.commit()
+    return released
+
+
+def order_for_session(session: gateway.CheckoutSession) -> Order | None:
+    """The order a Checkout Session was created for."""
+    order = db.session.scalar(select(Order).where(Order.stripe_checkout_session_id == session.id))
+    if order is None and session.order_id is not None:
+        # The webhook can beat our own commit of the session id onto the order.
+        order = db.session.get(Order, session.order_id)
+    return order
+
+
+def fulfil(session: gateway.CheckoutSession) -> bool:
+    """Mark a paid session's order paid, exactly once; True if this call did it.
+
+    The caller commits. The receipt is mailed by ``send_receipt`` after the commit.
+    """
+    if session.payment_status != "paid":
+        return False
+    order = order_for_session(session)
+    if order is None:
+        log.warning("Paid checkout session %s has no order here", session.id)
+        return False
+    won = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == ORDER_PENDING)
+        .values(
+            status=ORDER_PAID,
+            paid_at=utcnow(),
+            stripe_checkout_session_id=session.id,
+            stripe_subscription_id=session.subscription,
+            stripe_payment_intent_id=session.payment_intent,
+            stripe_invoice_id=session.invoice,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        return False
+    db.session.refresh(order)
+    for line in order.lines:
+        line.reserved = 0  # the reservation is now a sale
+    user = db.session.get(User, order.user_id)
+    cart = carts.find_cart(user, None)
+    if cart is not None and cart.version == order.cart_version:
+        carts.clear_cart(cart, commit=False)
+    if session.subscription:
+        sync.sync_subscription(session.subscription)
+    if session.invoice:
+        sync.record_invoice_payment(gateway.retrieve_invoice(session.invoice))
+    elif session.payment_intent:
+        sync.upsert_payment(
+            stripe_payment_intent_id=session.payment_intent,
+            user_id=order.user_id,
+            order_id=order.id,
+            amount=session.amount_total if session.amount_total is not None else order.total,
+            currency=session.currency or order.currency,
+        )
+    return True
+
+
+def send_receipt(order_id: int) -> None:
+    """Mail the receipt of a paid order, once."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.status != ORDER_PAID or order.receipt_sent_at is not None:
+        return
+    user = db.session.get(User, order.user_id)
+    send_email(
+        user.email,
+        f"Your receipt from {current_app.config['PUBLICATION_NAME']} (order {order.id})",
+        "receipt",
+        order=order,
+        account_url=external_url("accounts.account"),
+    )
+    order.receipt_sent_at = utcnow()
+    db.session.commit()
+
+
+def fail_order(session: gateway.CheckoutSession) -> bool:
+    """A delayed payment failed: the order fails and its reservation is released."""
+    order = order_for_session(session)
+    return order is not None and holds.close_order(order.id, ORDER_FAILED)
+
+
+def abandon_order(session: gateway.CheckoutSession) -> bool:
+    """The session expired unpaid: the order is abandoned and its reservation released."""
+    order = order_for_session(session)
+    return order is not None and holds.close_order(order.id, ORDER_ABANDONED)
+
+
+def confirm_return(user: User, session_id: str | None) -> Order | None:
+    """The success page: the reader's order for that session, fulfilled if Stripe says paid.
+
+    The query string is only a hint: the order must be the reader's own, and its state
+    comes from our database, or from Stripe when the webhook has not arrived yet.
+    """
+    if not session_id:
+        return None
+    order = db.session.scalar(
+        select(Order).where(
+            Order.stripe_checkout_session_id == session_id, Order.user_id == user.id
+        )
+    )
+    if order is None or order.status != ORDER_PENDING:
+        return order
+    try:
+        session = gateway.retrieve_checkout_session(session_id)
+    except gateway.GatewayError:
+        return order
+    if fulfil(session):
+        db.session.commit()
+        send_receipt(order.id)
+    db.session.refresh(order)
+    return order
