@@ -12,12 +12,12 @@ from wtforms.validators import InputRequired, Optional
 
 from shop.admin import bp
 from shop.admin.exports import csv_response
-from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
 from shop.billing import services as billing
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.forms import RowIdField
+from shop.pagination import check_page_exists, page_arg
 from shop.reports import orders
 from shop.store.models import Order
 from shop.store.services import format_major, format_money

@@ -8,11 +8,11 @@ from werkzeug.wrappers import Response
 from shop.accounts.models import User
 from shop.admin import bp
 from shop.admin.exports import csv_response
-from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.forms import ActionForm, require_action
+from shop.pagination import check_page_exists, page_arg
 from shop.reports import subscribers as service
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 
 from shop.audit.models import AuditEntry
 from shop.extensions import db
+from shop.pagination import Page, paginate
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def _target(action: str, view_args: dict) -> str:
     return action.split("_")[0]
 
 
-def entries(page: int, *, query: str = "", action: str = "", per_page: int = 50):
+def entries(page: int, *, query: str = "", action: str = "", per_page: int = 50) -> Page:
     """The log, newest first, filtered by free text and by action."""
     statement = select(AuditEntry).order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
     if query:
@@ -116,7 +117,7 @@ def entries(page: int, *, query: str = "", action: str = "", per_page: int = 50)
         )
     if action:
         statement = statement.where(AuditEntry.action == action)
-    return db.paginate(statement, page=page, per_page=per_page, error_out=False)
+    return paginate(statement, page, per_page)
 
 
 def actions() -> list[str]:
