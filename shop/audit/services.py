@@ -40,11 +40,6 @@ def note(summary: str, target: str = "", **changes: Any) -> None:
     g.audit_note = Note(summary, target, changes or None)
 
 
-def skip() -> None:
-    """Mark this request as having changed nothing (a refused action), so nothing is logged."""
-    g.audit_skip = True
-
-
 def _clean(values: dict[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for key, value in values.items():
@@ -82,8 +77,6 @@ def record(
 
 def record_request(actor, endpoint: str, view_args: dict, form: dict, ip: str | None) -> None:
     """Record a successful admin POST, with the view's note if it left one."""
-    if g.get("audit_skip"):
-        return
     action = endpoint.removeprefix("admin.")
     noted: Note | None = g.get("audit_note")
     target = noted.target if noted and noted.target else _target(action, view_args)
