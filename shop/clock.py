@@ -3,7 +3,7 @@ digest hours, run periods)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
@@ -58,8 +58,3 @@ def parse_day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise RuleError(f"{text!r} is not a date like 2026-11-25.") from exc
-
-
-def week_start(day: date) -> date:
-    """The Monday of a day's week."""
-    return day - timedelta(days=day.weekday())

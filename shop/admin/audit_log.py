@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import abort, render_template, request
 
 from shop.admin.blueprint import bp
-from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
+from shop.pagination import check_page_exists, page_arg
 
 QUERY_LIMIT = 200
 

@@ -15,14 +15,10 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-# Each at least 3:1 against the page background (WCAG 1.4.11, non-text contrast).
-PALETTE = ("#1a56c4", "#b35900", "#8a1c1c")
+from shop import palette
+
 MARKERS = ("circle", "square", "diamond")
 DASHES = ("", "7 4", "2 3")
-INK = "#1d1d1f"
-MUTED = "#545454"
-GRID = "#d9d4c7"
-AXIS = "#767676"
 
 # The drawing's own units; the page scales it to the column's width.
 WIDTH = 480
@@ -121,7 +117,7 @@ def _open_svg(chart: Chart, height: int = HEIGHT) -> list[str]:
         Markup(
             '<svg class="chart-svg" role="img" aria-labelledby="{k}-title {k}-desc" '
             'viewBox="0 0 {w} {h}" font-size="{fs}" fill="{ink}">'
-        ).format(k=chart.key, w=WIDTH, h=height, fs=FONT, ink=INK),
+        ).format(k=chart.key, w=WIDTH, h=height, fs=FONT, ink=palette.INK),
         Markup('<title id="{}-title">{}</title>').format(chart.key, chart.title),
         Markup('<desc id="{}-desc">{}</desc>').format(chart.key, chart.summary),
     ]
@@ -144,9 +140,9 @@ def _value_axis(chart: Chart, top: int) -> tuple[_Plot, list[str]]:
                 x1=_f(plot.left),
                 x2=_f(plot.right),
                 y=y,
-                c=AXIS if i == 0 else GRID,
+                c=palette.AXIS if i == 0 else palette.RULE,
                 tx=_f(plot.left - GAP),
-                m=MUTED,
+                m=palette.MUTED,
                 t=label,
             )
         )
@@ -171,7 +167,7 @@ def _category_axis(chart: Chart, plot: _Plot, xs: Sequence[float]) -> list[str]:
         minor = Markup(' class="chart-tick-minor"') if crowded and back % 2 else Markup("")
         parts.append(
             Markup('<text x="{x}" y="{y}" text-anchor="middle" fill="{c}"{m}>{t}</text>').format(
-                x=_f(x), y=_f(plot.bottom + LARGEST_FONT + 4), c=MUTED, m=minor, t=tick
+                x=_f(x), y=_f(plot.bottom + LARGEST_FONT + 4), c=palette.MUTED, m=minor, t=tick
             )
         )
     parts.append(
@@ -197,7 +193,7 @@ def _legend(chart: Chart, kind: str) -> Markup:
     """The series' names with their swatches, as HTML so that it wraps on small screens."""
     items = []
     for i, series in enumerate(chart.series):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = palette.SERIES[i % len(palette.SERIES)]
         if kind == "line":
             swatch = Markup(
                 '<line x1="1" x2="23" y1="7" y2="7" stroke="{c}" stroke-width="3" '
@@ -258,7 +254,7 @@ def line_chart(chart: Chart) -> Markup:
     xs = [plot.left + step * i for i in range(len(chart.labels))]
     svg = _open_svg(chart) + axis + _category_axis(chart, plot, xs)
     for i, series in enumerate(chart.series):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = palette.SERIES[i % len(palette.SERIES)]
         ys = [plot.bottom - plot.height * v / top for v in series.values]
         points = " ".join(f"{_f(x)},{_f(y)}" for x, y in zip(xs, ys, strict=True))
         svg.append(
@@ -294,13 +290,14 @@ def stacked_bars(chart: Chart) -> Markup:
             svg.append(
                 Markup(
                     '<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="{c}" '
-                    'stroke="#ffffff" stroke-width="1"/>'
+                    'stroke="{e}" stroke-width="1"/>'
                 ).format(
                     x=_f(x - bar / 2),
                     y=_f(base),
                     w=_f(bar),
                     h=_f(height),
-                    c=PALETTE[j % len(PALETTE)],
+                    c=palette.SERIES[j % len(palette.SERIES)],
+                    e=palette.WHITE,
                 )
             )
     several = len(chart.series) > 1
@@ -347,9 +344,9 @@ def ranking_chart(chart: Chart, label_chars: int = 20) -> Markup:
                 by=_f(first + row * i + 5),
                 w=_f(length),
                 h=row - 10,
-                c=PALETTE[0],
+                c=palette.SERIES[0],
                 vx=_f(left + length + GAP),
-                m=MUTED,
+                m=palette.MUTED,
                 v=shown,
             )
         )
@@ -361,7 +358,7 @@ def ranking_chart(chart: Chart, label_chars: int = 20) -> Markup:
             x=_f(left),
             a=_f(first),
             b=_f(base),
-            c=AXIS,
+            c=palette.AXIS,
             cx=_f((left + right) / 2),
             ty=_f(base + LARGEST_FONT + 8),
             t=chart.value_label,

@@ -8,13 +8,13 @@ from flask_login import current_user
 from shop import clock
 from shop.admin.blueprint import bp
 from shop.articles.services import all_tags
-from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
 from shop.extensions import db
 from shop.forms import ActionForm, require_action, show_error
 from shop.newsletters import services as service
 from shop.newsletters.forms import NewsletterForm, ScheduleForm
 from shop.newsletters.models import AUDIENCE_TAGS, Newsletter
+from shop.pagination import check_page_exists, page_arg
 from shop.readers.views import PREVIEW_POLICY
 
 

@@ -13,7 +13,6 @@ from wtforms.validators import InputRequired, Optional
 from shop import money
 from shop.admin.blueprint import bp
 from shop.admin.exports import csv_response
-from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
 from shop.billing import refunds
 from shop.billing.errors import BillingError
@@ -21,6 +20,7 @@ from shop.cart.models import Order
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.forms import RowIdField
+from shop.pagination import check_page_exists, page_arg
 from shop.reports import orders
 
 

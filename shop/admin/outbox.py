@@ -6,7 +6,7 @@ from flask import abort, current_app, make_response, render_template
 
 from shop import mail
 from shop.admin.blueprint import bp
-from shop.articles.views import check_page_exists, page_arg
+from shop.pagination import check_page_exists, page_arg
 from shop.readers.views import PREVIEW_POLICY
 
 HEADERS = ["From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe"]

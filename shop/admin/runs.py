@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from shop.admin.blueprint import bp
-from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
 from shop.forms import ActionForm, require_action
+from shop.pagination import check_page_exists, page_arg
 from shop.reports import runs as service
 from shop.sending.models import Run
 
@@ -50,8 +50,7 @@ def run_detail(run_id: int):
         deliveries = service.deliveries_page(run, number, status=status, query=query)
     except service.RunsError as error:
         abort(404, description=str(error))
-    if deliveries.page > deliveries.pages:
-        abort(404, description="There is no such page.")
+    check_page_exists(deliveries)
     return render_template(
         "admin/run.html",
         run=run,

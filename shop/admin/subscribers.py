@@ -9,11 +9,11 @@ from shop.accounts import services as accounts
 from shop.accounts.models import User
 from shop.admin.blueprint import bp
 from shop.admin.exports import csv_response
-from shop.articles.views import check_page_exists, page_arg
 from shop.audit import services as audit
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.forms import ActionForm, require_action
+from shop.pagination import check_page_exists, page_arg
 from shop.preferences import suppression
 from shop.reports import subscriber_detail as detail_report
 from shop.reports import subscribers as service

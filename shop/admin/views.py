@@ -12,9 +12,9 @@ from shop.admin.blueprint import bp
 from shop.articles import services as articles
 from shop.articles.forms import ArticleForm, TagForm
 from shop.articles.models import STATUSES, Article, Comment, Tag
-from shop.articles.views import check_page_exists, page_arg
 from shop.extensions import db
 from shop.forms import ActionForm, require_action, show_error
+from shop.pagination import check_page_exists, page_arg
 from shop.urls import is_safe_next
 
 # --- articles ------------------------------------------------------------------------

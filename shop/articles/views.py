@@ -10,7 +10,6 @@ from flask import (
     flash,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -22,27 +21,10 @@ from shop.billing import access
 from shop.catalogue import services as catalogue
 from shop.clock import utcnow
 from shop.extensions import limiter
+from shop.pagination import check_page_exists, page_arg
 from shop.urls import external_url
 
 bp = Blueprint("articles", __name__)
-
-MAX_PAGE = 1_000_000
-
-
-def page_arg() -> int:
-    """The ``?page=`` number; anything but a positive whole number is a 404."""
-    raw = request.args.get("page", "1")
-    # isdigit() alone lets "²" through to int(); and no list has a billion pages, while
-    # an offset that large makes some databases fail instead of returning nothing.
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
-        abort(404, description="There is no such page.")
-    return int(raw)
-
-
-def check_page_exists(page) -> None:
-    """404 for a page past the end of its list (an empty list still has page 1)."""
-    if page.page > max(page.pages, 1):
-        abort(404, description="There is no such page.")
 
 
 def absolute(endpoint: str, **values: object) -> str:

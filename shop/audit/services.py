@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 
 from shop.audit.models import AuditEntry
 from shop.extensions import db
+from shop.pagination import Page, paginate
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,6 @@ class Note:
 def note(summary: str, target: str = "", **changes: Any) -> None:
     """Describe this request's change for the audit log, in the view's own words."""
     g.audit_note = Note(summary, target, changes or None)
-
-
-def skip() -> None:
-    """Mark this request as having changed nothing (a refused action), so nothing is logged."""
-    g.audit_skip = True
 
 
 def _clean(values: dict[str, Any]) -> dict[str, Any]:
@@ -81,8 +77,6 @@ def record(
 
 def record_request(actor, endpoint: str, view_args: dict, form: dict, ip: str | None) -> None:
     """Record a successful admin POST, with the view's note if it left one."""
-    if g.get("audit_skip"):
-        return
     action = endpoint.removeprefix("admin.")
     noted: Note | None = g.get("audit_note")
     target = noted.target if noted and noted.target else _target(action, view_args)
@@ -102,7 +96,7 @@ def _target(action: str, view_args: dict) -> str:
     return action.split("_")[0]
 
 
-def entries(page: int, *, query: str = "", action: str = "", per_page: int = 50):
+def entries(page: int, *, query: str = "", action: str = "", per_page: int = 50) -> Page:
     """The log, newest first, filtered by free text and by action."""
     statement = select(AuditEntry).order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
     if query:
@@ -116,7 +110,7 @@ def entries(page: int, *, query: str = "", action: str = "", per_page: int = 50)
         )
     if action:
         statement = statement.where(AuditEntry.action == action)
-    return db.paginate(statement, page=page, per_page=per_page, error_out=False)
+    return paginate(statement, page, per_page)
 
 
 def actions() -> list[str]:

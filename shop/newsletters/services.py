@@ -47,6 +47,7 @@ from shop.newsletters.models import (
     NEWSLETTER_SENT,
     Newsletter,
 )
+from shop.pagination import Page, paginate
 from shop.preferences.models import DigestPreference, preference_tags
 from shop.preferences.services import create_missing_preferences
 from shop.preferences.tokens import unsubscribe_url
@@ -522,14 +523,14 @@ def progress(newsletter: Newsletter) -> Progress:
 # --- the archive -----------------------------------------------------------------------
 
 
-def archived(page: int, per_page: int = 20):
+def archived(page: int, per_page: int = 20) -> Page:
     """Sent newsletters, newest first, a page at a time."""
     query = (
         select(Newsletter)
         .where(Newsletter.status == NEWSLETTER_SENT)
         .order_by(Newsletter.sent_at.desc(), Newsletter.id.desc())
     )
-    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+    return paginate(query, page, per_page)
 
 
 def archived_issue(slug: str) -> Newsletter | None:
@@ -539,11 +540,11 @@ def archived_issue(slug: str) -> Newsletter | None:
     )
 
 
-def admin_newsletters(page: int, per_page: int = 20):
+def admin_newsletters(page: int, per_page: int = 20) -> Page:
     """Every newsletter for the back office, unsent first, newest first."""
     query = select(Newsletter).order_by(
         (Newsletter.status == NEWSLETTER_SENT).asc(),
         Newsletter.created_at.desc(),
         Newsletter.id.desc(),
     )
-    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+    return paginate(query, page, per_page)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import abort, render_template
 from flask_login import current_user
 
-from shop.articles.views import check_page_exists, page_arg
 from shop.billing.access import can_read
 from shop.newsletters import bp
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import AUDIENCE_PAYING
+from shop.pagination import check_page_exists, page_arg
 
 
 @bp.route("/newsletters")

@@ -31,7 +31,7 @@ from shop.cart.models import (
 from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
-from shop.pagination import Page
+from shop.pagination import Page, paginate
 
 PER_PAGE = 25
 EXPORT_BATCH = 1000  # rows fetched from the database at a time while streaming
@@ -236,16 +236,9 @@ def admin_orders(
 ) -> Page:
     """One page of orders for the back office: attention first, then newest first."""
     per_page = per_page or PER_PAGE
-    query = _listing(filters, now or utcnow())
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    result = Page(items=[], page=page, per_page=per_page, total=total or 0)
-    if page > result.pages:
-        # Past the end: no rows, and no OFFSET so large that the database refuses it.
-        return result
-    rows = db.session.execute(
-        query.options(selectinload(Order.lines)).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    result.items = [OrderRow(order, email, reason) for order, email, reason in rows]
+    query = _listing(filters, now or utcnow()).options(selectinload(Order.lines))
+    result = paginate(query, page, per_page, rows=True)
+    result.items = [OrderRow(order, email, reason) for order, email, reason in result.items]
     return result
 
 

@@ -21,7 +21,7 @@ from shop.digests.selection import reachable
 from shop.errors import RuleError
 from shop.extensions import db
 from shop.newsletters.models import Newsletter
-from shop.pagination import Page
+from shop.pagination import Page, paginate
 from shop.preferences.models import DigestPreference
 from shop.sending import ledger
 from shop.sending.dispatch import queue_run
@@ -90,12 +90,6 @@ def clean_search(raw: str | None) -> str:
     return text
 
 
-def _paginate(query: Select, page: int, per_page: int) -> Page:
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    items = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page))
-    return Page(items=list(items), page=page, per_page=per_page, total=total or 0)
-
-
 def _counts_for(run_ids: list[int]) -> dict[int, Counts]:
     counts = {run_id: Counts() for run_id in run_ids}
     if not run_ids:
@@ -144,7 +138,7 @@ def runs_page(
                 Run.period.icontains(text, autoescape=True),
             )
         )
-    result = _paginate(statement, page, per_page)
+    result = paginate(statement, page, per_page)
     counts = _counts_for([run.id for run in result.items])
     result.items = [RunRow(run, counts[run.id]) for run in result.items]
     return result
@@ -190,7 +184,7 @@ def deliveries_page(
         statement = statement.where(Delivery.status == status)
     if text:
         statement = statement.where(User.email.icontains(text, autoescape=True))
-    return _paginate(statement, page, per_page)
+    return paginate(statement, page, per_page)
 
 
 def _retryable(run_id: int) -> Select:

@@ -24,7 +24,7 @@ from shop.catalogue.models import Price, Product
 from shop.digests.selection import reachable
 from shop.errors import RuleError
 from shop.extensions import db
-from shop.pagination import Page
+from shop.pagination import Page, paginate
 from shop.preferences.models import (
     FREQ_OFF,
     FREQ_WEEKLY,
@@ -312,25 +312,17 @@ def _row(raw: Any, tags: dict[int, tuple[str, ...]]) -> SubscriberRow:
 
 def subscriber_page(filters: Filters, page: int = 1, per_page: int = PER_PAGE) -> Page:
     """One page of readers matching the filters, newest accounts first."""
-    total = db.session.scalar(
+    # Counted without the plan and last-digest joins, which the filters do not need.
+    count = (
         select(func.count(User.id))
         .select_from(User)
         .outerjoin(DigestPreference, DigestPreference.user_id == User.id)
         .where(*_conditions(filters))
     )
-    result = Page(items=[], page=page, per_page=per_page, total=total or 0)
-    if page > result.pages:
-        # Past the end: no rows, and no offset too large for the database to take.
-        return result
-    query = (
-        _rows_select(filters)
-        .order_by(User.created_at.desc(), User.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
-    raw = db.session.execute(query).all()
-    tags = _tags_by_user(raw)
-    result.items = [_row(r, tags) for r in raw]
+    query = _rows_select(filters).order_by(User.created_at.desc(), User.id.desc())
+    result = paginate(query, page, per_page, count=count, rows=True)
+    tags = _tags_by_user(result.items)
+    result.items = [_row(r, tags) for r in result.items]
     return result
 
 
