@@ -10,13 +10,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model
 
 ROLE_READER = "reader"
 ROLE_ADMIN = "admin"
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person with a login: a reader, or an admin who runs the publication."""
 
     __tablename__ = "users"
@@ -69,7 +69,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.email}>"
 
 
-class LoginSession(db.Model):
+class LoginSession(Model):
     """One device's login; its token rides in the session and remember-me cookies.
 
     Logging out deletes the row, so a copied cookie stops working at once; a password

@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model
 
 KIND_PLAN = "plan"  # a recurring subscription plan
 KIND_ITEM = "item"  # a one-off product
@@ -32,7 +32,7 @@ ORDER_STATUSES = (
 )
 
 
-class Product(db.Model):
+class Product(Model):
     """A plan (recurring) or a one-off item in the catalogue."""
 
     __tablename__ = "products"
@@ -70,7 +70,7 @@ class Product(db.Model):
         return f"<Product {self.slug}>"
 
 
-class Price(db.Model):
+class Price(Model):
     """An amount for a product; immutable once pushed to Stripe, so changes add a row."""
 
     __tablename__ = "prices"
@@ -93,7 +93,7 @@ class Price(db.Model):
         return f"<Price {self.amount} {self.currency} {self.interval or 'once'}>"
 
 
-class Cart(db.Model):
+class Cart(Model):
     """A reader's cart, held on the server: by user, or by a signed cookie's token."""
 
     __tablename__ = "carts"
@@ -113,7 +113,7 @@ class Cart(db.Model):
     )
 
 
-class CartItem(db.Model):
+class CartItem(Model):
     """One product and its quantity in a cart."""
 
     __tablename__ = "cart_items"
@@ -131,7 +131,7 @@ class CartItem(db.Model):
     product: Mapped[Product] = relationship()
 
 
-class Order(db.Model):
+class Order(Model):
     """A checkout attempt and, once paid, a purchase; it snapshots lines and prices."""
 
     __tablename__ = "orders"
@@ -162,7 +162,7 @@ class Order(db.Model):
     )
 
 
-class OrderLine(db.Model):
+class OrderLine(Model):
     """A product, its price and quantity as they were at checkout."""
 
     __tablename__ = "order_lines"
