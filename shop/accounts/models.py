@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
@@ -35,8 +36,9 @@ class User(UserMixin, Model):
     session_version: Mapped[int] = mapped_column(default=1)
 
     # The token of the login session this object was loaded for (not a column): set by
-    # shop.accounts.sessions, read by get_id when Flask-Login writes the cookies.
-    login_token = None
+    # shop.accounts.sessions, read by get_id when Flask-Login writes the cookies. Typed by a
+    # cast, not an annotation: the ORM would take an annotated attribute for a column.
+    login_token = cast("str | None", None)
 
     def set_password(self, password: str) -> None:
         """Store a scrypt hash of the password."""
