@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from flask import Flask, current_app
 from sqlalchemy import select
@@ -16,6 +18,10 @@ from shop.digests import runs as digest
 from shop.errors import RuleError
 from shop.extensions import db
 from shop.sending import dispatch as jobs
+
+if TYPE_CHECKING:
+    # What click.progressbar returns; click imports it the same way for its own types.
+    from click._termui_impl import ProgressBar
 
 
 def register(app: Flask) -> None:
@@ -118,15 +124,16 @@ def digest_send_command(frequency: str, day: str | None, dry_run: bool) -> None:
                 "new. Nothing was sent."
             )
             return
-        bar = {"bar": None}
+        bar: ProgressBar[int] | None = None
 
         def planned(total: int) -> None:
-            bar["bar"] = click.progressbar(length=max(total, 1), label="Sending", file=None)
-            bar["bar"].__enter__()
+            nonlocal bar
+            bar = click.progressbar(length=max(total, 1), label="Sending", file=None)
+            bar.__enter__()
 
         def progress(n: int) -> None:
-            if bar["bar"] is not None:
-                bar["bar"].update(n)
+            if bar is not None:
+                bar.update(n)
 
         stopped = False
         try:
@@ -136,8 +143,8 @@ def digest_send_command(frequency: str, day: str | None, dry_run: bool) -> None:
             if broker_configured():
                 stopped = not _watch(result, progress)
         finally:
-            if bar["bar"] is not None:
-                bar["bar"].__exit__(None, None, None)
+            if bar is not None:
+                bar.__exit__(None, None, None)
     except RuleError as error:
         raise click.ClickException(str(error)) from error
     except Exception as error:
@@ -147,21 +154,23 @@ def digest_send_command(frequency: str, day: str | None, dry_run: bool) -> None:
             f"Sending stopped: {type(error).__name__}: {error}. What was sent is recorded; "
             "run this command again to go on."
         ) from error
+    run = result.run
+    assert run is not None  # only a dry run has no run, and it returned above
     if stopped:
         click.echo(
-            f"Stopped watching; the Celery workers go on sending run {result.run.id} "
-            f"({result.run.period}). Run this command again to watch it."
+            f"Stopped watching; the Celery workers go on sending run {run.id} "
+            f"({run.period}). Run this command again to watch it."
         )
         return
     s = result.summary
     click.echo(
-        f"{frequency} digest {result.run.period}: sent {s.sent}, skipped {s.skipped}, "
+        f"{frequency} digest {run.period}: sent {s.sent}, skipped {s.skipped}, "
         f"failed {s.failed}, bounced {s.bounced}, retrying {s.retried}; "
         f"{s.rate:.0f} messages/s."
     )
     # Failed deliveries are in the ledger (the back office's run page); say why here too.
-    for error in s.errors[:SHOWN_ERRORS]:
-        click.echo(f"  {error}", err=True)
+    for message in s.errors[:SHOWN_ERRORS]:
+        click.echo(f"  {message}", err=True)
     if len(s.errors) > SHOWN_ERRORS:
         click.echo(f"  ... and {len(s.errors) - SHOWN_ERRORS} more", err=True)
 

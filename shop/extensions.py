@@ -1,5 +1,7 @@
 """Flask extensions, created unbound and bound to an app in the factory."""
 
+from typing import TYPE_CHECKING
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -27,6 +29,15 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# The base class models inherit. At run time it is db.Model, the class Flask-SQLAlchemy builds
+# from Base (adding the query property and bind keys); a type checker can't subclass an
+# instance attribute, so it sees Base, which declares the same mapping.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
+
 migrate = Migrate()
 login_manager = LoginManager()
 mail = Mail()

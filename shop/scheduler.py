@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -88,7 +89,7 @@ def tick(now: datetime | None = None) -> TickResult:
         for frequency in DIGEST_FREQUENCIES:
             outcome = steps.run(
                 f"{frequency} digest",
-                lambda frequency=frequency: run_digest(frequency, day),
+                partial(run_digest, frequency, day),
                 run_of=_run_id(RUN_DIGEST, clock.period(frequency, day)),
             )
             result.digests[frequency] = outcome.summary.sent if outcome else 0
@@ -96,7 +97,7 @@ def tick(now: datetime | None = None) -> TickResult:
     for article_id in [a.id for a in due]:
         summary = steps.run(
             f"instant notice for article {article_id}",
-            lambda article_id=article_id: instant(article_id),
+            partial(instant, article_id),
             run_of=_run_id(RUN_INSTANT, f"article:{article_id}"),
         )
         result.instant += summary.sent if summary else 0
@@ -114,7 +115,7 @@ def tick(now: datetime | None = None) -> TickResult:
     for run_id, period in unfinished:
         if run_id in steps.broken:
             continue
-        steps.run(f"run {run_id} ({period})", lambda run_id=run_id: resume_run(run_id))
+        steps.run(f"run {run_id} ({period})", partial(resume_run, run_id))
     steps.run("settling newsletters", newsletters.settle)
     # Stock held by checkouts whose session ended without its webhook goes back on sale.
     result.checkouts_released = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
@@ -10,13 +11,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model
 
 ROLE_READER = "reader"
 ROLE_ADMIN = "admin"
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person with a login: a reader, or an admin who runs the publication."""
 
     __tablename__ = "users"
@@ -35,8 +36,9 @@ class User(UserMixin, db.Model):
     session_version: Mapped[int] = mapped_column(default=1)
 
     # The token of the login session this object was loaded for (not a column): set by
-    # shop.accounts.sessions, read by get_id when Flask-Login writes the cookies.
-    login_token = None
+    # shop.accounts.sessions, read by get_id when Flask-Login writes the cookies. Typed by a
+    # cast, not an annotation: the ORM would take an annotated attribute for a column.
+    login_token = cast("str | None", None)
 
     def set_password(self, password: str) -> None:
         """Store a scrypt hash of the password."""
@@ -69,7 +71,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.email}>"
 
 
-class LoginSession(db.Model):
+class LoginSession(Model):
     """One device's login; its token rides in the session and remember-me cookies.
 
     Logging out deletes the row, so a copied cookie stops working at once; a password

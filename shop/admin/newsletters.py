@@ -156,7 +156,9 @@ def newsletter_schedule(newsletter_id: int):
         except service.NewsletterError as error:
             flash(str(error), "error")
         else:
-            when = clock.local_now(newsletter.scheduled_at)
+            scheduled_at = newsletter.scheduled_at
+            assert scheduled_at is not None  # schedule_at has just set it
+            when = clock.local_now(scheduled_at)
             audit.note(
                 f"Scheduled newsletter “{newsletter.subject}”", send_at=f"{when:%Y-%m-%d %H:%M %Z}"
             )

@@ -44,8 +44,10 @@ def atom_feed(
         _text(entry, "id", url)
         _text(entry, "title", article.title)
         ET.SubElement(entry, "link", {"rel": "alternate", "href": url})
-        _text(entry, "published", _iso(article.published_at))
-        _text(entry, "updated", _iso(max(article.updated_at, article.published_at)))
+        published = article.published_at
+        assert published is not None  # feeds list published articles only
+        _text(entry, "published", _iso(published))
+        _text(entry, "updated", _iso(max(article.updated_at, published)))
         author = ET.SubElement(entry, "author")
         _text(author, "name", article.author.name)
         for tag in article.tags:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.accounts.models import User
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model, db
 
 STATUS_DRAFT = "draft"
 STATUS_SCHEDULED = "scheduled"
@@ -29,7 +29,7 @@ article_tags = Table(
 )
 
 
-class Tag(db.Model):
+class Tag(Model):
     """A topic readers can browse and, later, follow."""
 
     __tablename__ = "tags"
@@ -50,7 +50,7 @@ class Tag(db.Model):
         return f"<Tag {self.slug}>"
 
 
-class Article(db.Model):
+class Article(Model):
     """A piece of writing; its Markdown body is rendered to safe HTML once, on save."""
 
     __tablename__ = "articles"
@@ -120,7 +120,7 @@ class Article(db.Model):
         return f"<Article {self.slug}>"
 
 
-class Comment(db.Model):
+class Comment(Model):
     """A reader's reply under an article, stored as plain text."""
 
     __tablename__ = "comments"

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.accounts.models import User
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """An admin action that changed data: who, what, on which record, when."""
 
     __tablename__ = "audit_entries"

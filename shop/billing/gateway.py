@@ -15,15 +15,27 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import stripe
 from flask import current_app
+
+if TYPE_CHECKING:
+    from stripe import RequestOptions
+    from stripe.checkout import Session
+    from stripe.params import (
+        PriceCreateParams,
+        ProductCreateParams,
+        ProductUpdateParams,
+        RefundCreateParams,
+    )
+    from stripe.params.checkout import SessionCreateParams
 
 log = logging.getLogger(__name__)
 
 _ORDER_REFERENCE = re.compile(r"[0-9]{1,9}")
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class GatewayError(Exception):
@@ -66,7 +78,7 @@ def _client() -> stripe.StripeClient:
     return stripe.StripeClient(key, max_network_retries=2)
 
 
-def _call(what: str, func, *args, **kwargs):
+def _call(what: str, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run one Stripe call; log a failure and raise a GatewayError a reader can read."""
     try:
         return func(*args, **kwargs)
@@ -125,7 +137,7 @@ def _id(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    return value.get("id")
+    return cast("str | None", value.get("id"))
 
 
 # --- customers and catalogue -------------------------------------------------------
@@ -144,13 +156,17 @@ def create_customer(email: str, user_id: int, idempotency_key: str) -> str:
 
 def upsert_product(stripe_id: str | None, name: str, description: str, active: bool) -> str:
     """Create the Stripe Product, or update its name and state; return its id."""
-    params: dict[str, Any] = {"name": name, "active": active}
-    if description:
-        params["description"] = description
     client = _client()
+    # The same fields either way, but Stripe types an update's and a create's apart.
     if stripe_id:
-        return _call("product update", client.v1.products.update, stripe_id, params=params).id
-    return _call("product create", client.v1.products.create, params=params).id
+        update: ProductUpdateParams = {"name": name, "active": active}
+        if description:
+            update["description"] = description
+        return _call("product update", client.v1.products.update, stripe_id, params=update).id
+    create: ProductCreateParams = {"name": name, "active": active}
+    if description:
+        create["description"] = description
+    return _call("product create", client.v1.products.create, params=create).id
 
 
 def create_price(
@@ -162,7 +178,7 @@ def create_price(
     idempotency_key: str,
 ) -> str:
     """Create an immutable Stripe Price and return its id; the key makes a retry one."""
-    params: dict[str, Any] = {
+    params: PriceCreateParams = {
         "product": stripe_product_id,
         "unit_amount": amount,
         "currency": currency,
@@ -232,10 +248,11 @@ def create_checkout_session(params: dict[str, Any], idempotency_key: str) -> Che
     """Create a Checkout Session; the key makes a repeated attempt return the same one."""
     if current_app.config.get("STRIPE_AUTOMATIC_TAX"):
         params = {**params, "automatic_tax": {"enabled": True}}
-    session = _call(
+    # The caller builds the session's fields (line items, mode, URLs) as a plain dict.
+    session: Session = _call(
         "checkout create",
         _client().v1.checkout.sessions.create,
-        params=params,
+        params=cast("SessionCreateParams", params),
         options={"idempotency_key": idempotency_key},
     )
     return checkout_session_from(session)
@@ -412,10 +429,10 @@ def refund(
     same refund back instead of refunding twice. Only admins refund, so Stripe's own
     reason for refusing is passed on rather than the reader-facing wording of ``_call``.
     """
-    params: dict[str, Any] = {"payment_intent": payment_intent_id}
+    params: RefundCreateParams = {"payment_intent": payment_intent_id}
     if amount is not None:
         params["amount"] = amount
-    options = {"idempotency_key": idempotency_key} if idempotency_key else {}
+    options: RequestOptions = {"idempotency_key": idempotency_key} if idempotency_key else {}
     client = _client()
     try:
         return client.v1.refunds.create(params=params, options=options).id

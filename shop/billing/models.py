@@ -11,7 +11,7 @@ from shop.accounts.models import User
 from shop.cart.models import Order
 from shop.catalogue.models import Product
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model
 
 # Stripe's subscription statuses that give a reader access (past_due only within grace).
 ACCESS_STATUSES = ("active", "trialing")
@@ -21,7 +21,7 @@ PAYMENT_REFUNDED = "refunded"
 PAYMENT_PARTIALLY_REFUNDED = "partially_refunded"
 
 
-class Customer(db.Model):
+class Customer(Model):
     """The Stripe Customer of a user, created once and kept."""
 
     __tablename__ = "billing_customers"
@@ -34,7 +34,7 @@ class Customer(db.Model):
     user: Mapped[User] = relationship()
 
 
-class Subscription(db.Model):
+class Subscription(Model):
     """A reader's plan subscription, mirrored from Stripe's own state."""
 
     __tablename__ = "subscriptions"
@@ -61,7 +61,7 @@ class Subscription(db.Model):
     )
 
 
-class SubscriptionChange(db.Model):
+class SubscriptionChange(Model):
     """One status change of a subscription, kept for the back office's history."""
 
     __tablename__ = "subscription_changes"
@@ -78,7 +78,7 @@ class SubscriptionChange(db.Model):
     subscription: Mapped[Subscription] = relationship(back_populates="changes")
 
 
-class Payment(db.Model):
+class Payment(Model):
     """Money received: a one-off checkout or a subscription invoice, first or renewal."""
 
     __tablename__ = "payments"
@@ -108,7 +108,7 @@ class Payment(db.Model):
     subscription: Mapped[Subscription | None] = relationship()
 
 
-class StripeEvent(db.Model):
+class StripeEvent(Model):
     """A Stripe event already processed; written in the same transaction as its effects."""
 
     __tablename__ = "stripe_events"

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.catalogue.models import Product
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model
 
 ORDER_PENDING = "pending"  # checkout session open, stock reserved
 ORDER_PAID = "paid"
@@ -30,7 +30,7 @@ ORDER_STATUSES = (
 )
 
 
-class Cart(db.Model):
+class Cart(Model):
     """A reader's cart, held on the server: by user, or by a signed cookie's token."""
 
     __tablename__ = "carts"
@@ -50,7 +50,7 @@ class Cart(db.Model):
     )
 
 
-class CartItem(db.Model):
+class CartItem(Model):
     """One product and its quantity in a cart."""
 
     __tablename__ = "cart_items"
@@ -68,7 +68,7 @@ class CartItem(db.Model):
     product: Mapped[Product] = relationship()
 
 
-class Order(db.Model):
+class Order(Model):
     """A checkout attempt and, once paid, a purchase; it snapshots lines and prices."""
 
     __tablename__ = "orders"
@@ -99,7 +99,7 @@ class Order(db.Model):
     )
 
 
-class OrderLine(db.Model):
+class OrderLine(Model):
     """A product, its price and quantity as they were at checkout."""
 
     __tablename__ = "order_lines"

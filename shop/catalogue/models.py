@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model
 
 KIND_PLAN = "plan"  # a recurring subscription plan
 KIND_ITEM = "item"  # a one-off product
@@ -17,7 +17,7 @@ KINDS = (KIND_PLAN, KIND_ITEM)
 INTERVALS = ("month", "year")
 
 
-class Product(db.Model):
+class Product(Model):
     """A plan (recurring) or a one-off item in the catalogue."""
 
     __tablename__ = "products"
@@ -55,7 +55,7 @@ class Product(db.Model):
         return f"<Product {self.slug}>"
 
 
-class Price(db.Model):
+class Price(Model):
     """An amount for a product; immutable once pushed to Stripe, so changes add a row."""
 
     __tablename__ = "prices"

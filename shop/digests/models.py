@@ -8,10 +8,10 @@ from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model
 
 
-class MailedArticle(db.Model):
+class MailedArticle(Model):
     """An article already mailed to a reader, in any digest or notice: never again."""
 
     __tablename__ = "mailed_articles"

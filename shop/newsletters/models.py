@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from shop.accounts.models import User
 from shop.articles.models import Tag
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model, db
 from shop.sending.models import Run
 
 AUDIENCE_ALL = "all"
@@ -38,7 +38,7 @@ newsletter_tags = Table(
 )
 
 
-class Newsletter(db.Model):
+class Newsletter(Model):
     """A newsletter an editor writes: a subject, a Markdown body and an audience."""
 
     __tablename__ = "newsletters"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from shop.accounts.models import User
 from shop.articles.models import Tag
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model, db
 
 FREQ_INSTANT = "instant"
 FREQ_DAILY = "daily"
@@ -29,7 +29,7 @@ preference_tags = Table(
 )
 
 
-class DigestPreference(db.Model):
+class DigestPreference(Model):
     """What a reader wants in the mail: which tags, how often, paused or not."""
 
     __tablename__ = "digest_preferences"

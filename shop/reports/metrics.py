@@ -214,18 +214,20 @@ def subscribers_by_frequency() -> dict[str, int]:
 
 def everything_followers() -> int:
     """Reachable subscribers who follow every tag rather than chosen ones."""
-    return db.session.scalar(
+    count = db.session.scalar(
         select(func.count(DigestPreference.id))
         .join(User, User.id == DigestPreference.user_id)
         .where(_reachable(), DigestPreference.follow_all.is_(True))
     )
+    return count or 0
 
 
 def paying_subscribers() -> int:
     """Readers with paid access now, by the paywall's own rule."""
-    return db.session.scalar(
+    count = db.session.scalar(
         select(func.count(distinct(Subscription.user_id))).where(paying_clause())
     )
+    return count or 0
 
 
 def mrr() -> int:
@@ -299,13 +301,13 @@ def headline(now: datetime) -> Headline:
         everything_followers=everything_followers(),
         paying_subscribers=paying_subscribers(),
         mrr=mrr(),
-        revenue=int(revenue),
-        new_accounts=new_accounts,
-        cancellations=cancellations,
+        revenue=int(revenue or 0),
+        new_accounts=new_accounts or 0,
+        cancellations=cancellations or 0,
         sent=int(sent),
         failed=int(failed),
         bounced=int(bounced),
-        unsubscribes=unsubscribes,
+        unsubscribes=unsubscribes or 0,
         currency=currency(),
         since=since,
     )

@@ -7,10 +7,11 @@ is never touched and nobody who got the message is mailed again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Select, exists, func, or_, select, update
+from sqlalchemy import CursorResult, Select, exists, func, or_, select, update
 from sqlalchemy.orm import contains_eager
 
 from shop import clock
@@ -208,9 +209,10 @@ def _retryable(run_id: int) -> Select:
 
 def retryable_count(run_id: int) -> int:
     """How many of the run's failed deliveries a retry would queue again."""
-    return db.session.scalar(
+    count = db.session.scalar(
         select(func.count()).select_from(_retryable(run_id).order_by(None).subquery())
     )
+    return count or 0
 
 
 def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
@@ -218,7 +220,7 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
         yield items[start : start + size]
 
 
-def _mailed_since(rows: list) -> set[tuple[int, int]]:
+def _mailed_since(rows: Sequence[Any]) -> set[tuple[int, int]]:
     """(reader, article) pairs among the rows' articles that already reached the reader."""
     users = sorted({user_id for _, user_id, _ in rows})
     articles = sorted({int(a) for _, _, ids in rows for a in (ids or "").split(",") if a})
@@ -263,7 +265,9 @@ def retry_failed(run_id: int) -> int:
     queued = 0
     for chunk in _chunks([row[0] for row in rows]):
         # The status condition makes two admins' simultaneous retries queue each once.
-        queued += db.session.execute(
+        # An UPDATE's result is a CursorResult (with rowcount); Session.execute's type says
+        # only Result.
+        updated = db.session.execute(
             update(Delivery)
             .where(Delivery.id.in_(chunk), Delivery.status == DELIVERY_FAILED)
             .values(
@@ -274,7 +278,8 @@ def retry_failed(run_id: int) -> int:
                 lease_expires_at=None,
             )
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        queued += cast("CursorResult[Any]", updated).rowcount
     if not queued:
         db.session.rollback()
         return 0

@@ -8,7 +8,7 @@ one for the followed tags of the rows at hand. The export streams the same rows 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -268,7 +268,7 @@ def _rows_select(filters: Filters) -> Select:
     return query.outerjoin(last, last.c.user_id == User.id).where(*_conditions(filters))
 
 
-def _tags_by_user(rows: list[Any]) -> dict[int, tuple[str, ...]]:
+def _tags_by_user(rows: Sequence[Any]) -> dict[int, tuple[str, ...]]:
     """The followed tag names of these rows' readers, in one query for them all."""
     # Readers who follow everything keep their chosen tags (to restore them later), but
     # nothing is sent by them, so only the others' are read.

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.accounts.models import User
 from shop.clock import utcnow
-from shop.extensions import db
+from shop.extensions import Model
 
 RUN_DIGEST = "digest"
 RUN_INSTANT = "instant"
@@ -21,7 +21,7 @@ DELIVERY_FAILED = "failed"
 DELIVERY_BOUNCED = "bounced"
 
 
-class Run(db.Model):
+class Run(Model):
     """One digest period, one instant notice, or one newsletter: the unit of sending."""
 
     __tablename__ = "runs"
@@ -46,7 +46,7 @@ class Run(db.Model):
     )
 
 
-class Delivery(db.Model):
+class Delivery(Model):
     """One message of a run to one reader: the ledger's line."""
 
     __tablename__ = "deliveries"
