@@ -10,10 +10,14 @@ from markupsafe import Markup
 from shop.admin import bp, charts
 from shop.clock import utcnow
 from shop.reports import metrics
-from shop.sending.models import DELIVERY_BOUNCED, DELIVERY_FAILED, DELIVERY_SENT
+from shop.sending.models import DeliveryStatus
 from shop.store.services import format_money
 
-OUTCOME_NAMES = {DELIVERY_SENT: "Sent", DELIVERY_FAILED: "Failed", DELIVERY_BOUNCED: "Bounced"}
+OUTCOME_NAMES = {
+    DeliveryStatus.SENT: "Sent",
+    DeliveryStatus.FAILED: "Failed",
+    DeliveryStatus.BOUNCED: "Bounced",
+}
 
 
 @bp.route("/")

@@ -7,8 +7,8 @@ from flask_login import current_user
 
 from shop.articles.views import check_page_exists, page_arg
 from shop.billing.access import can_read
+from shop.newsletters import archive as newsletters
 from shop.newsletters import bp
-from shop.newsletters import services as newsletters
 from shop.newsletters.models import AUDIENCE_PAYING
 
 

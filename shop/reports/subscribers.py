@@ -22,10 +22,10 @@ from shop.articles.models import Tag
 from shop.billing.access import has_paid_access, paying_users_select
 from shop.billing.models import Subscription
 from shop.clock import utcnow
-from shop.digests.selection import reachable
 from shop.errors import RuleError
 from shop.extensions import db
 from shop.pagination import Page
+from shop.preferences.mailing import reachable
 from shop.preferences.models import (
     FREQ_OFF,
     FREQ_WEEKLY,
@@ -34,7 +34,7 @@ from shop.preferences.models import (
     preference_tags,
 )
 from shop.preferences.services import WEEKDAYS, get_preference, is_mailable
-from shop.sending.models import DELIVERY_SENT, Delivery, Run
+from shop.sending.models import Delivery, DeliveryStatus, Run
 from shop.store.models import Order, Price, Product
 
 PER_PAGE = 50
@@ -232,7 +232,7 @@ def _last_digests():
     """A subquery: when each reader's newest sent delivery went out."""
     return (
         select(Delivery.user_id, func.max(Delivery.sent_at).label("last_sent"))
-        .where(Delivery.status == DELIVERY_SENT)
+        .where(Delivery.status == DeliveryStatus.SENT)
         .group_by(Delivery.user_id)
         .subquery("last_digests")
     )
@@ -456,7 +456,7 @@ def subscriber_detail(user: User) -> SubscriberDetail:
     )
     last_digest = db.session.scalar(
         select(func.max(Delivery.sent_at)).where(
-            Delivery.user_id == user.id, Delivery.status == DELIVERY_SENT
+            Delivery.user_id == user.id, Delivery.status == DeliveryStatus.SENT
         )
     )
     return SubscriberDetail(
