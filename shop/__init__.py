@@ -19,7 +19,7 @@ from shop.background import init_celery
 from shop.config import ConfigError, dev_secret_key, load_settings
 from shop.extensions import csrf, db, limiter, login_manager, migrate
 from shop.forms import MAX_ROW_ID
-from shop.mail import transport as mail_transport
+from shop.mail import init_app as init_mail
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -104,7 +104,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True)
     csrf.init_app(app)
-    mail_transport.init_app(app)
+    init_mail(app)
     limiter.init_app(app)
     # The limiter outlives apps (one per test, or per worker): its storage was just
     # rebuilt, so forget an earlier app's "storage is down, count in memory" state.

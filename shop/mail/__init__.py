@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
+from flask import Flask, current_app
 
+from shop import palette
 from shop.mail.addresses import AddressError, envelope_address, header_address, needs_smtputf8
 from shop.mail.bulk import Rendered, build_bytes, list_id, message_id
 from shop.mail.compose import build_message, message_bytes
@@ -29,9 +30,16 @@ from shop.mail.outbox import (
     read_outbox,
     write_to_outbox,
 )
-from shop.mail.transport import RelayUnreachableError, Transport, open_transport
+from shop.mail.transport import RelayUnreachableError, Transport, mailer, open_transport
 
 log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its Flask-Mail state, and the email templates the palette."""
+    mailer.init_app(app)
+    # Every email template (layout.html and what extends it) reads its colours here.
+    app.jinja_env.globals["palette"] = palette
 
 
 class MailUnavailableError(RuntimeError):
@@ -78,6 +86,7 @@ __all__ = [
     "build_message",
     "envelope_address",
     "header_address",
+    "init_app",
     "list_id",
     "message_bytes",
     "message_id",

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 
 from shop.mail.addresses import header_address
+from shop.mail.bulk import inline
 
 
 def site_domain() -> str:
@@ -34,7 +35,9 @@ def build_message(to: str, subject: str, template: str, **context: object) -> Em
     # The email package picks each part's encoding: quoted-printable for long lines,
     # so no line reaches SMTP's 998 characters.
     msg.set_content(render_template(f"email/{template}.txt", **context))
-    msg.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    # The layout's styles, inlined: many mail clients drop a <style> element.
+    html = inline(render_template(f"email/{template}.html", **context))
+    msg.add_alternative(html, subtype="html")
     return msg
 
 

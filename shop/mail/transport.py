@@ -13,7 +13,7 @@ import copy
 import smtplib
 from typing import Protocol
 
-from flask import Flask, current_app
+from flask import current_app
 from flask_mail import Connection, Mail, Message
 
 from shop.mail.addresses import AddressError, envelope_address, needs_smtputf8
@@ -25,11 +25,6 @@ mailer = Mail()
 # The exceptions a relay raises about one message or the connection (OSErrors all).
 SMTPResponseError = smtplib.SMTPResponseException
 RecipientsRefusedError = smtplib.SMTPRecipientsRefused
-
-
-def init_app(app: Flask) -> None:
-    """Give the app its Flask-Mail state."""
-    mailer.init_app(app)
 
 
 class RelayUnreachableError(Exception):
@@ -248,7 +243,6 @@ __all__ = [
     "SMTPResponseError",
     "SmtpTransport",
     "Transport",
-    "init_app",
     "mailer",
     "open_transport",
     "reply_code",
