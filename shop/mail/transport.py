@@ -142,8 +142,10 @@ class SmtpTransport:
         connection = TimedConnection(current_app.extensions["mail"])
         stack = contextlib.ExitStack()
         try:
-            # The connection's own context: QUIT when the stack closes.
-            stack.enter_context(connection)
+            # The connection's own context: QUIT when the stack closes. (Flask-Mail 0.10
+            # annotates __exit__'s arguments as never None, which a with statement
+            # passes; hence the ignore.)
+            stack.enter_context(connection)  # type: ignore[arg-type]
             host = connection.host
             if host is not None:  # None: MAIL_SUPPRESS_SEND
                 # EHLO now rather than with the first message: a relay that fails it

@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 
 from shop.clock import utcnow
@@ -46,17 +47,20 @@ def worker_name() -> str:
 
 def get_or_create_run(kind: str, period: str, cutoff: datetime, subject: str = "") -> Run:
     """The run for a period, created once even when two processes race to create it."""
-    run = db.session.scalar(select(Run).where(Run.kind == kind, Run.period == period))
-    if run is not None:
-        return run
-    run = Run(kind=kind, period=period, cutoff=cutoff, subject=subject)
+    found: Run | None = db.session.scalar(select(Run).where(Run.kind == kind, Run.period == period))
+    if found is not None:
+        return found
+    run: Run = Run(kind=kind, period=period, cutoff=cutoff, subject=subject)
     db.session.add(run)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        run = db.session.scalar(select(Run).where(Run.kind == kind, Run.period == period))
-    assert run is not None  # the other process's run, committed before our insert failed
+        theirs: Run | None = db.session.scalar(
+            select(Run).where(Run.kind == kind, Run.period == period)
+        )
+        assert theirs is not None  # the other process's run, committed before ours failed
+        return theirs
     return run
 
 
@@ -142,7 +146,7 @@ def ready(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _claimable(run_id: int, now: datetime) -> Select[tuple[int]]:
+def _claimable(run_id: int, now: datetime) -> Select[Any]:
     return (
         select(Delivery.id)
         .where(Delivery.run_id == run_id, Delivery.status == DeliveryStatus.QUEUED, ready(now))
@@ -302,18 +306,26 @@ def mark_failed(delivery: Delivery, reason: str) -> None:
 
 def release_leases(run_id: int, worker: str) -> int:
     """Hand back the queued deliveries this worker holds in a run, committed; how many."""
-    released = db.session.execute(
-        update(Delivery)
-        .where(
-            Delivery.run_id == run_id,
-            Delivery.lease_owner == worker,
-            Delivery.status == DeliveryStatus.QUEUED,
+    released = _rowcount(
+        db.session.execute(
+            update(Delivery)
+            .where(
+                Delivery.run_id == run_id,
+                Delivery.lease_owner == worker,
+                Delivery.status == DeliveryStatus.QUEUED,
+            )
+            .values(lease_owner=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
         )
-        .values(lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     db.session.commit()
     return released
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE matched (an UPDATE's result is a CursorResult)."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
 
 
 def wait_for_relay(run_id: int, worker: str, reason: str) -> tuple[int, datetime]:
@@ -328,17 +340,19 @@ def wait_for_relay(run_id: int, worker: str, reason: str) -> tuple[int, datetime
     now = utcnow()
     until = now + timedelta(seconds=current_app.config["MAIL_RETRY_SECONDS"])
     queued = (Delivery.run_id == run_id, Delivery.status == DeliveryStatus.QUEUED)
-    released = db.session.execute(
-        update(Delivery)
-        .where(*queued, Delivery.lease_owner == worker)
-        .values(
-            lease_owner=None,
-            lease_expires_at=None,
-            next_attempt_at=until,
-            last_reply=reason[:500],
+    released = _rowcount(
+        db.session.execute(
+            update(Delivery)
+            .where(*queued, Delivery.lease_owner == worker)
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=until,
+                last_reply=reason[:500],
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     # Only rows nobody holds, and never a retry brought forward: a 4xx's longer
     # backoff stays as it is. Rows another worker has locked this instant are skipped,
     # not waited for: two workers that lost the relay together must not deadlock.
