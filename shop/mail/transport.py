@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import smtplib
+from functools import lru_cache
 from typing import Protocol
 
 from flask import current_app
@@ -167,8 +168,8 @@ class SmtpTransport:
         self.open()
         connection = self._connection
         assert connection is not None
-        utf8 = needs_smtputf8(to) or needs_smtputf8(self.sender)
-        envelope_from = envelope_address(self.sender, smtputf8=self._smtputf8)
+        utf8 = needs_smtputf8(to) or _sender_needs_smtputf8(self.sender)
+        envelope_from = _sender_envelope(self.sender, self._smtputf8)
         envelope_to = envelope_address(to, smtputf8=self._smtputf8)
         options = ["SMTPUTF8"] if utf8 else []
         if utf8:
@@ -180,11 +181,12 @@ class SmtpTransport:
                 connection.host.sendmail(envelope_from, [envelope_to], data, options)
             return "250 accepted"
         message = copy.copy(self._template)
-        message.recipients = [envelope_to]
+        # (name, address) pairs: Flask-Mail takes them as they are, with no parsing again.
+        message.recipients = [("", envelope_to)]
         message.data = data
         message.mail_options = options
         # A refused recipient raises (SMTPRecipientsRefused): there is only one.
-        connection.send(message, envelope_from=envelope_from)
+        connection.send(message, envelope_from=("", envelope_from))
         return "250 accepted"
 
     def close(self) -> None:
@@ -205,6 +207,19 @@ class SmtpTransport:
             self._stack.pop_all()
         self._stack = None
         self._connection = None
+
+
+@lru_cache(maxsize=8)
+def _sender_needs_smtputf8(sender: str) -> bool:
+    # The same sender for every message of a run: parsed once, not once per message.
+    return needs_smtputf8(sender)
+
+
+@lru_cache(maxsize=8)
+def _sender_envelope(sender: str, smtputf8: bool) -> str:
+    # Cached like the above; a refusal (AddressError) is not cached, so every message
+    # from such a sender is refused with its reason, as it was before.
+    return envelope_address(sender, smtputf8=smtputf8)
 
 
 class OutboxTransport:
