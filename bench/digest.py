@@ -319,16 +319,16 @@ def sample_message(size: int) -> bytes:
     """A digest the real path builds, for one reader, padded or cut to ``size`` bytes."""
     from sqlalchemy import select
 
-    from shop.digests.rendering import BOUNDARY, build_bytes
-    from shop.digests.selection import Plan
+    from shop.accounts.models import User
     from shop.extensions import db
-    from shop.sending.engine import content_for
+    from shop.mail.bulk import BOUNDARY, build_bytes
+    from shop.sending.content import content_for
     from shop.sending.models import Delivery, Run
 
     delivery = db.session.scalar(select(Delivery).order_by(Delivery.id).limit(1))
     run = db.session.get(Run, delivery.run_id)
-    plan = Plan(delivery.user_id, "reader@example.org", "reader", False, [])
-    rendered = content_for(run, [delivery]).message(delivery, plan)
+    reader = db.session.get(User, delivery.user_id)
+    rendered = content_for(run, [delivery]).message(delivery, reader)
     data = build_bytes(
         rendered,
         to="reader@example.org",
@@ -370,14 +370,14 @@ def naive(count: int, size: int) -> float:
     from flask import render_template
     from flask_mail import Message
 
-    from shop.extensions import mail
+    from shop.mail.transport import mailer
 
     html = render_template("email/confirm.html", link="http://localhost/x", publication="B")
     text = render_template("email/confirm.txt", link="http://localhost/x")
     # Repeat the bodies until the message is about the size the real path sends.
     repeat = max(1, round(size / (len(html) + len(text))))
     started = time.perf_counter()
-    with mail.connect() as conn:
+    with mailer.connect() as conn:
         for n in range(count):
             html = render_template(
                 "email/confirm.html", link=f"http://localhost/x/{n}", publication="Broadsheet"

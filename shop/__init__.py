@@ -19,8 +19,8 @@ from werkzeug.routing import IntegerConverter
 from shop.background import init_celery
 from shop.config import ConfigError, dev_secret_key, load_settings
 from shop.extensions import csrf, db, limiter, login_manager, migrate
-from shop.extensions import mail as mailer  # "mail" would clash with the shop.mail module
 from shop.forms import MAX_ROW_ID
+from shop.mail import init_app as init_mail
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -105,7 +105,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True)
     csrf.init_app(app)
-    mailer.init_app(app)
+    init_mail(app)
     limiter.init_app(app)
     # The limiter outlives apps (one per test, or per worker): its storage was just
     # rebuilt, so forget an earlier app's "storage is down, count in memory" state.
@@ -173,7 +173,11 @@ def register_blueprints(app: Flask) -> None:
     from shop.billing.catalogue import push_if_configured
     from shop.cart import views as cart
     from shop.catalogue import views as catalogue
+
+    # Digests and newsletters register their content with the sending engine.
+    from shop.digests import content as _digest_content  # noqa: F401
     from shop.newsletters import bp as newsletters_bp
+    from shop.newsletters import message as _newsletter_content  # noqa: F401
     from shop.readers import bp as readers_bp
 
     app.register_blueprint(health.bp)

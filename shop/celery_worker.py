@@ -29,7 +29,7 @@ def celery_app() -> Any:
             "from cron instead (docs/deploy.md)."
         )
     # The jobs register themselves on import; the worker must know them all.
-    import shop.newsletters.services  # noqa: F401
+    import shop.newsletters.sending  # noqa: F401
     import shop.scheduler  # noqa: F401
     import shop.sending.dispatch  # noqa: F401
 

@@ -5,7 +5,6 @@ from typing import TYPE_CHECKING
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -40,6 +39,5 @@ else:
 
 migrate = Migrate()
 login_manager = LoginManager()
-mail = Mail()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)

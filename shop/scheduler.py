@@ -22,9 +22,9 @@ from shop.cart.services import delete_stale_carts
 from shop.clock import utcnow
 from shop.digests.runs import DIGEST_FREQUENCIES, due_instant_articles, instant, run_digest
 from shop.extensions import db
-from shop.newsletters import services as newsletters
+from shop.newsletters import sending as newsletters
 from shop.sending.dispatch import resume_run
-from shop.sending.models import RUN_DIGEST, RUN_INSTANT, Run
+from shop.sending.models import Run, RunKind
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def tick(now: datetime | None = None) -> TickResult:
             outcome = steps.run(
                 f"{frequency} digest",
                 partial(run_digest, frequency, day),
-                run_of=_run_id(RUN_DIGEST, clock.period(frequency, day)),
+                run_of=_run_id(RunKind.DIGEST, clock.period(frequency, day)),
             )
             result.digests[frequency] = outcome.summary.sent if outcome else 0
     due = steps.run("finding due instant notices", lambda: due_instant_articles(now)) or []
@@ -98,7 +98,7 @@ def tick(now: datetime | None = None) -> TickResult:
         summary = steps.run(
             f"instant notice for article {article_id}",
             partial(instant, article_id),
-            run_of=_run_id(RUN_INSTANT, f"article:{article_id}"),
+            run_of=_run_id(RunKind.INSTANT, f"article:{article_id}"),
         )
         result.instant += summary.sent if summary else 0
     result.newsletters = steps.run("scheduled newsletters", lambda: newsletters.send_due(now)) or 0

@@ -12,9 +12,13 @@ from shop.admin.blueprint import bp
 from shop.clock import utcnow
 from shop.money import format_money
 from shop.reports import metrics
-from shop.sending.models import DELIVERY_BOUNCED, DELIVERY_FAILED, DELIVERY_SENT
+from shop.sending.models import DeliveryStatus
 
-OUTCOME_NAMES = {DELIVERY_SENT: "Sent", DELIVERY_FAILED: "Failed", DELIVERY_BOUNCED: "Bounced"}
+OUTCOME_NAMES = {
+    DeliveryStatus.SENT: "Sent",
+    DeliveryStatus.FAILED: "Failed",
+    DeliveryStatus.BOUNCED: "Bounced",
+}
 
 
 @bp.route("/")

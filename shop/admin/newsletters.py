@@ -11,6 +11,7 @@ from shop.articles.services import all_tags
 from shop.audit import services as audit
 from shop.extensions import db
 from shop.forms import ActionForm, require_action, show_error
+from shop.newsletters import archive, message, sending
 from shop.newsletters import services as service
 from shop.newsletters.forms import NewsletterForm, ScheduleForm
 from shop.newsletters.models import AUDIENCE_TAGS, Newsletter
@@ -53,7 +54,7 @@ def _after_save(newsletter: Newsletter, verb: str):
 @bp.route("/newsletters")
 def newsletters_list():
     """Every newsletter: drafts and scheduled first, then what went out."""
-    page = service.admin_newsletters(page_arg())
+    page = archive.admin_newsletters(page_arg())
     check_page_exists(page)
     return render_template("admin/newsletters.html", page=page, labels=service.AUDIENCE_LABELS)
 
@@ -103,7 +104,7 @@ def newsletter_edit(newsletter_id: int):
 def newsletter_preview(newsletter_id: int):
     """The newsletter as the email the editor would receive."""
     newsletter = db.get_or_404(Newsletter, newsletter_id)
-    response = make_response(service.preview_html(newsletter, current_user))
+    response = make_response(message.preview_html(newsletter, current_user))
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Content-Security-Policy"] = PREVIEW_POLICY
     response.headers["Cache-Control"] = "private, no-store"
@@ -116,7 +117,7 @@ def newsletter_test(newsletter_id: int):
     require_action()
     newsletter = db.get_or_404(Newsletter, newsletter_id)
     try:
-        service.send_test(newsletter, current_user)
+        message.send_test(newsletter, current_user)
     except service.NewsletterError as error:
         flash(str(error), "error")
     else:
@@ -132,7 +133,7 @@ def newsletter_send(newsletter_id: int):
     newsletter = db.get_or_404(Newsletter, newsletter_id)
     try:
         # Returns at once: the sending runs on a worker or in a thread, never in here.
-        service.queue_send(newsletter)
+        sending.queue_send(newsletter)
     except service.NewsletterError as error:
         flash(str(error), "error")
     else:
@@ -152,7 +153,7 @@ def newsletter_schedule(newsletter_id: int):
         flash("Choose a date and time to send it, like 2026-12-01 07:00.", "error")
     else:
         try:
-            service.schedule_at(newsletter, form.send_at.data)
+            sending.schedule_at(newsletter, form.send_at.data)
         except service.NewsletterError as error:
             flash(str(error), "error")
         else:
@@ -172,7 +173,7 @@ def newsletter_unschedule(newsletter_id: int):
     require_action()
     newsletter = db.get_or_404(Newsletter, newsletter_id)
     try:
-        service.unschedule(newsletter)
+        sending.unschedule(newsletter)
     except service.NewsletterError as error:
         flash(str(error), "error")
     else:
@@ -201,7 +202,7 @@ def newsletter_delete(newsletter_id: int):
 def newsletter_progress(newsletter_id: int):
     """How far sending has got: a page, or JSON for the page's live updates."""
     newsletter = db.get_or_404(Newsletter, newsletter_id)
-    progress = service.progress(newsletter)
+    progress = sending.progress(newsletter)
     if request.accept_mimetypes.best == "application/json":
         response = jsonify(progress.as_dict())
         response.headers["Cache-Control"] = "no-store"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import abort, current_app, make_response, render_template
 
-from shop import mail
 from shop.admin.blueprint import bp
+from shop.mail import outbox
 from shop.pagination import check_page_exists, page_arg
 from shop.readers.views import PREVIEW_POLICY
 
@@ -16,7 +16,7 @@ NO_SUCH_MESSAGE = "There is no such message in the outbox."
 @bp.route("/outbox")
 def outbox_list():
     """The outbox's messages, newest first."""
-    page = mail.outbox_messages(page_arg())
+    page = outbox.outbox_messages(page_arg())
     check_page_exists(page)
     return render_template(
         "admin/outbox.html", page=page, relay=bool(current_app.config.get("MAIL_SERVER"))
@@ -26,14 +26,14 @@ def outbox_list():
 @bp.route("/outbox/<name>")
 def outbox_show(name: str):
     """One message's headers and text; its HTML is only linked, never inlined here."""
-    message = mail.outbox_message(name)
+    message = outbox.outbox_message(name)
     if message is None:
         abort(404, description=NO_SUCH_MESSAGE)
-    text, html = mail.message_bodies(message)
+    text, html = outbox.message_bodies(message)
     return render_template(
         "admin/outbox_message.html",
         name=name,
-        headers=mail.message_headers(message, HEADERS),
+        headers=outbox.message_headers(message, HEADERS),
         text=text,
         has_html=html is not None,
     )
@@ -42,10 +42,10 @@ def outbox_show(name: str):
 @bp.route("/outbox/<name>/html")
 def outbox_html(name: str):
     """A message's HTML part on its own, under a policy that runs and sends nothing."""
-    message = mail.outbox_message(name)
+    message = outbox.outbox_message(name)
     if message is None:
         abort(404, description=NO_SUCH_MESSAGE)
-    _, html = mail.message_bodies(message)
+    _, html = outbox.message_bodies(message)
     if html is None:
         abort(404, description="This message has no HTML part.")
     response = make_response(html)

@@ -20,14 +20,7 @@ from shop.billing.models import Payment, Subscription, SubscriptionChange
 from shop.catalogue.models import KIND_PLAN, Product
 from shop.extensions import db
 from shop.preferences.models import DigestPreference
-from shop.sending.models import (
-    DELIVERY_BOUNCED,
-    DELIVERY_FAILED,
-    DELIVERY_SENT,
-    RUN_DIGEST,
-    Delivery,
-    Run,
-)
+from shop.sending.models import Delivery, DeliveryStatus, Run, RunKind
 
 READERS = 60
 DAYS = 180
@@ -184,7 +177,7 @@ def _digest_runs(rng: random.Random, readers: list[User], now: datetime) -> None
     for days_ago in range(DIGEST_DAYS, 0, -1):
         day = (now - timedelta(days=days_ago)).replace(hour=7, minute=0, second=0, microsecond=0)
         run = Run(
-            kind=RUN_DIGEST,
+            kind=RunKind.DIGEST,
             period=f"daily:{day:%Y-%m-%d}",
             subject="Demo digest",
             cutoff=day,
@@ -198,27 +191,29 @@ def _digest_runs(rng: random.Random, readers: list[User], now: datetime) -> None
         for user in readers:
             if user.created_at > day or user.confirmed_at is None or rng.random() < 0.35:
                 continue
-            status = rng.choices([DELIVERY_SENT, DELIVERY_FAILED, DELIVERY_BOUNCED], [94, 4, 2])[0]
+            status = rng.choices(
+                [DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.BOUNCED], [94, 4, 2]
+            )[0]
             rows.append(
                 {
                     "run_id": run.id,
                     "user_id": user.id,
                     "status": status,
-                    "attempts": 1 if status == DELIVERY_SENT else 5,
+                    "attempts": 1 if status == DeliveryStatus.SENT else 5,
                     "last_reply": {
-                        DELIVERY_SENT: "250 accepted",
-                        DELIVERY_FAILED: "451 try again later",
-                        DELIVERY_BOUNCED: "550 no such mailbox",
+                        DeliveryStatus.SENT: "250 accepted",
+                        DeliveryStatus.FAILED: "451 try again later",
+                        DeliveryStatus.BOUNCED: "550 no such mailbox",
                     }[status],
                     "article_ids": "",
                     "sent_at": day + timedelta(seconds=rng.randrange(90))
-                    if status == DELIVERY_SENT
+                    if status == DeliveryStatus.SENT
                     else None,
                 }
             )
         if rows:
             db.session.execute(insert(Delivery), rows)
         run.total = len(rows)
-        run.sent = sum(r["status"] == DELIVERY_SENT for r in rows)
-        run.failed = sum(r["status"] == DELIVERY_FAILED for r in rows)
-        run.bounced = sum(r["status"] == DELIVERY_BOUNCED for r in rows)
+        run.sent = sum(r["status"] == DeliveryStatus.SENT for r in rows)
+        run.failed = sum(r["status"] == DeliveryStatus.FAILED for r in rows)
+        run.bounced = sum(r["status"] == DeliveryStatus.BOUNCED for r in rows)

@@ -15,16 +15,21 @@ from shop.accounts.models import User
 from shop.articles.models import Article
 from shop.billing.access import has_paid_access
 from shop.clock import utcnow
-from shop.digests.rendering import DigestRenderer, build_bytes
-from shop.digests.selection import Plan, candidates, instant_plans, plan_digests, tag_names
+from shop.digests import content as _content  # noqa: F401  (registers the digests' content)
+from shop.digests.models import MailedArticle
+from shop.digests.rendering import DigestRenderer
+from shop.digests.selection import candidates, instant_plans, plan_digests, tag_names
 from shop.extensions import db
-from shop.preferences.models import FREQ_DAILY, FREQ_INSTANT, FREQ_WEEKLY
+from shop.mail.bulk import build_bytes
+from shop.mail.outbox import html_of_bytes
+from shop.preferences.models import FREQ_DAILY, FREQ_INSTANT, FREQ_WEEKLY, DigestPreference
 from shop.preferences.services import create_missing_preferences, get_preference
 from shop.preferences.tokens import unsubscribe_url
 from shop.sending import ledger
+from shop.sending.content import Plan
 from shop.sending.dispatch import dispatch_run
 from shop.sending.engine import Summary
-from shop.sending.models import RUN_DIGEST, RUN_INSTANT, Run
+from shop.sending.models import Run, RunKind
 from shop.urls import external_url
 
 log = logging.getLogger(__name__)
@@ -74,7 +79,7 @@ def run_digest(
     plans, skipped = plan_digests(frequency, day, cutoff)
     if dry_run:
         return DigestResult(run=None, planned=len(plans), skipped=skipped, plans=plans)
-    run = ledger.get_or_create_run(RUN_DIGEST, clock.period(frequency, day), cutoff)
+    run = ledger.get_or_create_run(RunKind.DIGEST, clock.period(frequency, day), cutoff)
     # A resumed run keeps its first cutoff, so its readers get the same articles.
     if run.cutoff != cutoff:
         plans, skipped = plan_digests(frequency, day, run.cutoff)
@@ -92,7 +97,7 @@ def run_instant(article: Article) -> Summary | None:
     if not article.is_live():
         return None
     create_missing_preferences()
-    run = ledger.get_or_create_run(RUN_INSTANT, f"article:{article.id}", utcnow())
+    run = ledger.get_or_create_run(RunKind.INSTANT, f"article:{article.id}", utcnow())
     ledger.add_deliveries(run, instant_plans(article))
     return dispatch_run(run.id)
 
@@ -105,7 +110,7 @@ def instant(article_id: int) -> Summary | None:
 
 def due_instant_articles(now: datetime) -> list[Article]:
     """Live articles from the last two days with no instant run yet."""
-    done = select(Run.period).where(Run.kind == RUN_INSTANT)
+    done = select(Run.period).where(Run.kind == RunKind.INSTANT)
     rows = db.session.scalars(
         select(Article).where(
             Article.live_clause(now),
@@ -152,11 +157,7 @@ def preview_for(user: User) -> Preview | None:
         preferences_url=external_url("readers.preferences"),
         sender="preview",
     )
-    from email import message_from_bytes
-    from email.policy import default
-
-    message = message_from_bytes(data, policy=default)
-    html = message.get_body(preferencelist=("html",)).get_content()
+    html = html_of_bytes(data)
     note = {
         FREQ_INSTANT: "You get each story as it is published; this is what a digest would hold.",
         FREQ_DAILY: "Your daily digest arrives each morning.",
@@ -165,11 +166,9 @@ def preview_for(user: User) -> Preview | None:
     return Preview(rendered.subject, html, len(plan.article_ids), note)
 
 
-def _plan_ignoring_schedule(user: User, pref, now: datetime) -> list[Plan]:
+def _plan_ignoring_schedule(user: User, pref: DigestPreference, now: datetime) -> list[Plan]:
     """The articles a digest would carry now, whatever the reader's frequency or pause."""
     follows = {t.id for t in pref.tags}
-    from shop.digests.models import MailedArticle
-
     mailed = set(
         db.session.scalars(select(MailedArticle.article_id).where(MailedArticle.user_id == user.id))
     )

@@ -9,13 +9,12 @@ matching is done in memory.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
 from operator import attrgetter
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
 from shop.accounts.models import User
 from shop.articles.models import Article, Tag, article_tags
@@ -23,7 +22,9 @@ from shop.billing.access import paying_user_ids
 from shop.clock import local_date, utcnow
 from shop.digests.models import MailedArticle
 from shop.extensions import db
+from shop.preferences.mailing import not_paused, reachable
 from shop.preferences.models import FREQ_INSTANT, FREQ_WEEKLY, DigestPreference, preference_tags
+from shop.sending.content import Plan
 
 
 @dataclass(frozen=True)
@@ -37,33 +38,6 @@ class Candidate:
     access: str
     published_at: datetime
     tag_ids: frozenset[int]
-
-
-@dataclass(slots=True)
-class Plan:
-    """One reader's digest: who, and which articles in which order."""
-
-    user_id: int
-    email: str
-    name: str
-    paying: bool
-    # A tuple when planned here: readers who get the same articles share one.
-    article_ids: Sequence[int]
-
-
-def reachable() -> tuple:
-    """Conditions on (preference, user): consented, confirmed, not unsubscribed or bounced."""
-    return (
-        DigestPreference.unsubscribed_at.is_(None),
-        DigestPreference.suppressed_at.is_(None),
-        User.confirmed_at.is_not(None),
-        User.digest_consent_at.is_not(None),
-    )
-
-
-def not_paused(day: date):
-    """Condition on a preference: no pause covers the publication's local ``day``."""
-    return or_(DigestPreference.paused_until.is_(None), DigestPreference.paused_until < day)
 
 
 def _mailable(frequency: str) -> tuple:

@@ -6,8 +6,8 @@ from flask import abort, render_template
 from flask_login import current_user
 
 from shop.billing.access import can_read
+from shop.newsletters import archive as newsletters
 from shop.newsletters import bp
-from shop.newsletters import services as newsletters
 from shop.newsletters.models import AUDIENCE_PAYING
 from shop.pagination import check_page_exists, page_arg
 

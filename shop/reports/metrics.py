@@ -40,9 +40,9 @@ from shop.billing.models import (
     SubscriptionChange,
 )
 from shop.catalogue.models import Price
-from shop.digests.selection import reachable
 from shop.extensions import db
 from shop.money import currency
+from shop.preferences.mailing import reachable
 from shop.preferences.models import (
     FREQ_DAILY,
     FREQ_INSTANT,
@@ -50,7 +50,7 @@ from shop.preferences.models import (
     DigestPreference,
     preference_tags,
 )
-from shop.sending.models import DELIVERY_BOUNCED, DELIVERY_FAILED, DELIVERY_SENT, Delivery, Run
+from shop.sending.models import Delivery, DeliveryStatus, Run
 
 WINDOW_DAYS = 30
 GROWTH_WEEKS = 12
@@ -59,7 +59,7 @@ TOP_TAGS = 10
 
 # The frequencies that send mail; "off" is a preference, not a subscription.
 MAILED_FREQUENCIES = (FREQ_INSTANT, FREQ_DAILY, FREQ_WEEKLY)
-DELIVERY_OUTCOMES = (DELIVERY_SENT, DELIVERY_FAILED, DELIVERY_BOUNCED)
+DELIVERY_OUTCOMES = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.BOUNCED)
 SETTLED_PAYMENTS = (PAYMENT_PAID, PAYMENT_PARTIALLY_REFUNDED, PAYMENT_REFUNDED)
 CANCELED = "canceled"
 

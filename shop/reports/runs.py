@@ -18,27 +18,17 @@ from shop import clock
 from shop.accounts.models import User
 from shop.clock import utcnow
 from shop.digests.models import MailedArticle
-from shop.digests.selection import reachable
 from shop.errors import RuleError
 from shop.extensions import db
 from shop.newsletters.models import Newsletter
 from shop.pagination import Page, paginate
+from shop.preferences.mailing import reachable
 from shop.preferences.models import DigestPreference
 from shop.sending import ledger
 from shop.sending.dispatch import queue_run
-from shop.sending.models import (
-    DELIVERY_BOUNCED,
-    DELIVERY_FAILED,
-    DELIVERY_QUEUED,
-    DELIVERY_SENT,
-    RUN_DIGEST,
-    RUN_INSTANT,
-    RUN_NEWSLETTER,
-    Delivery,
-    Run,
-)
+from shop.sending.models import Delivery, DeliveryStatus, Run, RunKind, join_ids, split_ids
 
-KINDS = (RUN_DIGEST, RUN_INSTANT, RUN_NEWSLETTER)
+KINDS = tuple(RunKind)
 STATE_UNFINISHED = "unfinished"
 STATE_FINISHED = "finished"
 STATE_FAILURES = "with-failures"
@@ -47,7 +37,7 @@ STATES = {
     STATE_FINISHED: "Finished",
     STATE_FAILURES: "With failures",
 }
-DELIVERY_STATUSES = (DELIVERY_QUEUED, DELIVERY_SENT, DELIVERY_FAILED, DELIVERY_BOUNCED)
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 SEARCH_MAX = 200
 # Rows per UPDATE ... WHERE id IN (...): well under every database's parameter limit.
 CHUNK = 500
@@ -92,18 +82,15 @@ def clean_search(raw: str | None) -> str:
 
 
 def _counts_for(run_ids: list[int]) -> dict[int, Counts]:
-    counts = {run_id: Counts() for run_id in run_ids}
-    if not run_ids:
-        return counts
-    rows = db.session.execute(
-        select(Delivery.run_id, Delivery.status, func.count())
-        .where(Delivery.run_id.in_(run_ids))
-        .group_by(Delivery.run_id, Delivery.status)
-    )
-    for run_id, status, n in rows:
-        if status in DELIVERY_STATUSES:
-            setattr(counts[run_id], status, n)
-    return counts
+    return {
+        run_id: Counts(
+            queued=by_status[DeliveryStatus.QUEUED],
+            sent=by_status[DeliveryStatus.SENT],
+            failed=by_status[DeliveryStatus.FAILED],
+            bounced=by_status[DeliveryStatus.BOUNCED],
+        )
+        for run_id, by_status in ledger.counts_by_status(run_ids).items()
+    }
 
 
 def runs_page(
@@ -130,7 +117,7 @@ def runs_page(
     elif state == STATE_FAILURES:
         # Read from the deliveries, not the run's stored count, which lags behind.
         statement = statement.where(
-            exists().where(Delivery.run_id == Run.id, Delivery.status == DELIVERY_FAILED)
+            exists().where(Delivery.run_id == Run.id, Delivery.status == DeliveryStatus.FAILED)
         )
     if text:
         statement = statement.where(
@@ -157,7 +144,7 @@ def counts(run: Run) -> Counts:
 
 def newsletter_of(run: Run) -> Newsletter | None:
     """The newsletter a newsletter run sends, if it still exists."""
-    if run.kind != RUN_NEWSLETTER:
+    if run.kind != RunKind.NEWSLETTER:
         return None
     return db.session.scalar(select(Newsletter).where(Newsletter.run_id == run.id))
 
@@ -197,7 +184,7 @@ def _retryable(run_id: int) -> Select:
         .join(DigestPreference, DigestPreference.user_id == Delivery.user_id)
         .where(
             Delivery.run_id == run_id,
-            Delivery.status == DELIVERY_FAILED,
+            Delivery.status == DeliveryStatus.FAILED,
             # A reader who unsubscribed, bounced or paused since the failure has said
             # no more mail: the retry leaves their delivery failed.
             *reachable(),
@@ -223,7 +210,7 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 def _mailed_since(rows: Sequence[Any]) -> set[tuple[int, int]]:
     """(reader, article) pairs among the rows' articles that already reached the reader."""
     users = sorted({user_id for _, user_id, _ in rows})
-    articles = sorted({int(a) for _, _, ids in rows for a in (ids or "").split(",") if a})
+    articles = sorted({a for _, _, ids in rows for a in split_ids(ids)})
     mailed: set[tuple[int, int]] = set()
     if not articles:
         return mailed  # newsletters carry no articles
@@ -253,13 +240,13 @@ def retry_failed(run_id: int) -> int:
     # retry sent records each article once per reader, as the ledger requires).
     mailed = _mailed_since(rows)
     for delivery_id, user_id, article_ids in rows:
-        carried = [int(a) for a in (article_ids or "").split(",") if a]
+        carried = split_ids(article_ids)
         kept = [a for a in carried if (user_id, a) not in mailed]
         if kept != carried:
             db.session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.status == DELIVERY_FAILED)
-                .values(article_ids=",".join(str(a) for a in kept))
+                .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.FAILED)
+                .values(article_ids=join_ids(kept))
                 .execution_options(synchronize_session=False)
             )
     queued = 0
@@ -269,9 +256,9 @@ def retry_failed(run_id: int) -> int:
         # only Result.
         updated = db.session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(chunk), Delivery.status == DELIVERY_FAILED)
+            .where(Delivery.id.in_(chunk), Delivery.status == DeliveryStatus.FAILED)
             .values(
-                status=DELIVERY_QUEUED,
+                status=DeliveryStatus.QUEUED,
                 attempts=0,
                 next_attempt_at=None,
                 lease_owner=None,

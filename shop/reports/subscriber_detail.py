@@ -16,7 +16,7 @@ from shop.extensions import db
 from shop.preferences.models import DigestPreference
 from shop.preferences.services import get_preference, is_mailable
 from shop.reports.subscribers import frequency_label, plan_name
-from shop.sending.models import DELIVERY_SENT, Delivery, Run
+from shop.sending.models import Delivery, DeliveryStatus, Run
 
 DETAIL_LIMIT = 50  # deliveries and orders shown on a reader's page
 
@@ -99,7 +99,7 @@ def subscriber_detail(user: User) -> SubscriberDetail:
     )
     last_digest = db.session.scalar(
         select(func.max(Delivery.sent_at)).where(
-            Delivery.user_id == user.id, Delivery.status == DELIVERY_SENT
+            Delivery.user_id == user.id, Delivery.status == DeliveryStatus.SENT
         )
     )
     return SubscriberDetail(

@@ -21,10 +21,10 @@ from shop.articles.models import Tag
 from shop.billing.access import paying_users_select
 from shop.billing.models import Subscription
 from shop.catalogue.models import Price, Product
-from shop.digests.selection import reachable
 from shop.errors import RuleError
 from shop.extensions import db
 from shop.pagination import Page, paginate
+from shop.preferences.mailing import reachable
 from shop.preferences.models import (
     FREQ_OFF,
     FREQ_WEEKLY,
@@ -33,7 +33,7 @@ from shop.preferences.models import (
     preference_tags,
 )
 from shop.preferences.services import WEEKDAYS
-from shop.sending.models import DELIVERY_SENT, Delivery
+from shop.sending.models import Delivery, DeliveryStatus
 
 PER_PAGE = 50
 EXPORT_BATCH = 1000  # rows read from the database at a time while exporting
@@ -229,7 +229,7 @@ def _last_digests():
     """A subquery: when each reader's newest sent delivery went out."""
     return (
         select(Delivery.user_id, func.max(Delivery.sent_at).label("last_sent"))
-        .where(Delivery.status == DELIVERY_SENT)
+        .where(Delivery.status == DeliveryStatus.SENT)
         .group_by(Delivery.user_id)
         .subquery("last_digests")
     )

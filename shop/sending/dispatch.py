@@ -18,21 +18,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
 from shop import background
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.sending import ledger
 from shop.sending.engine import Summary, send_run
-from shop.sending.models import (
-    DELIVERY_BOUNCED,
-    DELIVERY_FAILED,
-    DELIVERY_QUEUED,
-    DELIVERY_SENT,
-    Delivery,
-    Run,
-)
+from shop.sending.models import Delivery, DeliveryStatus, Run
 
 SEND_BATCH = "newsletter.send_batch"
 # Without a broker: a whole run sent in a thread, for a request that must not wait.
@@ -115,7 +108,7 @@ def resume_run(run_id: int) -> Summary | None:
     now = utcnow()
     run = db.session.get(Run, run_id)
     fresh = now - timedelta(seconds=background.TICK_SECONDS)
-    if run.started_at is None and run.created_at > fresh:
+    if run is not None and run.started_at is None and run.created_at > fresh:
         return None  # just dispatched: its tasks are still on their way to the workers
     if _in_flight(run_id, now):
         return None  # workers are on it; what they leave behind waits for an idle tick
@@ -146,16 +139,12 @@ def _fan_out(run_id: int, *, expires: float | None = None) -> int:
 def _queued_and_ready(run_id: int, now: datetime) -> tuple[int, int]:
     """The run's queued deliveries, and how many of them a worker could take now."""
     # The same condition as ledger.claim_batch: no live lease, and no retry pending.
-    ready = and_(
-        or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
-        or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-    )
     queued, ready_count = db.session.execute(
-        select(func.count(), func.count().filter(ready)).where(
-            Delivery.run_id == run_id, Delivery.status == DELIVERY_QUEUED
+        select(func.count(), func.count().filter(ledger.ready(now))).where(
+            Delivery.run_id == run_id, Delivery.status == DeliveryStatus.QUEUED
         )
     ).one()
-    return queued, ready_count
+    return int(queued), int(ready_count)
 
 
 def _in_flight(run_id: int, now: datetime) -> bool:
@@ -165,7 +154,7 @@ def _in_flight(run_id: int, now: datetime) -> bool:
             select(Delivery.id)
             .where(
                 Delivery.run_id == run_id,
-                Delivery.status == DELIVERY_QUEUED,
+                Delivery.status == DeliveryStatus.QUEUED,
                 Delivery.lease_expires_at >= now,
             )
             .limit(1)
@@ -174,19 +163,9 @@ def _in_flight(run_id: int, now: datetime) -> bool:
     )
 
 
-def run_counts(run_id: int) -> dict[str, int]:
+def run_counts(run_id: int) -> dict[DeliveryStatus, int]:
     """The run's deliveries by status, counted now (the run's own totals lag behind)."""
-    counts = dict(
-        db.session.execute(
-            select(Delivery.status, func.count())
-            .where(Delivery.run_id == run_id)
-            .group_by(Delivery.status)
-        ).all()
-    )
-    return {
-        status: counts.get(status, 0)
-        for status in (DELIVERY_QUEUED, DELIVERY_SENT, DELIVERY_FAILED, DELIVERY_BOUNCED)
-    }
+    return ledger.counts_by_status([run_id])[run_id]
 
 
 def watch_run(
@@ -217,7 +196,7 @@ def watch_run(
             if progress:
                 progress(moved)
         last = counts
-        if counts[DELIVERY_QUEUED] == 0:
+        if counts[DeliveryStatus.QUEUED] == 0:
             break
         waited = time.monotonic() - changed
         if waited >= stall_seconds:
@@ -229,12 +208,14 @@ def watch_run(
             break
         time.sleep(poll_seconds)
     return Summary(
-        sent=last[DELIVERY_SENT] - first[DELIVERY_SENT],
-        failed=last[DELIVERY_FAILED] - first[DELIVERY_FAILED],
-        bounced=last[DELIVERY_BOUNCED] - first[DELIVERY_BOUNCED],
+        sent=last[DeliveryStatus.SENT] - first[DeliveryStatus.SENT],
+        failed=last[DeliveryStatus.FAILED] - first[DeliveryStatus.FAILED],
+        bounced=last[DeliveryStatus.BOUNCED] - first[DeliveryStatus.BOUNCED],
         seconds=time.monotonic() - started,
     )
 
 
-def _done(counts: dict[str, int]) -> int:
-    return counts[DELIVERY_SENT] + counts[DELIVERY_FAILED] + counts[DELIVERY_BOUNCED]
+def _done(counts: dict[DeliveryStatus, int]) -> int:
+    return (
+        counts[DeliveryStatus.SENT] + counts[DeliveryStatus.FAILED] + counts[DeliveryStatus.BOUNCED]
+    )

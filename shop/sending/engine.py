@@ -7,33 +7,22 @@ the one group in flight, and a repeat carries the same Message-ID (docs/reliabil
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import smtplib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from shop.articles.models import Article
+from shop.accounts.models import User
 from shop.clock import utcnow
-from shop.digests.rendering import (
-    DigestRenderer,
-    Rendered,
-    UnsubscribeLinks,
-    build_bytes,
-    message_id,
-)
-from shop.digests.selection import Candidate, Plan, tag_names
 from shop.extensions import db
-from shop.mail import AddressError, connect, envelope_address, send_over, write_to_outbox
+from shop.mail import AddressError, RelayUnreachableError, build_bytes, message_id, open_transport
+from shop.mail.transport import RecipientsRefusedError, SMTPResponseError, reply_code
 from shop.sending import ledger
-from shop.sending.models import DELIVERY_QUEUED, RUN_NEWSLETTER, Delivery, Run
-from shop.urls import external_url
+from shop.sending.content import content_for
+from shop.sending.models import Delivery, DeliveryStatus, Run
 
 log = logging.getLogger(__name__)
 
@@ -56,84 +45,6 @@ class Summary:
     def rate(self) -> float:
         """Messages per second."""
         return self.sent / self.seconds if self.seconds > 0 else 0.0
-
-
-class RelayUnreachableError(Exception):
-    """The relay could not be reached at all: nothing was said about any one message."""
-
-    # Connection refused, a host name that does not resolve, no answer within
-    # MAIL_TIMEOUT, a 421 greeting, a failed STARTTLS or login: the relay's fault (or
-    # its settings'), not the reader's, so it costs no delivery an attempt. Not an
-    # OSError, so that no handler for a dropped connection takes it by mistake.
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(f"{type(cause).__name__}: {cause}")
-        self.cause = cause
-
-
-class Transport:
-    """Where messages go: the SMTP relay over one connection, or the local outbox."""
-
-    def __init__(self) -> None:
-        self.smtp = bool(current_app.config.get("MAIL_SERVER"))
-        self.sender = current_app.config["MAIL_DEFAULT_SENDER"]
-        self._connection = None
-        self._host: smtplib.SMTP | None = None
-
-    def open(self) -> None:
-        """Connect and greet; ``RelayUnreachableError`` if the relay cannot be reached."""
-        if self.smtp and self._host is None:
-            connection = connect()
-            try:
-                host = connection.__enter__().host
-                if host is not None:  # None: MAIL_SUPPRESS_SEND
-                    # EHLO now rather than with the first message: a relay that fails it
-                    # fails every message, and no reader is to blame for that.
-                    host.ehlo_or_helo_if_needed()
-            except Exception as exc:
-                # Mostly OSErrors (smtplib's and ssl's errors, timeouts, DNS); anything
-                # else here (a server name that is not a host name) is the settings'
-                # fault, and no reader's either.
-                if connection.host is not None:
-                    connection.host.close()
-                raise RelayUnreachableError(exc) from exc
-            self._connection, self._host = connection, host
-
-    def close(self) -> None:
-        """Say goodbye to the server, ignoring a connection that is already gone."""
-        if self._connection is not None:
-            with contextlib.suppress(OSError):  # smtplib's errors are OSErrors
-                self._connection.__exit__(None, None, None)
-        self._connection = None
-        self._host = None
-
-    def abort(self) -> None:
-        """Drop the connection after a fault, without a QUIT that could wait once more."""
-        # After a timeout or a half-sent message the relay may never answer a QUIT, and
-        # waiting MAIL_TIMEOUT again for it would only hold the run up.
-        if self._host is not None:
-            self._host.close()
-        self._connection = None
-        self._host = None
-
-    def send(self, to: str, data: bytes) -> str:
-        """Hand one message over; the server's reply, or an exception.
-
-        An address no server could take (see ``shop.mail.envelope_address``) raises
-        ``AddressError`` before anything is sent.
-        """
-        if not self.smtp:
-            # The outbox keeps what a relay with SMTPUTF8 would take, and no more.
-            envelope_address(to, smtputf8=True)
-            write_to_outbox(data)
-            return "250 written to the outbox"
-        self.open()
-        assert self._host is not None
-        refused = send_over(self._host, self.sender, to, data)
-        if refused:
-            code, message = next(iter(refused.values()))
-            raise smtplib.SMTPRecipientsRefused({to: (code, message)})
-        return "250 accepted"
 
 
 # A summary keeps this many reasons; the ledger keeps every delivery's own.
@@ -203,64 +114,12 @@ def _wait_for_relay(run_id: int, worker: str, summary: Summary, exc: RelayUnreac
     )
 
 
-def _reply_code(exc: Exception) -> int | None:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return next(iter(exc.recipients.values()))[0]
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return exc.smtp_code
-    return None
-
-
-class Content(Protocol):
-    """What a run's messages say: built once per batch, asked once per delivery."""
-
-    def message(self, delivery: Delivery, plan: Plan) -> Rendered | None:
-        """The reader's message with its placeholders, or None if there is nothing to send."""
-
-
-class DigestContent:
-    """Digests and instant notices: each delivery carries its own list of articles."""
-
-    def __init__(self, run: Run, deliveries: list[Delivery]) -> None:
-        ids = {a for d in deliveries for a in d.articles}
-        # The tags in one more query, not one per article.
-        rows = db.session.scalars(
-            select(Article).where(Article.id.in_(ids)).options(selectinload(Article.tags))
-        ).all()
-        articles = {
-            a.id: Candidate(
-                a.id,
-                a.title,
-                a.slug,
-                a.summary,
-                a.access,
-                a.published_at,
-                frozenset(t.id for t in a.tags),
-            )
-            for a in rows
-        }
-        self.renderer = DigestRenderer(
-            articles=articles,
-            tag_names=tag_names({t for a in articles.values() for t in a.tag_ids}),
-            kind=run.kind,
-        )
-
-    def message(self, delivery: Delivery, plan: Plan) -> Rendered | None:
-        """The digest of the delivery's articles that still exist; None if all were deleted."""
-        plan.article_ids = [a for a in delivery.articles if a in self.renderer.articles]
-        if not plan.article_ids:
-            return None
-        return self.renderer.digest(plan)
-
-
-def content_for(run: Run, deliveries: list[Delivery]) -> Content:
-    """The content builder for a run's kind."""
-    if run.kind == RUN_NEWSLETTER:
-        # Imported here: the newsletter service sends through this module.
-        from shop.newsletters.services import NewsletterContent
-
-        return NewsletterContent(run)
-    return DigestContent(run, deliveries)
+def _run(run_id: int) -> Run:
+    """The run being sent (it exists: the ledger never deletes a run it is sending)."""
+    run = db.session.get(Run, run_id)
+    if run is None:
+        raise LookupError(f"there is no run {run_id}")
+    return run
 
 
 def send_run(
@@ -276,21 +135,15 @@ def send_run(
     With ``max_batches`` it stops after that many batches (a Celery task sends one
     batch); otherwise it goes on until the run has nothing left to take.
     """
-    from shop.accounts.models import User
-    from shop.billing.access import paying_user_ids
-
     worker = worker or ledger.worker_name()
     summary = Summary()
     started = time.monotonic()
-    run = db.session.get(Run, run_id)
+    run = _run(run_id)
     if run.started_at is None:
         run.started_at = utcnow()
         db.session.commit()
-    transport = Transport()
+    transport = open_transport()
     commit_every = max(1, current_app.config["MAIL_COMMIT_EVERY"])
-    preferences = external_url("readers.preferences")
-    paying = paying_user_ids()
-    links = UnsubscribeLinks()
     batches = 0
     session = db.session()
     # A commit expires every loaded row, and reading one again costs a SELECT each:
@@ -307,11 +160,12 @@ def send_run(
                 time.sleep(min(5.0, max(0.05, (later - utcnow()).total_seconds())))
                 continue
             batches += 1
-            run = db.session.get(Run, run_id)
+            run = _run(run_id)
             group = ledger.SentGroup(run)
             unreachable: RelayUnreachableError | None = None
             try:
                 content = content_for(run, batch)
+                group.hook = content.record_sent
                 users = {
                     u.id: u
                     for u in db.session.scalars(
@@ -321,8 +175,7 @@ def send_run(
                 for delivery in batch:
                     try:
                         user = users[delivery.user_id]
-                        plan = Plan(user.id, user.email, user.name, user.id in paying, [])
-                        rendered = content.message(delivery, plan)
+                        rendered = content.message(delivery, user)
                         if rendered is not None:
                             data = build_bytes(
                                 rendered,
@@ -331,8 +184,8 @@ def send_run(
                                 msgid=message_id(
                                     run_id, run.created_at, delivery.id, delivery.user_id
                                 ),
-                                unsubscribe_url=links.url(user.id),
-                                preferences_url=preferences,
+                                unsubscribe_url=content.unsubscribe_url(user.id),
+                                preferences_url=content.preferences_url,
                                 sender=transport.sender,
                             )
                     except Exception as exc:
@@ -355,10 +208,11 @@ def send_run(
                         # No server could take it as it stands: retrying cannot help.
                         _fail(delivery, summary, f"not sent: {exc}")
                         continue
-                    except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
-                        code = _reply_code(exc) or 400
+                    except (SMTPResponseError, RecipientsRefusedError) as exc:
+                        code = reply_code(exc) or 400
                         if code >= 500:
                             ledger.mark_bounced(delivery, f"{code} {exc}")
+                            content.bounced(delivery.user_id)
                             summary.bounced += 1
                         else:
                             _retry_later(delivery, summary, f"{code} {exc}")
@@ -403,10 +257,12 @@ def send_run(
         transport.close()
         session.expire_on_commit = expire_on_commit
         session.expire_all()
-    run = db.session.get(Run, run_id)
+    run = _run(run_id)
     ledger.refresh_counts(run)
     queued = db.session.scalar(
-        select(Delivery.id).where(Delivery.run_id == run_id, Delivery.status == DELIVERY_QUEUED)
+        select(Delivery.id).where(
+            Delivery.run_id == run_id, Delivery.status == DeliveryStatus.QUEUED
+        )
     )
     if queued is None and run.finished_at is None:
         run.finished_at = utcnow()

@@ -10,32 +10,34 @@ whatever the size of the group.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import DateTime, String, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 
 from shop.clock import utcnow
-from shop.digests.models import MailedArticle
-from shop.digests.selection import Plan
 from shop.extensions import db
-from shop.preferences.models import DigestPreference
-from shop.sending.models import (
-    DELIVERY_BOUNCED,
-    DELIVERY_FAILED,
-    DELIVERY_QUEUED,
-    DELIVERY_SENT,
-    RUN_DIGEST,
-    Delivery,
-    Run,
-)
+from shop.sending.content import Plan, SentRecords
+from shop.sending.models import Delivery, DeliveryStatus, Run, join_ids
 
 
 def worker_name() -> str:
@@ -45,16 +47,20 @@ def worker_name() -> str:
 
 def get_or_create_run(kind: str, period: str, cutoff: datetime, subject: str = "") -> Run:
     """The run for a period, created once even when two processes race to create it."""
-    run = db.session.scalar(select(Run).where(Run.kind == kind, Run.period == period))
-    if run is not None:
-        return run
-    run = Run(kind=kind, period=period, cutoff=cutoff, subject=subject)
+    found: Run | None = db.session.scalar(select(Run).where(Run.kind == kind, Run.period == period))
+    if found is not None:
+        return found
+    run: Run = Run(kind=kind, period=period, cutoff=cutoff, subject=subject)
     db.session.add(run)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        run = db.session.scalar(select(Run).where(Run.kind == kind, Run.period == period))
+        theirs: Run | None = db.session.scalar(
+            select(Run).where(Run.kind == kind, Run.period == period)
+        )
+        assert theirs is not None  # the other process's run, committed before ours failed
+        return theirs
     return run
 
 
@@ -70,9 +76,9 @@ def add_deliveries(run: Run, plans: list[Plan]) -> int:
             {
                 "run_id": run_id,
                 "user_id": plan.user_id,
-                "status": DELIVERY_QUEUED,
+                "status": DeliveryStatus.QUEUED.value,
                 "attempts": 0,
-                "article_ids": ",".join(str(a) for a in plan.article_ids),
+                "article_ids": join_ids(plan.article_ids),
             }
             for plan in fresh[start : start + 1000]
         ]
@@ -82,46 +88,68 @@ def add_deliveries(run: Run, plans: list[Plan]) -> int:
     return len(fresh)
 
 
-def _insert_ignoring_duplicates():
+# The dialects whose INSERT can skip a row that is there already.
+_UPSERTING: dict[str, Callable[[Any], Any]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+
+
+def _insert_ignoring_duplicates() -> Insert:
     """INSERT of deliveries that skips a reader another process queued a moment ago."""
     # Two workers may plan the same run at once: (run, reader) is unique, and the
     # second insert of a pair must add nothing rather than fail the whole batch.
     # Into the table, not the model: the ORM's bulk path does work for each row.
     table = Delivery.__table__
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:
+    upsert = _UPSERTING.get(db.session.get_bind().dialect.name)
+    if upsert is None:
         return insert(table)
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=["run_id", "user_id"])
+    statement: Insert = upsert(table).on_conflict_do_nothing(index_elements=["run_id", "user_id"])
+    return statement
+
+
+def counts_by_status(run_ids: list[int]) -> dict[int, dict[DeliveryStatus, int]]:
+    """Each run's deliveries by status, counted now (every status, 0 when it has none)."""
+    counts = {run_id: dict.fromkeys(DeliveryStatus, 0) for run_id in run_ids}
+    if not run_ids:
+        return counts
+    rows = db.session.execute(
+        select(Delivery.run_id, Delivery.status, func.count())
+        .where(Delivery.run_id.in_(run_ids))
+        .group_by(Delivery.run_id, Delivery.status)
+    )
+    for run_id, status, n in rows:
+        if status in counts[run_id]:
+            counts[run_id][DeliveryStatus(status)] = n
+    return counts
 
 
 def refresh_counts(run: Run) -> None:
     """Recount a run's totals from its deliveries."""
-    counts = dict(
-        db.session.execute(
-            select(Delivery.status, func.count())
-            .where(Delivery.run_id == run.id)
-            .group_by(Delivery.status)
-        ).all()
-    )
+    counts = counts_by_status([run.id])[run.id]
     run.total = sum(counts.values())
-    run.sent = counts.get(DELIVERY_SENT, 0)
-    run.failed = counts.get(DELIVERY_FAILED, 0)
-    run.bounced = counts.get(DELIVERY_BOUNCED, 0)
+    run.sent = counts[DeliveryStatus.SENT]
+    run.failed = counts[DeliveryStatus.FAILED]
+    run.bounced = counts[DeliveryStatus.BOUNCED]
 
 
-def _claimable(run_id: int, now: datetime):
+def lease_free(now: datetime) -> ColumnElement[bool]:
+    """Condition on a delivery: no worker holds a live lease on it."""
+    return or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now)
+
+
+def ready(now: datetime) -> ColumnElement[bool]:
+    """Condition on a queued delivery: a worker may take it now (no lease, no retry due later)."""
+    return and_(
+        lease_free(now),
+        or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+    )
+
+
+def _claimable(run_id: int, now: datetime) -> Select[Any]:
     return (
         select(Delivery.id)
-        .where(
-            Delivery.run_id == run_id,
-            Delivery.status == DELIVERY_QUEUED,
-            or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
-            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-        )
+        .where(Delivery.run_id == run_id, Delivery.status == DeliveryStatus.QUEUED, ready(now))
         .order_by(Delivery.id)
     )
 
@@ -142,8 +170,8 @@ def claim_batch(run_id: int, worker: str, size: int) -> list[Delivery]:
         update(Delivery)
         .where(
             Delivery.id.in_(ids),
-            Delivery.status == DELIVERY_QUEUED,
-            or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
+            Delivery.status == DeliveryStatus.QUEUED,
+            lease_free(now),
         )
         .values(lease_owner=worker, lease_expires_at=now + lease)
         .execution_options(synchronize_session=False)
@@ -167,7 +195,7 @@ def waiting_for(run_id: int) -> datetime | None:
             func.min(Delivery.next_attempt_at),
         ).where(
             Delivery.run_id == run_id,
-            Delivery.status == DELIVERY_QUEUED,
+            Delivery.status == DeliveryStatus.QUEUED,
             or_(Delivery.lease_expires_at > now, Delivery.next_attempt_at > now),
         )
     ).one()
@@ -175,14 +203,14 @@ def waiting_for(run_id: int) -> datetime | None:
     return min(times) if times else None
 
 
-# The statements a commit group writes are built once: building one costs more than
+# The statement a commit group writes is built once: building one costs more than
 # running it.
 _deliveries = Delivery.__table__
 _MARK_SENT = (
     update(_deliveries)
     .where(_deliveries.c.id == bindparam("d_id"))
     .values(
-        status=DELIVERY_SENT,
+        status=DeliveryStatus.SENT.value,
         sent_at=bindparam("d_sent_at"),
         attempts=_deliveries.c.attempts + 1,
         last_reply=bindparam("d_reply"),
@@ -190,56 +218,24 @@ _MARK_SENT = (
         lease_expires_at=None,
     )
 )
-# The next digest starts where this one's cutoff was.
-_MOVE_WINDOW = (
-    update(DigestPreference)
-    .where(
-        DigestPreference.user_id.in_(bindparam("readers", expanding=True)),
-        DigestPreference.covered_until < bindparam("cutoff"),
-    )
-    .values(covered_until=bindparam("cutoff"))
-    .execution_options(synchronize_session=False)
-)
-# The articles a group mailed, in one statement whatever their number: the group travels
-# as one JSON parameter, [[user, delivery, [article, ...]], ...], and the database
-# unfolds it. An executemany of a thousand rows costs more in SQLAlchemy's work per
-# row than in the database's.
-_MAILED_FROM_JSON = {
-    dialect: text(sql).bindparams(
-        bindparam("rows", type_=String()), bindparam("mailed_at", type_=DateTime())
-    )
-    for dialect, sql in {
-        "sqlite": """
-            INSERT INTO mailed_articles (user_id, article_id, delivery_id, mailed_at)
-            SELECT json_extract(d.value, '$[0]'), a.value, json_extract(d.value, '$[1]'),
-                   :mailed_at
-            FROM json_each(:rows) AS d, json_each(d.value, '$[2]') AS a
-            WHERE true  -- without a WHERE, SQLite would not read ON CONFLICT as the upsert
-            ON CONFLICT (user_id, article_id) DO NOTHING
-        """,
-        "postgresql": """
-            INSERT INTO mailed_articles (user_id, article_id, delivery_id, mailed_at)
-            SELECT (d->>0)::integer, a::integer, (d->>1)::integer, :mailed_at
-            FROM json_array_elements(CAST(:rows AS json)) AS d,
-                 json_array_elements_text(d->2) AS a
-            ON CONFLICT (user_id, article_id) DO NOTHING
-        """,
-    }.items()
-}
+
+# What a commit group hands its content when it commits (see ``Content.record_sent``).
+SentHook = Callable[[SentRecords], None]
 
 
 class SentGroup:
     """The accepted messages of one commit group, recorded together when it commits.
 
     A delivery is added only after the SMTP server accepted its message. ``commit``
-    writes the group's records in the open transaction (the deliveries, the articles
-    mailed, the readers' "covered until") in three statements whatever the group's
-    size, and commits: a crash before then repeats this group and nothing older.
+    writes the group's records in the open transaction (the deliveries in one
+    statement whatever the group's size, then what the content records of them, such
+    as a digest's articles mailed and its readers' "covered until") and commits: a
+    crash before then repeats this group and nothing older.
     """
 
-    def __init__(self, run: Run) -> None:
-        # Only digests move the reader's window on; instant notices and newsletters don't.
-        self.cutoff = run.cutoff if run.kind == RUN_DIGEST else None
+    def __init__(self, run: Run, hook: SentHook | None = None) -> None:
+        self.run = run
+        self.hook = hook
         self._deliveries: list[dict[str, Any]] = []
         self._mailed: list[tuple[int, int, tuple[int, ...]]] = []
         self._readers: list[int] = []
@@ -263,42 +259,14 @@ class SentGroup:
         if not self._deliveries:
             return
         db.session.execute(_MARK_SENT, self._deliveries)
-        if self._mailed:
-            self._write_mailed()
-        if self.cutoff is not None:
-            db.session.execute(_MOVE_WINDOW, {"readers": self._readers, "cutoff": self.cutoff})
+        if self.hook is not None:
+            self.hook(SentRecords(self.run, self._mailed, self._readers))
         self._deliveries, self._mailed, self._readers = [], [], []
-
-    def _write_mailed(self) -> None:
-        """The MailedArticle rows; one already there (same reader and article) is kept."""
-        # One time for the group's rows: they were mailed within the same few seconds.
-        now = utcnow()
-        statement = _MAILED_FROM_JSON.get(db.session.get_bind().dialect.name)
-        if statement is None:
-            rows = [
-                {"user_id": u, "article_id": a, "delivery_id": d, "mailed_at": now}
-                for u, d, listed in self._mailed
-                for a in listed
-            ]
-            db.session.execute(insert(MailedArticle.__table__), rows)
-            return
-        db.session.execute(statement, {"rows": json.dumps(self._mailed), "mailed_at": now})
 
     def commit(self) -> None:
         """Write the group's records and commit them with anything else pending."""
         self.write()
         db.session.commit()
-
-
-def mark_sent(
-    delivery: Delivery, run: Run, reply: str, article_ids: Iterable[int] | None = None
-) -> None:
-    """Record one accepted message (committed by the caller); sending uses SentGroup."""
-    group = SentGroup(run)
-    group.add(delivery, reply, delivery.articles if article_ids is None else article_ids)
-    group.write()
-    # The row was written around the ORM: read it again when it is next used.
-    db.session.expire(delivery)
 
 
 def mark_transient(delivery: Delivery, reply: str) -> bool:
@@ -308,7 +276,7 @@ def mark_transient(delivery: Delivery, reply: str) -> bool:
     delivery.lease_owner = None
     delivery.lease_expires_at = None
     if delivery.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
-        delivery.status = DELIVERY_FAILED
+        delivery.status = DeliveryStatus.FAILED
         return True
     backoff = current_app.config["MAIL_RETRY_SECONDS"] * 2 ** (delivery.attempts - 1)
     delivery.next_attempt_at = utcnow() + timedelta(seconds=backoff)
@@ -316,26 +284,19 @@ def mark_transient(delivery: Delivery, reply: str) -> bool:
 
 
 def mark_bounced(delivery: Delivery, reply: str) -> None:
-    """A permanent 5xx: bounced; enough hard bounces suppress the address."""
-    delivery.status = DELIVERY_BOUNCED
+    """A permanent 5xx: bounced (the content counts it against the reader's address)."""
+    delivery.status = DeliveryStatus.BOUNCED
     delivery.attempts += 1
     delivery.last_reply = reply[:500]
     delivery.lease_owner = None
     delivery.lease_expires_at = None
-    pref = db.session.scalar(
-        select(DigestPreference).where(DigestPreference.user_id == delivery.user_id)
-    )
-    if pref is not None:
-        pref.hard_bounces += 1
-        if pref.hard_bounces >= current_app.config["MAIL_BOUNCE_LIMIT"] and not pref.suppressed_at:
-            pref.suppressed_at = utcnow()
 
 
 def mark_failed(delivery: Delivery, reason: str) -> None:
     """A message that cannot go (a bad address, a build error): failed now, with the reason."""
     # Not retried with backoff: the same message to the same address would fail again.
     # The back office's "Retry failed" queues it again once the cause is fixed.
-    delivery.status = DELIVERY_FAILED
+    delivery.status = DeliveryStatus.FAILED
     delivery.attempts += 1
     delivery.last_reply = reason[:500]
     delivery.lease_owner = None
@@ -345,18 +306,26 @@ def mark_failed(delivery: Delivery, reason: str) -> None:
 
 def release_leases(run_id: int, worker: str) -> int:
     """Hand back the queued deliveries this worker holds in a run, committed; how many."""
-    released = db.session.execute(
-        update(Delivery)
-        .where(
-            Delivery.run_id == run_id,
-            Delivery.lease_owner == worker,
-            Delivery.status == DELIVERY_QUEUED,
+    released = _rowcount(
+        db.session.execute(
+            update(Delivery)
+            .where(
+                Delivery.run_id == run_id,
+                Delivery.lease_owner == worker,
+                Delivery.status == DeliveryStatus.QUEUED,
+            )
+            .values(lease_owner=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
         )
-        .values(lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     db.session.commit()
     return released
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE matched (an UPDATE's result is a CursorResult)."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
 
 
 def wait_for_relay(run_id: int, worker: str, reason: str) -> tuple[int, datetime]:
@@ -370,18 +339,20 @@ def wait_for_relay(run_id: int, worker: str, reason: str) -> tuple[int, datetime
     """
     now = utcnow()
     until = now + timedelta(seconds=current_app.config["MAIL_RETRY_SECONDS"])
-    queued = (Delivery.run_id == run_id, Delivery.status == DELIVERY_QUEUED)
-    released = db.session.execute(
-        update(Delivery)
-        .where(*queued, Delivery.lease_owner == worker)
-        .values(
-            lease_owner=None,
-            lease_expires_at=None,
-            next_attempt_at=until,
-            last_reply=reason[:500],
+    queued = (Delivery.run_id == run_id, Delivery.status == DeliveryStatus.QUEUED)
+    released = _rowcount(
+        db.session.execute(
+            update(Delivery)
+            .where(*queued, Delivery.lease_owner == worker)
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=until,
+                last_reply=reason[:500],
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     # Only rows nobody holds, and never a retry brought forward: a 4xx's longer
     # backoff stays as it is. Rows another worker has locked this instant are skipped,
     # not waited for: two workers that lost the relay together must not deadlock.
@@ -389,7 +360,7 @@ def wait_for_relay(run_id: int, worker: str, reason: str) -> tuple[int, datetime
         select(Delivery.id)
         .where(
             *queued,
-            or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
+            lease_free(now),
             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < until),
         )
         .with_for_update(skip_locked=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,14 +13,32 @@ from shop.accounts.models import User
 from shop.clock import utcnow
 from shop.extensions import Model
 
-RUN_DIGEST = "digest"
-RUN_INSTANT = "instant"
-RUN_NEWSLETTER = "newsletter"
 
-DELIVERY_QUEUED = "queued"
-DELIVERY_SENT = "sent"
-DELIVERY_FAILED = "failed"
-DELIVERY_BOUNCED = "bounced"
+class RunKind(StrEnum):
+    """What a run sends: each kind's content reaches the engine through its registry."""
+
+    DIGEST = "digest"
+    INSTANT = "instant"
+    NEWSLETTER = "newsletter"
+
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery is: queued, then sent, failed or bounced."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+
+
+def join_ids(ids: Iterable[int]) -> str:
+    """A delivery's article ids as its column keeps them: "3,17,42"."""
+    return ",".join(str(a) for a in ids)
+
+
+def split_ids(column: str | None) -> list[int]:
+    """The article ids a delivery's column holds, in order."""
+    return [int(x) for x in (column or "").split(",") if x]
 
 
 class Run(Model):
@@ -55,7 +75,7 @@ class Delivery(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default=DELIVERY_QUEUED, index=True)
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.QUEUED, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_reply: Mapped[str | None] = mapped_column(Text)
     article_ids: Mapped[str] = mapped_column(Text, default="")  # "3,17,42"
@@ -70,4 +90,4 @@ class Delivery(Model):
     @property
     def articles(self) -> list[int]:
         """The ids of the articles this delivery carries."""
-        return [int(x) for x in self.article_ids.split(",") if x]
+        return split_ids(self.article_ids)

@@ -23,7 +23,7 @@ from shop.digests import runs as digest
 from shop.extensions import db
 from shop.mail import MailUnavailableError, send_email
 from shop.preferences.models import DigestPreference
-from shop.sending.models import DELIVERY_FAILED, DELIVERY_QUEUED, DELIVERY_SENT, Delivery, Run
+from shop.sending.models import Delivery, DeliveryStatus, Run
 from tests.newsletter.digest_helpers import article, subscriber
 from tests.support import Mailbox, SinkHandler, free_port
 
@@ -84,13 +84,13 @@ def test_relay_refusing_connections_then_back_resumes_and_mails_each_once(
     app.config.update(MAIL_RETRY_SECONDS=1)
     down = digest.run_digest("daily")
     assert down.summary.sent == 0
-    assert _statuses() == [DELIVERY_QUEUED] * len(readers)  # kept for a retry, not dropped
+    assert _statuses() == [DeliveryStatus.QUEUED] * len(readers)  # kept for a retry, not dropped
 
     relay.start()
     time.sleep(1.2)  # the retry becomes due
     result = runner.invoke(args=["digest", "send", "--frequency", "daily"])
     assert result.exit_code == 0, result.output
-    assert _statuses() == [DELIVERY_SENT] * len(readers)
+    assert _statuses() == [DeliveryStatus.SENT] * len(readers)
     assert _received(relay) == dict.fromkeys(readers, 1)
 
 
@@ -99,12 +99,12 @@ def test_a_relay_outage_does_not_use_up_each_readers_attempts(relay, app, runner
     # about 15 minutes) into one call: the relay being down is nobody's bad address.
     app.config.update(MAIL_RETRY_SECONDS=0, MAIL_MAX_ATTEMPTS=3)
     digest.run_digest("daily")
-    assert DELIVERY_SENT not in _statuses()
+    assert DeliveryStatus.SENT not in _statuses()
 
     relay.start()
     result = runner.invoke(args=["digest", "send", "--frequency", "daily"])
     assert result.exit_code == 0, result.output
-    assert DELIVERY_FAILED not in _statuses()
+    assert DeliveryStatus.FAILED not in _statuses()
     assert _received(relay) == dict.fromkeys(readers, 1)
 
 
@@ -168,7 +168,7 @@ def test_a_relay_that_stops_answering_times_out_and_the_run_misses_nobody(stalli
         worker.join(timeout=30)
     assert handler.stalled == 1
     assert sorted(handler.accepted) == readers  # each once, the stalled one on its retry
-    assert _statuses() == [DELIVERY_SENT] * len(readers)
+    assert _statuses() == [DeliveryStatus.SENT] * len(readers)
 
 
 class ScriptedRelay:
@@ -265,7 +265,7 @@ def test_an_outage_is_reported_charges_nobody_and_the_next_tick_after_the_backof
     assert "could not be reached" in result.output
     assert "ConnectionRefusedError" in result.output
     deliveries = _deliveries()
-    assert [d.status for d in deliveries] == [DELIVERY_QUEUED] * len(readers)
+    assert [d.status for d in deliveries] == [DeliveryStatus.QUEUED] * len(readers)
     assert [d.attempts for d in deliveries] == [0] * len(readers)
     run = db.session.scalar(select(Run))
     assert run.finished_at is None  # left for tick to resume
@@ -279,7 +279,7 @@ def test_an_outage_is_reported_charges_nobody_and_the_next_tick_after_the_backof
     assert _received(relay) == dict.fromkeys(readers, 0)
     time.sleep(1.2)
     scheduler.tick()
-    assert _statuses() == [DELIVERY_SENT] * len(readers)
+    assert _statuses() == [DeliveryStatus.SENT] * len(readers)
     assert _received(relay) == dict.fromkeys(readers, 1)
     db.session.expire_all()
     assert db.session.scalar(select(Run)).finished_at is not None
@@ -293,7 +293,9 @@ def test_a_relay_turning_connections_away_is_tried_once_per_backoff_not_once_per
     assert busy_relay.connections == 1
     scheduler.tick()  # a minute's tick during the backoff leaves the relay alone
     assert busy_relay.connections == 1
-    assert [(d.status, d.attempts) for d in _deliveries()] == [(DELIVERY_QUEUED, 0)] * len(readers)
+    assert [(d.status, d.attempts) for d in _deliveries()] == [(DeliveryStatus.QUEUED, 0)] * len(
+        readers
+    )
 
 
 class Gate:
@@ -340,12 +342,14 @@ def test_a_refused_login_neither_bounces_nor_suppresses_the_readers(locked_relay
     result = digest.run_digest("daily")
     assert result.summary.bounced == 0 and result.summary.sent == 0
     assert len(gate.refused) == 1  # one connection, not one per reader
-    assert [(d.status, d.attempts) for d in _deliveries()] == [(DELIVERY_QUEUED, 0)] * len(readers)
+    assert [(d.status, d.attempts) for d in _deliveries()] == [(DeliveryStatus.QUEUED, 0)] * len(
+        readers
+    )
     assert all(p.hard_bounces == 0 for p in db.session.scalars(select(DigestPreference)))
 
     gate.open = True  # the relay's account is unlocked
     scheduler.tick()
-    assert _statuses() == [DELIVERY_SENT] * len(readers)
+    assert _statuses() == [DeliveryStatus.SENT] * len(readers)
     assert sorted(m["To"].addresses[0].addr_spec for m in mailbox.messages) == readers
 
 
@@ -355,7 +359,9 @@ def test_a_relay_that_never_greets_times_out_and_charges_nobody(silent_relay, ap
     assert "error" not in outcome, outcome
     assert outcome["result"].sent == 0
     assert silent_relay.connections == 1
-    assert [(d.status, d.attempts) for d in _deliveries()] == [(DELIVERY_QUEUED, 0)] * len(readers)
+    assert [(d.status, d.attempts) for d in _deliveries()] == [(DeliveryStatus.QUEUED, 0)] * len(
+        readers
+    )
 
 
 def test_account_mail_to_a_relay_that_never_answers_gives_up_after_mail_timeout(silent_relay, app):

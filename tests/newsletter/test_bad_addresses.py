@@ -11,11 +11,13 @@ from sqlalchemy import select
 from shop import scheduler
 from shop.accounts.models import User
 from shop.digests import runs as digest
+from shop.digests.content import DigestContent
 from shop.digests.rendering import DigestRenderer
 from shop.extensions import db
+from shop.newsletters import sending as newsletter_sending
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
-from shop.sending.engine import DigestContent, send_run
+from shop.sending.engine import send_run
 from shop.sending.models import Delivery, Run
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, subscriber
@@ -105,11 +107,11 @@ def test_a_newsletter_reaches_an_idn_address_and_fails_only_a_non_ascii_local_pa
     newsletter = newsletters.create_newsletter(
         admin, newsletters.NewsletterInput("Our year", "Thank you for reading.")
     )
-    run = newsletters.start_sending(newsletter)
+    run = newsletter_sending.start_sending(newsletter)
     summary = send_run(run.id)
     assert (summary.sent, summary.failed) == (3, 1)
     _assert_only_the_utf8_local_part_failed(mailbox, run)
-    newsletters.settle()
+    newsletter_sending.settle()
     assert db.session.get(Newsletter, newsletter.id).status == "sent"
 
 

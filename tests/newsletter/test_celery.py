@@ -30,7 +30,7 @@ from shop.clock import utcnow
 from shop.digests import runs as digest
 from shop.extensions import db
 from shop.sending import dispatch as jobs
-from shop.sending.models import DELIVERY_QUEUED, Delivery, Run
+from shop.sending.models import Delivery, DeliveryStatus, Run
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, many_subscribers
 from tests.support import service_missing
@@ -186,7 +186,9 @@ def queued(run_id: int) -> int:
     """The run's deliveries still queued, as committed by the workers."""
     db.session.rollback()
     return db.session.scalar(
-        select(func.count()).where(Delivery.run_id == run_id, Delivery.status == DELIVERY_QUEUED)
+        select(func.count()).where(
+            Delivery.run_id == run_id, Delivery.status == DeliveryStatus.QUEUED
+        )
     )
 
 
@@ -249,7 +251,7 @@ def mid_batch_owner(run_id: int, batch: int) -> int | None:
         select(Delivery.lease_owner, func.count())
         .where(
             Delivery.run_id == run_id,
-            Delivery.status == DELIVERY_QUEUED,
+            Delivery.status == DeliveryStatus.QUEUED,
             Delivery.lease_expires_at > utcnow(),
         )
         .group_by(Delivery.lease_owner)

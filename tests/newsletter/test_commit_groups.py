@@ -12,8 +12,8 @@ from shop import clock
 from shop.clock import utcnow
 from shop.digests import runs as digest
 from shop.digests.models import MailedArticle
-from shop.digests.rendering import UnsubscribeLinks
 from shop.extensions import db
+from shop.preferences.mailing import UnsubscribeLinks
 from shop.preferences.models import DigestPreference
 from shop.preferences.tokens import unsubscribe_url
 from shop.sending.models import Run
@@ -147,8 +147,10 @@ def test_unsubscribe_links_are_the_ones_tokens_make(app):
 
 
 def test_an_assembled_digest_is_the_message_its_texts_make(app):
-    from shop.digests.rendering import DigestRenderer, Rendered, build_bytes
-    from shop.digests.selection import Candidate, Plan
+    from shop.digests.rendering import DigestRenderer
+    from shop.digests.selection import Candidate
+    from shop.mail.bulk import Rendered, build_bytes
+    from shop.sending.content import Plan
 
     published = utcnow()
     articles = {

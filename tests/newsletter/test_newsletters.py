@@ -13,6 +13,7 @@ from shop.accounts.models import User
 from shop.billing.models import Subscription
 from shop.clock import utcnow
 from shop.extensions import db
+from shop.newsletters import sending as newsletter_sending
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
 from shop.sending.models import Delivery, Run
@@ -109,7 +110,7 @@ def test_audiences_pick_the_right_readers(app, mailbox):
             newsletters.NewsletterInput(f"To {audience}", "Hello.", audience, [t.id for t in tags]),
         )
         mailbox.clear()
-        newsletters.send_now(newsletter)
+        newsletter_sending.send_now(newsletter)
         return sorted(m["To"] for m in mailbox.messages)
 
     assert recipients("all") == [
@@ -228,7 +229,7 @@ def test_the_archive_keeps_paying_readers_newsletters_theirs(app, client, auth, 
     newsletter = newsletters.create_newsletter(
         None, newsletters.NewsletterInput("Members' letter", "Secret plans.", "paying")
     )
-    newsletters.send_now(newsletter)
+    newsletter_sending.send_now(newsletter)
     page = client.get(f"/newsletters/{newsletter.slug}")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
@@ -329,15 +330,15 @@ def test_one_scheduled_newsletter_that_cannot_start_does_not_hold_back_the_other
             )
         )
     db.session.commit()
-    real_send_now = newsletters.send_now
+    real_send_now = newsletter_sending.send_now
 
     def send_now(newsletter, *args, **kwargs):
         if newsletter.slug == "broken":
             raise RuntimeError("the template of this one is broken")
         return real_send_now(newsletter, *args, **kwargs)
 
-    monkeypatch.setattr(newsletters, "send_now", send_now)
-    assert newsletters.send_due(utcnow()) == 1
+    monkeypatch.setattr(newsletter_sending, "send_now", send_now)
+    assert newsletter_sending.send_due(utcnow()) == 1
     assert [m["Subject"] for m in mailbox.messages] == ["Fine"]
     db.session.expire_all()
     statuses = dict(db.session.execute(select(Newsletter.slug, Newsletter.status)).all())

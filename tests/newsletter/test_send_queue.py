@@ -20,6 +20,8 @@ from sqlalchemy import select
 from shop import background, scheduler
 from shop.audit.models import AuditEntry
 from shop.extensions import db
+from shop.newsletters import message as newsletter_mail
+from shop.newsletters import sending as newsletter_sending
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
 from tests.factories import AdminFactory
@@ -164,7 +166,7 @@ def test_a_newsletter_whose_process_died_after_taking_it_is_sent_by_the_next_tic
         subscriber(email)
     newsletter = _draft()
     # The process dies between the request's answer and its thread's first step.
-    monkeypatch.setitem(background._jobs, newsletters.SEND_JOB, lambda **_: None)
+    monkeypatch.setitem(background._jobs, newsletter_sending.SEND_JOB, lambda **_: None)
 
     assert _press_send(auth, newsletter).status_code == 303
     assert background.join_background(timeout=30)
@@ -213,12 +215,12 @@ def test_a_send_that_fails_in_its_thread_is_logged_and_finished_by_tick(
     for email in READERS:
         subscriber(email)
     newsletter = _draft()
-    render = newsletters.render
+    render = newsletter_mail.render
 
     def broken(item):
         raise RuntimeError("the template folder is unreadable")
 
-    monkeypatch.setattr(newsletters, "render", broken)
+    monkeypatch.setattr(newsletter_mail, "render", broken)
     caplog.set_level(logging.ERROR)
 
     assert _press_send(auth, newsletter).status_code == 303
@@ -231,7 +233,7 @@ def test_a_send_that_fails_in_its_thread_is_logged_and_finished_by_tick(
     assert mailbox.messages == []
     assert _progress(editor, newsletter)["status"] == "sending"
 
-    monkeypatch.setattr(newsletters, "render", render)
+    monkeypatch.setattr(newsletter_mail, "render", render)
     time.sleep(1.5)  # the lease of the batch the thread had taken runs out
     scheduler.tick()
     assert _received(mailbox) == Counter(READERS)
