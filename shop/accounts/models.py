@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -14,6 +15,14 @@ from shop.timeutil import utcnow
 
 ROLE_READER = "reader"
 ROLE_ADMIN = "admin"
+DEFAULT_HASH_METHOD = "scrypt"
+
+
+def password_hash_method() -> str:
+    """The werkzeug method new password hashes use: ``PASSWORD_HASH_METHOD``, else scrypt."""
+    if has_app_context():
+        return current_app.config.get("PASSWORD_HASH_METHOD") or DEFAULT_HASH_METHOD
+    return DEFAULT_HASH_METHOD
 
 
 class User(UserMixin, db.Model):
@@ -39,8 +48,8 @@ class User(UserMixin, db.Model):
     login_token = None
 
     def set_password(self, password: str) -> None:
-        """Store a scrypt hash of the password."""
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        """Store a hash of the password (scrypt unless ``PASSWORD_HASH_METHOD`` says otherwise)."""
+        self.password_hash = generate_password_hash(password, method=password_hash_method())
 
     def check_password(self, password: str) -> bool:
         """Tell whether the password matches the stored hash."""
