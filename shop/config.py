@@ -132,6 +132,8 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "EMAIL_CHANGE_RATE_LIMIT": env("EMAIL_CHANGE_RATE_LIMIT") or "5 per hour",
         "COMMENT_RATE_LIMIT": env("COMMENT_RATE_LIMIT") or "5 per minute",
         "PROXY_HOPS": _int("PROXY_HOPS", env("PROXY_HOPS"), 0),
+        # Werkzeug's method for new password hashes; the test suite sets a cheap one.
+        "PASSWORD_HASH_METHOD": env("PASSWORD_HASH_METHOD") or "scrypt",
         # Bodies past this many bytes are refused (413) before they are read; forms and
         # Stripe's webhooks are far smaller. Werkzeug's form limits follow it.
         "MAX_CONTENT_LENGTH": max_body,

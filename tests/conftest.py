@@ -1,23 +1,55 @@
-"""Fixtures: app, client, runner, auth, mailbox; a fresh database per test session."""
+"""Fixtures: app, client, runner, auth, mailbox; a fresh database per test session.
+
+Each test runs in a transaction that is rolled back at its end (see tests/support.py),
+on an app built once per run for its settings. A test whose work must really commit
+(other threads, processes or connections) is marked ``real_commits``, or uses a
+fixture that implies it (``live_server``, ``postgres_url``): its rows are deleted after it.
+"""
 
 from __future__ import annotations
 
 import contextvars
+import copy
 import os
+import sqlite3
 import threading
+from collections import OrderedDict
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete
+from sqlalchemy import delete, event
+from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 
 from shop import create_app
 from shop.config import normalise_database_url
-from shop.extensions import db
+from shop.extensions import db, limiter
+from shop.extensions import mail as mailer
 from tests import support
 
 PASSWORD = "correct horse battery"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+# Fixtures whose work is seen by other threads, processes or connections.
+REAL_COMMIT_FIXTURES = {"live_server", "postgres_url"}
+# A test account's password hash: one iteration, as the tests need no protection from it.
+TEST_HASH_METHOD = "pbkdf2:sha256:1"
+
+support.use_joined_sessions(db)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_without_fsync(dbapi_connection, connection_record):
+    """No fsync on a test database: it need not survive a power cut, only the run."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests needing real commits for a fixture: marked, so ``-m`` can choose them."""
+    for item in items:
+        if REAL_COMMIT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_commits)
 
 
 @pytest.fixture(scope="session")
@@ -73,30 +105,120 @@ def make_config(database_url: str, smtp_sink, instance_dir, **extra) -> dict:
         # The limiter is one object for every app: a test that turns it off must not
         # leave it off for the tests after it.
         "RATELIMIT_ENABLED": True,
+        "PASSWORD_HASH_METHOD": TEST_HASH_METHOD,
         **extra,
     }
 
 
-@pytest.fixture(scope="session")
-def _schema(database_url, smtp_sink, instance_dir):
-    """Create the tables once per run."""
-    from shop.config import normalise_database_url
+class AppCache:
+    """Apps built once per run, one for each distinct set of settings (the newest few).
 
-    app = create_app(make_config(normalise_database_url(database_url), smtp_sink, instance_dir))
+    An app is handed out as if new: its settings as they were built, and the
+    extensions that outlive apps (the rate limiter, the mail state) set up for it again.
+    """
+
+    SIZE = 6
+
+    def __init__(self) -> None:
+        self._apps: OrderedDict[str, tuple[Flask, dict]] = OrderedDict()
+
+    def get(self, config: dict) -> Flask:
+        """The app for ``config``, built on first use."""
+        key = repr(sorted(config.items()))
+        if key in self._apps:
+            self._apps.move_to_end(key)
+            app, settings = self._apps[key]
+            app.config.clear()
+            app.config.update(copy.deepcopy(settings))
+            # As create_app does: the limiter is one object for every app, and
+            # this resets its counts (memory storage) with the app's own settings.
+            limiter.init_app(app)
+            limiter._storage_dead = False
+            mailer.init_app(app)
+            return app
+        app = create_app(copy.deepcopy(config))
+        app.test_client_class = IsolatedClient
+        self._apps[key] = (app, copy.deepcopy(dict(app.config)))
+        while len(self._apps) > self.SIZE:
+            _, (old, _) = self._apps.popitem(last=False)
+            self._dispose(old)
+        return app
+
+    def close(self) -> None:
+        """Dispose of every app's engine."""
+        while self._apps:
+            _, (app, _) = self._apps.popitem()
+            self._dispose(app)
+
+    @staticmethod
+    def _dispose(app: Flask) -> None:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _apps():
+    """This run's (this worker's) apps."""
+    cache = AppCache()
+    yield cache
+    cache.close()
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url, smtp_sink, instance_dir, _apps):
+    """Create the tables once per run."""
+    app = _apps.get(make_config(normalise_database_url(database_url), smtp_sink, instance_dir))
     with app.app_context():
         db.create_all()
-    yield
+    yield app
     with app.app_context():
         db.drop_all()
         db.engine.dispose()
 
 
+def delete_all_rows(app: Flask) -> None:
+    """Empty every table: after a test whose work was really committed."""
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(delete(table))
+
+
+def real_commits_wanted(request) -> bool:
+    """Whether this test must really commit (marked, or a fixture implies it)."""
+    return request.node.get_closest_marker("real_commits") is not None or bool(
+        REAL_COMMIT_FIXTURES & set(request.fixturenames)
+    )
+
+
+@pytest.fixture(autouse=True)
+def _committed_rows_removed(request):
+    """Rows a test committed outside a rolled-back transaction go before the next test."""
+    state = {"joined": False}
+    request.node.stash[JOINED_KEY] = state
+    yield
+    if not state["joined"] and "_schema" in request.fixturenames:
+        delete_all_rows(request.getfixturevalue("_schema"))
+
+
+JOINED_KEY = pytest.StashKey[dict]()
+
+
 @pytest.fixture
 def app_config(database_url, smtp_sink, instance_dir):
     """Settings for this test's app; a test may change them before using ``app``."""
-    from shop.config import normalise_database_url
-
     return make_config(normalise_database_url(database_url), smtp_sink, instance_dir)
+
+
+@pytest.fixture
+def production_password_hash(app_config):
+    """The app hashes passwords as in production (scrypt), not with the suite's cheap hash."""
+    from shop.accounts.models import DEFAULT_HASH_METHOD
+
+    app_config["PASSWORD_HASH_METHOD"] = DEFAULT_HASH_METHOD
+    return DEFAULT_HASH_METHOD
 
 
 class IsolatedClient(FlaskClient):
@@ -122,17 +244,37 @@ class IsolatedClient(FlaskClient):
 
 
 @pytest.fixture
-def app(_schema, app_config, mailbox):
-    """A fresh app over the run's database; every row is removed afterwards."""
-    app = create_app(app_config)
-    app.test_client_class = IsolatedClient
+def app(request, _schema, _apps, app_config, mailbox):
+    """The app for this test's settings over the run's database, as if new.
+
+    The test runs in a transaction rolled back afterwards; with real commits
+    (``real_commits_wanted``) every row is removed afterwards instead.
+    """
+    if request.node.get_closest_marker("own_app"):
+        app = create_app(copy.deepcopy(app_config))
+        app.test_client_class = IsolatedClient
+        request.addfinalizer(lambda: AppCache._dispose(app))
+    else:
+        app = _apps.get(app_config)
+    if real_commits_wanted(request):
+        with app.app_context():
+            yield app
+            db.session.remove()
+        return
     with app.app_context():
-        yield app
-        db.session.remove()
-        with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(delete(table))
-        db.engine.dispose()
+        engine = db.engine
+    joined = support.JoinedTransaction(engine)
+    request.node.stash[JOINED_KEY]["joined"] = True
+    try:
+        with app.app_context():
+            yield app
+            # Closing the test's session rolls back its savepoint, with whatever
+            # requests committed inside it: all of it goes with the rollback anyway.
+            joined.watching = False
+            db.session.remove()
+    finally:
+        joined.close()
+    joined.check()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import re
 import socket
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -15,6 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import event
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -226,3 +229,164 @@ def use_emulator(app_config: dict, server) -> dict:
         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
     )
     return app_config
+
+
+# --- one app per run, and a transaction rolled back per test --------------------------
+#
+# Building an app compiles every route (about a quarter of a second), and emptying every
+# table after each test costs as much again: the suite keeps one app per distinct set of
+# settings and runs each test inside a transaction on one connection that it rolls back.
+# Every session a test opens (the test's own, each request's, a nested app context's)
+# joins that transaction through a SAVEPOINT, so a commit in the code under test only
+# releases a savepoint and the rollback at the end removes it. What cannot share one
+# connection (another thread or process, a second connection, row locks between
+# sessions) is marked ``real_commits``; the guard below fails a test that should be.
+
+
+class JoinedSession(FlaskSession):
+    """Flask-SQLAlchemy's session, bound to the test's connection while one is joined."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        """The joined connection when this app's database is the one it is open on."""
+        joined = _JOINED.get("connection")
+        if bind is None and joined is not None:
+            engine = self._db.engines.get(None)
+            if engine is not None and engine.url == joined.engine.url:
+                return joined
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+
+
+_JOINED: dict[str, object] = {}
+
+
+@contextmanager
+def committed_rows(db):
+    """A connection that reads what the test's sessions committed.
+
+    In a rolled-back test that is the test's own connection (a new one would see none
+    of its rows); otherwise a new connection of the app's engine.
+    """
+    joined = _JOINED.get("connection")
+    if joined is not None and joined.engine.url == db.engine.url:
+        yield joined
+    else:
+        with db.engine.connect() as conn:
+            yield conn
+
+
+def use_joined_sessions(db) -> None:
+    """Make ``db.session`` open JoinedSessions, which join a transaction with a savepoint."""
+    factory = db.session.session_factory
+    factory.class_ = JoinedSession
+    factory.kw["join_transaction_mode"] = "create_savepoint"
+
+
+def _app_context_id() -> int | None:
+    from flask.globals import _cv_app
+
+    ctx = _cv_app.get(None)
+    return None if ctx is None else id(ctx)
+
+
+@dataclass
+class _Savepoint:
+    name: str
+    owner: int | None
+    # Holds work that another session released into it: rolling it back would undo
+    # what that session had committed, which a real database never does.
+    foreign: bool = False
+
+
+class JoinedTransaction:
+    """One connection in a transaction that every session of the test joins; rolled back."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.problems: list[str] = []
+        self.watching = True
+        self._thread = threading.get_ident()
+        self._savepoints: list[_Savepoint] = []
+        self.connection = engine.connect()
+        self._sqlite = engine.dialect.name == "sqlite"
+        if self._sqlite:
+            # pysqlite begins transactions on its own and knows nothing of SAVEPOINT:
+            # take over, as SQLAlchemy's pysqlite notes show ("Serializable isolation").
+            self._driver = self.connection.connection.driver_connection
+            self._isolation = self._driver.isolation_level
+            self._driver.isolation_level = None
+        self.transaction = self.connection.begin()
+        if self._sqlite:
+            self.connection.exec_driver_sql("BEGIN")
+        self._listeners = [
+            (self.connection, "before_cursor_execute", self._on_execute),
+            (engine, "checkout", self._on_checkout),
+        ]
+        for target, name, fn in self._listeners:
+            event.listen(target, name, fn)
+        _JOINED["connection"] = self.connection
+
+    def close(self) -> None:
+        """Roll everything back and give the connection back to the pool."""
+        _JOINED.pop("connection", None)
+        for target, name, fn in self._listeners:
+            event.remove(target, name, fn)
+        if self.transaction.is_active:
+            self.transaction.rollback()
+        if self._sqlite:
+            self._driver.isolation_level = self._isolation
+        self.connection.close()
+
+    # --- the guard: what one shared connection would get wrong -------------------------
+
+    def _problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
+
+    def _on_execute(self, conn, cursor, statement, parameters, context, executemany):
+        if not self.watching:
+            return
+        if threading.get_ident() != self._thread:
+            self._problem(f"another thread ({threading.current_thread().name}) used the database")
+        # Read from the SQL: SQLAlchemy's savepoint event does not carry generated names.
+        words = statement.split()
+        if words[:1] == ["SAVEPOINT"]:
+            self._savepoints.append(_Savepoint(words[1], _app_context_id()))
+        elif words[:2] == ["RELEASE", "SAVEPOINT"]:
+            self._on_release(words[2])
+        elif words[:3] == ["ROLLBACK", "TO", "SAVEPOINT"]:
+            self._on_rollback(words[3])
+
+    def _on_checkout(self, dbapi_connection, record, proxy):
+        self._problem("a second database connection was opened (it cannot see the test's rows)")
+
+    def _pop_to(self, name: str) -> _Savepoint | None:
+        """Take ``name`` and any savepoint opened after it off the stack; return ``name``'s."""
+        for index in range(len(self._savepoints) - 1, -1, -1):
+            if self._savepoints[index].name == name:
+                found, above = self._savepoints[index], self._savepoints[index + 1 :]
+                del self._savepoints[index:]
+                if any(other.owner != found.owner for other in above):
+                    self._problem("a session ended while another session's savepoint was open")
+                return found
+        return None
+
+    def _on_release(self, name: str) -> None:
+        released = self._pop_to(name)
+        if released is not None and self._savepoints:
+            enclosing = self._savepoints[-1]
+            enclosing.foreign |= released.foreign or released.owner != enclosing.owner
+
+    def _on_rollback(self, name: str) -> None:
+        rolled_back = self._pop_to(name)
+        if rolled_back is not None and rolled_back.foreign:
+            self._problem("a rollback undid what another session had committed")
+
+    def check(self) -> None:
+        """Fail the test if it did what a shared connection cannot stand in for."""
+        if self.problems:
+            pytest.fail(
+                "this test cannot run in a rolled-back transaction: "
+                + "; ".join(self.problems)
+                + ". Mark it @pytest.mark.real_commits.",
+                pytrace=False,
+            )

@@ -91,6 +91,8 @@ def test_404_page_is_in_the_site_look(client):
     assert 'class="site-header"' in html
 
 
+# Adds a route, which only an app that has served nothing may do.
+@pytest.mark.own_app
 def test_500_page_is_in_the_site_look(app, client):
     @app.route("/boom")
     def boom():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -15,6 +16,14 @@ from shop.extensions import Model
 
 ROLE_READER = "reader"
 ROLE_ADMIN = "admin"
+DEFAULT_HASH_METHOD = "scrypt"
+
+
+def password_hash_method() -> str:
+    """The werkzeug method new password hashes use: ``PASSWORD_HASH_METHOD``, else scrypt."""
+    if has_app_context():
+        return current_app.config.get("PASSWORD_HASH_METHOD") or DEFAULT_HASH_METHOD
+    return DEFAULT_HASH_METHOD
 
 
 class User(UserMixin, Model):
@@ -41,8 +50,8 @@ class User(UserMixin, Model):
     login_token = cast("str | None", None)
 
     def set_password(self, password: str) -> None:
-        """Store a scrypt hash of the password."""
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        """Store a hash of the password (scrypt unless ``PASSWORD_HASH_METHOD`` says otherwise)."""
+        self.password_hash = generate_password_hash(password, method=password_hash_method())
 
     def check_password(self, password: str) -> bool:
         """Tell whether the password matches the stored hash."""

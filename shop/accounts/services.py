@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop.accounts import sessions
-from shop.accounts.models import ROLE_ADMIN, ROLE_READER, User
+from shop.accounts.models import ROLE_ADMIN, ROLE_READER, User, password_hash_method
 from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db, limiter
@@ -39,9 +39,9 @@ NON_ASCII_LOCAL_PART = (
 
 
 @functools.cache
-def _dummy_hash() -> str:
-    """A hash of no one's password, made on first use (scrypt is slow on purpose)."""
-    return generate_password_hash(secrets.token_hex(16), method="scrypt")
+def _dummy_hash(method: str) -> str:
+    """A hash of a random password, made on first use: importing this module hashes nothing."""
+    return generate_password_hash(secrets.token_hex(16), method=method)
 
 
 class AccountError(RuleError):
@@ -246,7 +246,7 @@ def authenticate(email: str, password: str) -> User:
     user = find_user_by_email(email)
     if user is None:
         # Hash anyway, so the answer takes as long whether or not the account exists.
-        check_password_hash(_dummy_hash(), password)
+        check_password_hash(_dummy_hash(password_hash_method()), password)
         raise AccountError("That email and password do not match an account.")
     if not user.check_password(password):
         raise AccountError("That email and password do not match an account.")

@@ -23,7 +23,9 @@ def submit_registration(client, email: str, password: str = PASSWORD, **extra):
     return client.post("/register", data=data)
 
 
-def test_register_mails_a_confirmation_link_that_confirms_and_logs_in(client, mailbox):
+def test_register_mails_a_confirmation_link_that_confirms_and_logs_in(
+    production_password_hash, client, mailbox
+):
     response = submit_registration(client, "New.Reader@Example.org")
     assert response.status_code == 302
     assert response.headers["Location"] == "/register/check-inbox"

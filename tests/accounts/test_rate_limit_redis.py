@@ -9,6 +9,9 @@ import pytest
 from shop import create_app
 from tests.support import csrf_token, require_redis
 
+# Redis database 15 is shared by these files: under xdist they run on one worker.
+pytestmark = pytest.mark.xdist_group("redis-db-15")
+
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 

@@ -235,6 +235,8 @@ def test_bad_run_ids_and_filters_are_404(client, auth, admin, path):
 # --- retrying ------------------------------------------------------------------------
 
 
+# The retry sends from a thread of the process: real commits.
+@pytest.mark.real_commits
 def test_retry_resends_only_to_those_who_failed(client, auth, admin, mailbox, replies):
     subscriber("got-it@example.org")
     subscriber("busy1@example.org")
@@ -291,6 +293,8 @@ def test_retry_resends_only_to_those_who_failed(client, auth, admin, mailbox, re
     assert entry.actor_email == "editor@example.org"
 
 
+# The retry sends from a thread of the process: real commits.
+@pytest.mark.real_commits
 def test_retry_answers_before_the_retried_mail_goes_out(
     client, auth, admin, mailbox, replies, hold_mail
 ):
@@ -378,6 +382,8 @@ def test_retry_needs_csrf_and_a_real_run(client, auth, admin):
     assert db.session.scalar(select(Delivery.status)) == "failed"
 
 
+# The retry sends from a thread of the process: real commits.
+@pytest.mark.real_commits
 def test_retry_never_mails_an_article_the_reader_got_since(app, mailbox, replies):
     subscriber("busy@example.org")
     story = article("Glaciers retreat")

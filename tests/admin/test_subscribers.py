@@ -226,6 +226,8 @@ def test_each_column_for_each_kind_of_reader(client, auth, world):
     ]
 
 
+# Counts statements: a rolled-back test's SAVEPOINTs would count too.
+@pytest.mark.real_commits
 def test_the_service_reads_a_page_in_a_fixed_number_of_queries(app, world):
     from sqlalchemy import event
 

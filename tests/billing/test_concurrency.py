@@ -26,6 +26,9 @@ from tests import support
 from tests.factories import UserFactory, make_product
 from tests.support import WEBHOOK_SECRET
 
+# A gunicorn site in other processes on PostgreSQL (postgres_url: real commits).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 3
 

@@ -1,6 +1,6 @@
 """Browser tests: a live server, Debian's Chromium, and a page that checks itself.
 
-Every test here is marked ``e2e``. ``checked_page`` wraps pytest-playwright's ``page``:
+Every test here is marked ``e2e`` and ``slow``. ``checked_page`` wraps pytest-playwright's ``page``:
 its ``goto``, ``follow`` and ``submit`` wait for the new page and run axe-core on it,
 and the test fails on script errors, failed requests, error responses and dialogs.
 A page that loads without an audit fails the test too, so none is skipped by mistake.
@@ -33,10 +33,11 @@ TIMEOUT_MS = 10_000
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test in this folder ``e2e``."""
+    """Mark every test in this folder ``e2e`` and ``slow``."""
     for item in items:
         if E2E_DIR in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

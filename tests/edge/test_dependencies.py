@@ -14,6 +14,9 @@ from shop.extensions import db
 from tests.factories import ArticleFactory, UserFactory
 from tests.support import AuthActions, csrf_token, require_redis
 
+# Redis database 15 is shared by these files: under xdist they run on one worker.
+pytestmark = pytest.mark.xdist_group("redis-db-15")
+
 NOTHING_LISTENS = "redis://127.0.0.1:1/0"  # port 1: connection refused at once
 REDIS_URL = "redis://127.0.0.1:6379/15"
 

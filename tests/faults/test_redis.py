@@ -11,6 +11,9 @@ from shop.extensions import db
 from tests.factories import ArticleFactory, UserFactory
 from tests.support import AuthActions, csrf_token, link_in, path_of, service_missing
 
+# Redis database 15 is shared by these files: under xdist they run on one worker.
+pytestmark = pytest.mark.xdist_group("redis-db-15")
+
 DEAD_REDIS = "redis://127.0.0.1:1"  # a port where nothing listens
 LIVE_REDIS = "redis://127.0.0.1:6379/15"
 UP = ("ok", "up", True)

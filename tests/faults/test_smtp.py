@@ -149,6 +149,8 @@ def stalling(app_config):
     controller.stop()
 
 
+# The run sends from a thread of its own: real commits.
+@pytest.mark.real_commits
 def test_a_relay_that_stops_answering_times_out_and_the_run_misses_nobody(stalling, app, readers):
     handler = stalling
     finished = threading.Event()
@@ -353,6 +355,8 @@ def test_a_refused_login_neither_bounces_nor_suppresses_the_readers(locked_relay
     assert sorted(m["To"].addresses[0].addr_spec for m in mailbox.messages) == readers
 
 
+# The work runs in a thread of its own: real commits.
+@pytest.mark.real_commits
 def test_a_relay_that_never_greets_times_out_and_charges_nobody(silent_relay, app, readers):
     finished, outcome = _in_thread(app, lambda: digest.run_digest("daily").summary, 15)
     assert finished, "the run is still waiting for a relay that never answered"

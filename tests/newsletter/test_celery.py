@@ -35,6 +35,9 @@ from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, many_subscribers
 from tests.support import service_missing
 
+# Celery worker processes read and write the database: real commits.
+pytestmark = [pytest.mark.real_commits, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 READERS = 300

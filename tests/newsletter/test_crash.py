@@ -14,8 +14,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, many_subscribers
+
+# A command in another process (killed again and again) reads the rows: real commits.
+pytestmark = [pytest.mark.real_commits, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 READERS = 400

@@ -157,6 +157,8 @@ def test_preview_and_test_send(editor, auth, admin, mailbox):
     assert db.session.scalar(select(func.count(Delivery.id))) == 0
 
 
+# Send now sends from a thread of the process: real commits.
+@pytest.mark.real_commits
 def test_sending_reaches_every_reader_once_with_working_links(editor, auth, client, mailbox):
     """Send now: one message per reader, proper headers, absolute links, then the archive."""
     for n in range(3):

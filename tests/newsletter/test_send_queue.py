@@ -29,6 +29,9 @@ from tests.newsletter import test_celery
 from tests.newsletter.digest_helpers import subscriber
 from tests.support import AuthActions, csrf_token, path_of
 
+# Sending threads write while the test reads and presses: real commits, not one connection.
+pytestmark = pytest.mark.real_commits
+
 # How long the sink holds a message at most: a request that sends inside itself
 # (the bug) gets its answer only after this, with the mail already delivered.
 HOLD_SECONDS = 10

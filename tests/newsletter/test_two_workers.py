@@ -8,10 +8,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from shop import create_app
 from shop.extensions import db
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, many_subscribers
+
+# Worker processes on PostgreSQL (postgres_url: real commits).
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 READERS = 300

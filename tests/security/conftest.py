@@ -26,7 +26,14 @@ from tests.factories import (
     UserFactory,
     make_product,
 )
-from tests.support import AuthActions, csrf_token, link_in, path_of, use_emulator
+from tests.support import (
+    AuthActions,
+    committed_rows,
+    csrf_token,
+    link_in,
+    path_of,
+    use_emulator,
+)
 
 ROLES = ("anonymous", "unconfirmed", "reader", "paying", "other", "admin")
 # The address each role logs in with; "reader" owns the records, "other" is a stranger to them.
@@ -196,7 +203,7 @@ def order_status(order_id: int) -> str:
 def snapshot() -> dict[str, list[str]]:
     """Every row of every table, as committed: compared before and after a refused request."""
     db.session.expire_all()
-    with db.engine.connect() as conn:
+    with committed_rows(db) as conn:
         return {
             table.name: sorted(repr(tuple(row)) for row in conn.execute(select(table)))
             for table in db.metadata.sorted_tables

@@ -275,6 +275,8 @@ def test_every_route_has_an_entry(app):
     assert not incomplete, "MATRIX rows without an outcome for every role: " + ", ".join(incomplete)
 
 
+# Send now sends from a thread of the process: real commits.
+@pytest.mark.real_commits
 @pytest.mark.parametrize("role", ROLES)
 def test_access_matrix(app, client, world, role):
     """Every request of the walk answers as the table says for this role."""

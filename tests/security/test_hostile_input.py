@@ -29,7 +29,7 @@ from tests.security.corpus import (
     RAW_SEGMENTS,
     URL_PAYLOADS,
 )
-from tests.support import csrf_token
+from tests.support import committed_rows, csrf_token
 
 SHOP = Path(__file__).resolve().parents[2] / "shop"
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -99,7 +99,7 @@ def stored_control_characters() -> list[str]:
     """Every text column value holding a control character (tab, CR and LF are fine)."""
     found = []
     db.session.expire_all()
-    with db.engine.connect() as conn:
+    with committed_rows(db) as conn:
         for table in db.metadata.sorted_tables:
             columns = [c for c in table.columns if isinstance(c.type, String | Text)]
             if not columns:

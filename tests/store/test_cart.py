@@ -585,6 +585,8 @@ def test_check_cart_for_checkout_refuses_two_plans(shopper, catalogue):
         services.check_cart_for_checkout(cart)
 
 
+# Rolls back the test's own transaction: real commits keep the request's cart.
+@pytest.mark.real_commits
 def test_clear_cart_can_join_the_callers_transaction(shopper, catalogue):
     shopper.add(catalogue["tote"].id, 2)
     cart = only_cart()
