@@ -22,10 +22,9 @@ from sqlalchemy import delete, event
 from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 
-from shop import create_app
+from shop import create_app, mail
 from shop.config import normalise_database_url
 from shop.extensions import db, limiter
-from shop.extensions import mail as mailer
 from tests import support
 
 PASSWORD = "correct horse battery"
@@ -134,7 +133,7 @@ class AppCache:
             # this resets its counts (memory storage) with the app's own settings.
             limiter.init_app(app)
             limiter._storage_dead = False
-            mailer.init_app(app)
+            mail.init_app(app)
             return app
         app = create_app(copy.deepcopy(config))
         app.test_client_class = IsolatedClient
