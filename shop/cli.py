@@ -56,8 +56,6 @@ def create_admin_command(email: str, password: str) -> None:
 @click.option("--admin-email", default="admin@example.com", show_default=True)
 def demo_command(admin_email: str) -> None:
     """Load the demo publication; running it again changes nothing."""
-    from shop.demo import load_demo
-
     result = load_demo(admin_email)
     if result.admin_password:
         click.echo("")
