@@ -14,6 +14,7 @@ from shop.articles.models import Article
 from shop.background import broker_configured
 from shop.billing import gateway
 from shop.billing.catalogue import sync_all
+from shop.demo import load_demo
 from shop.digests import runs as digest
 from shop.errors import RuleError
 from shop.extensions import db
