@@ -68,8 +68,11 @@ def configure(app: Flask, overrides: dict[str, Any] | None) -> None:
         )
     hops = app.config["PROXY_HOPS"]
     if hops > 0:
-        # Trust exactly as many X-Forwarded-* hops as there are proxies we run.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # Trust exactly as many X-Forwarded-* hops as there are proxies we run. Flask's
+        # documented way to add middleware replaces wsgi_app, which its types declare as a
+        # method only, so mypy refuses the assignment.
+        proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
     if not app.debug and not app.testing:
         app.logger.setLevel(logging.INFO)
     configure_timeouts(app)

@@ -128,7 +128,7 @@ def _value_axis(chart: Chart, top: int) -> tuple[_Plot, list[str]]:
     grid = _grid_values(chart, top)
     left = TITLE_ROOM + GAP + max(len(label) for _, label in grid) * CHAR
     plot = _Plot(left=left, right=WIDTH - RIGHT, top=TOP, bottom=HEIGHT - BOTTOM)
-    parts = []
+    parts: list[str] = []
     for i, (_, label) in enumerate(grid):
         y = _f(plot.bottom - plot.height * i / TICKS)
         parts.append(
@@ -160,7 +160,7 @@ def _category_axis(chart: Chart, plot: _Plot, xs: Sequence[float]) -> list[str]:
     """The points' labels under the plot, and the axis title under them."""
     labelled = [(x, tick) for x, tick in zip(xs, chart.ticks, strict=True) if tick]
     crowded = len(labelled) > MAX_TICKS
-    parts = []
+    parts: list[str] = []
     for back, (x, tick) in enumerate(reversed(labelled)):
         # Too many labels for a narrow screen: every other one, counting back from the
         # newest, may be hidden there by the stylesheet.

@@ -4,6 +4,7 @@ Checkout Session; coming back without paying ends it."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -93,7 +94,7 @@ def _unix(moment: datetime) -> int:
     return int(moment.replace(tzinfo=UTC).timestamp())
 
 
-def _check_account_cap(user: User, cart: Cart, lines: list) -> None:
+def _check_account_cap(user: User, cart: Cart, lines: list[carts.CartLine]) -> None:
     """Refuse a checkout that would take the reader's held units over MAX_UNITS_PER_ACCOUNT."""
     wanted = carts.held_units(lines)
     if not wanted:
@@ -117,10 +118,10 @@ def _holds_plan(user: User) -> bool:
     )
 
 
-def _ensure_stripe_prices(lines: list) -> None:
+def _ensure_stripe_prices(lines: list[carts.CartLine]) -> None:
     """Push any product that never reached Stripe, so every line has a Stripe price."""
     for line in lines:
-        if not line.price.stripe_price_id:
+        if not line.checked_price().stripe_price_id:
             push_product(line.product)
 
 
@@ -148,8 +149,11 @@ def start_checkout(user: User) -> str:
         )
     )
     if existing is not None:
+        # The session's id and URL are stored together, and the query asked for a URL.
+        session_id, url = existing.stripe_checkout_session_id, existing.checkout_url
+        assert session_id is not None and url is not None
         try:
-            session = gateway.retrieve_checkout_session(existing.stripe_checkout_session_id)
+            session = gateway.retrieve_checkout_session(session_id)
         except gateway.MissingObjectError:
             session = None  # Stripe has no such session: nobody can pay it; replace it
         except gateway.GatewayError as exc:
@@ -159,14 +163,14 @@ def start_checkout(user: User) -> str:
         )
         if session is not None and session.status == "open" and not ending:
             _replace_open_checkouts(user, keep=existing)
-            return existing.checkout_url
+            return url
     _replace_open_checkouts(user)
 
     try:
         _ensure_stripe_prices(lines)
     except gateway.GatewayError as exc:
         raise BillingError(str(exc)) from exc
-    currency = lines[0].price.currency
+    currency = lines[0].checked_price().currency
     order = Order(
         user_id=user.id,
         status=ORDER_PENDING,
@@ -174,18 +178,7 @@ def start_checkout(user: User) -> str:
         currency=currency,
         total=sum(line.amount for line in lines),
         cart_version=cart.version,
-        lines=[
-            OrderLine(
-                product_id=line.product.id,
-                price_id=line.price.id,
-                name=line.product.name,
-                unit_amount=line.price.amount,
-                quantity=line.quantity,
-                interval=line.price.interval,
-                stripe_price_id=line.price.stripe_price_id,
-            )
-            for line in lines
-        ],
+        lines=[_order_line(line) for line in lines],
     )
     _check_account_cap(user, cart, lines)
     db.session.add(order)
@@ -198,7 +191,7 @@ def start_checkout(user: User) -> str:
 
     try:
         customer = stripe_customer_id(user)
-        params = {
+        params: dict[str, Any] = {
             "mode": order.mode,
             "customer": customer,
             "client_reference_id": str(order.id),
@@ -223,10 +216,26 @@ def start_checkout(user: User) -> str:
         holds.close_order(order.id, ORDER_ABANDONED)
         db.session.commit()
         raise BillingError(str(exc)) from exc
+    # A new session is open, and an open hosted session has a URL to send the reader to.
+    assert session.url is not None
     order.stripe_checkout_session_id = session.id
     order.checkout_url = session.url
     db.session.commit()
     return session.url
+
+
+def _order_line(line: carts.CartLine) -> OrderLine:
+    """The order's copy of a checked cart line, at its price now."""
+    price = line.checked_price()
+    return OrderLine(
+        product_id=line.product.id,
+        price_id=price.id,
+        name=line.product.name,
+        unit_amount=price.amount,
+        quantity=line.quantity,
+        interval=price.interval,
+        stripe_price_id=price.stripe_price_id,
+    )
 
 
 def cancel_checkout(user: User, order_id: int) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import CursorResult, and_, or_, select, update
 
 from shop.accounts.models import User
 from shop.billing import gateway, holds, sync
@@ -111,7 +112,9 @@ def fulfil(session: gateway.CheckoutSession) -> bool:
     if order is None:
         log.warning("Paid checkout session %s has no order here", session.id)
         return False
-    won = db.session.execute(
+    # An UPDATE's result is a CursorResult (with rowcount); Session.execute's type says only
+    # Result.
+    updated = db.session.execute(
         update(Order)
         .where(Order.id == order.id, Order.status == ORDER_PENDING)
         .values(
@@ -123,7 +126,8 @@ def fulfil(session: gateway.CheckoutSession) -> bool:
             stripe_invoice_id=session.invoice,
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    won = cast("CursorResult[Any]", updated).rowcount
     if not won:
         return False
     db.session.refresh(order)
@@ -154,6 +158,7 @@ def send_receipt(order_id: int) -> None:
     if order is None or order.status != ORDER_PAID or order.receipt_sent_at is not None:
         return
     user = db.session.get(User, order.user_id)
+    assert user is not None  # every order has a reader, and accounts are never deleted
     send_email(
         user.email,
         f"Your receipt from {current_app.config['PUBLICATION_NAME']} (order {order.id})",

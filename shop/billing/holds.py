@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, select, update
 
 from shop.accounts.models import User
 from shop.billing.errors import BillingError
@@ -19,13 +21,15 @@ def reserve(order: Order) -> None:
         if product is None or product.stock is None:
             continue
         # One UPDATE that checks and takes: two buyers of the last unit cannot both win.
+        # An UPDATE's result is a CursorResult (with rowcount); Session.execute's type says
+        # only Result.
         taken = db.session.execute(
             update(Product)
             .where(Product.id == line.product_id, Product.stock >= line.quantity)
             .values(stock=Product.stock - line.quantity)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if taken != 1:
+        )
+        if cast("CursorResult[Any]", taken).rowcount != 1:
             db.session.rollback()
             raise BillingError(
                 f"Sorry, “{line.name}” sold out while you were shopping. "
@@ -49,14 +53,16 @@ def release(order: Order) -> None:
 
 def close_order(order_id: int, status: str) -> bool:
     """Move a pending order to abandoned or failed, releasing its reservation, once."""
-    moved = db.session.execute(
+    updated = db.session.execute(
         update(Order)
         .where(Order.id == order_id, Order.status == ORDER_PENDING)
         .values(status=status, closed_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    moved = cast("CursorResult[Any]", updated).rowcount
     if moved:
         order = db.session.get(Order, order_id)
+        assert order is not None  # the UPDATE above has just matched its row
         db.session.refresh(order)
         release(order)
     return bool(moved)

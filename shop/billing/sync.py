@@ -154,6 +154,7 @@ def record_refund(charge: gateway.ChargeInfo) -> Payment | None:
     payment.status = PAYMENT_REFUNDED if full else PAYMENT_PARTIALLY_REFUNDED
     if payment.order_id is not None:
         order = db.session.get(Order, payment.order_id)
+        assert order is not None  # orders are never deleted (and the key is ON DELETE SET NULL)
         order.amount_refunded = charge.amount_refunded
         order.status = ORDER_REFUNDED if full else ORDER_PARTIALLY_REFUNDED
     db.session.flush()

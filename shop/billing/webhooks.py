@@ -37,6 +37,7 @@ def _session_completed(obj: dict):
 def _fulfil(session: gateway.CheckoutSession):
     if fulfilment.fulfil(session):
         order = fulfilment.order_for_session(session)
+        assert order is not None  # fulfil has just found it and marked it paid
         return lambda: fulfilment.send_receipt(order.id)
     return None
 

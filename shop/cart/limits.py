@@ -41,7 +41,8 @@ def own_holds(cart: Cart | None) -> dict[int, int]:
         )
         .group_by(OrderLine.product_id)
     )
-    return {product_id: int(units) for product_id, units in rows}
+    # The query leaves out lines without a product; the check repeats it for the type checker.
+    return {product_id: int(units) for product_id, units in rows if product_id is not None}
 
 
 def check_limit(product: Product, total: int, in_cart: int = 0, own: int = 0) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -57,6 +57,11 @@ class CartLine:
     amount: int  # minor units: price x quantity (0 without a price)
     problem: str | None = None
 
+    def checked_price(self) -> Price:
+        """The price of a line without a problem (a missing price is a problem)."""
+        assert self.price is not None  # _line_problem names a missing price
+        return self.price
+
 
 def _is_reader(user: Any) -> bool:
     """Whether ``user`` is a logged-in account (not None, not Flask-Login's anonymous)."""
@@ -85,9 +90,10 @@ def _create_user_cart(user: Any) -> Cart:
     except IntegrityError:
         # Another request made it a moment ago: use that one.
         db.session.rollback()
-        cart = db.session.scalar(select(Cart).where(Cart.user_id == user.id))
-        if cart is None:
+        theirs = db.session.scalar(select(Cart).where(Cart.user_id == user.id))
+        if theirs is None:
             raise
+        return theirs
     return cart
 
 
@@ -367,7 +373,7 @@ def check_cart_for_checkout(cart: Cart) -> list[CartLine]:
             )
     if sum(1 for line in lines if line.product.is_plan) > 1:
         raise CartError("Your cart holds more than one plan. Keep one, then check out again.")
-    if len({line.price.currency.lower() for line in lines}) > 1:
+    if len({line.checked_price().currency.lower() for line in lines}) > 1:
         raise CartError("Your cart mixes currencies, which cannot be paid together.")
     wanted, cap = held_units(lines), limits.max_units_per_account()
     if wanted > cap:
@@ -383,4 +389,6 @@ def delete_stale_carts(days: int = STALE_CART_DAYS, now: datetime | None = None)
     db.session.execute(delete(CartItem).where(CartItem.cart_id.in_(stale)))
     result = db.session.execute(delete(Cart).where(Cart.id.in_(stale)))
     db.session.commit()
-    return result.rowcount or 0
+    # A DELETE's result is a CursorResult (with rowcount); Session.execute's type says only
+    # Result.
+    return cast("CursorResult[Any]", result).rowcount or 0

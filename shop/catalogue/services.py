@@ -79,7 +79,14 @@ def plan_offer() -> Product | None:
     plans = [p for p in active_products() if p.is_plan and is_on_sale(p)]
     if not plans:
         return None
-    return min(plans, key=lambda p: (p.price.interval != "month", p.price.amount, p.id))
+    return min(plans, key=_offer_rank)
+
+
+def _offer_rank(plan: Product) -> tuple[bool, int, int]:
+    """Monthly plans first, then the cheapest, then the oldest."""
+    price = plan.price
+    assert price is not None  # plan_offer ranks plans on sale, which have a price
+    return (price.interval != "month", price.amount, plan.id)
 
 
 def max_quantity(product: Product) -> int:

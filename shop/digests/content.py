@@ -10,8 +10,9 @@ cutoff. Both are set-based: one statement each, whatever the group's size.
 from __future__ import annotations
 
 import json
+from typing import cast
 
-from sqlalchemy import DateTime, String, TextClause, bindparam, insert, select, text, update
+from sqlalchemy import DateTime, String, Table, TextClause, bindparam, insert, select, text, update
 from sqlalchemy.orm import selectinload
 
 from shop.accounts.models import User
@@ -78,7 +79,8 @@ def record_mailed(listed: list[tuple[int, int, tuple[int, ...]]]) -> None:
             for u, d, articles in listed
             for a in articles
         ]
-        db.session.execute(insert(MailedArticle.__table__), rows)
+        # __table__ is typed FromClause, as a class may map a select; this one maps a Table.
+        db.session.execute(insert(cast("Table", MailedArticle.__table__)), rows)
         return
     db.session.execute(statement, {"rows": json.dumps(listed), "mailed_at": now})
 
@@ -93,8 +95,11 @@ class DigestContent(ReaderMail):
         rows = db.session.scalars(
             select(Article).where(Article.id.in_(ids)).options(selectinload(Article.tags))
         ).all()
-        articles = {
-            a.id: Candidate(
+        articles: dict[int, Candidate] = {}
+        for a in rows:
+            # A run lists published articles only, and a published date is never cleared.
+            assert a.published_at is not None
+            articles[a.id] = Candidate(
                 a.id,
                 a.title,
                 a.slug,
@@ -103,8 +108,6 @@ class DigestContent(ReaderMail):
                 a.published_at,
                 frozenset(t.id for t in a.tags),
             )
-            for a in rows
-        }
         self.renderer = DigestRenderer(
             articles=articles,
             tag_names=tag_names({t for a in articles.values() for t in a.tag_ids}),

@@ -12,7 +12,7 @@ links and headers.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import TypeVar
@@ -63,6 +63,12 @@ class _Piece:
     def of(cls, text: str, key_prefix: str = "") -> _Piece:
         """The piece for ``text``; placeholder keys get ``key_prefix``."""
         return cls(text, _cut_at_slots(text, key_prefix))
+
+    def separator(self) -> bytes:
+        """The bytes of a piece that holds no placeholder, such as what goes between stories."""
+        only = self.parts[0]
+        assert isinstance(only, bytes)  # _cut_frame builds the between piece by _only_bytes
+        return only
 
 
 @dataclass(frozen=True)
@@ -185,7 +191,7 @@ class DigestRenderer:
             css=style.group(1) if style else "",
         )
 
-    def listed(self, article_ids: list[int]) -> list[int]:
+    def listed(self, article_ids: Sequence[int]) -> list[int]:
         """The stories a digest lists: the newest ``max_articles``, in the plan's order."""
         limit = self.max_articles
         if limit is None:
@@ -213,7 +219,7 @@ class DigestRenderer:
             self._digests[key] = found
         return found
 
-    def subject(self, article_ids: list[int]) -> str:
+    def subject(self, article_ids: Sequence[int]) -> str:
         """ "3 new stories: Climate, Ukraine and 2 more" — the count and the tags."""
         count = len(article_ids)
         if self.kind == RunKind.INSTANT:
@@ -247,11 +253,11 @@ def _assemble(
     # The same bytes compile_body would make of those texts, without reading them again.
     subject_key, subject_bytes = "h" + SUBJECT, html_subject.encode("utf-8")
     parts: BodyParts = [TEXT_HEAD, *t_before.parts]
-    parts.append(t_between.parts[0].join([s.text_bytes for s in stories]))
+    parts.append(t_between.separator().join([s.text_bytes for s in stories]))
     parts.extend(t_after.parts)
     parts.append(HTML_HEAD)
     parts.extend(subject_bytes if p == subject_key else p for p in h_before.parts)
-    parts.append(h_between.parts[0].join([s.html_bytes for s in stories]))
+    parts.append(h_between.separator().join([s.html_bytes for s in stories]))
     parts.extend(h_after.parts)
     parts.append(END)
     rendered.set_compiled(parts)
@@ -289,7 +295,10 @@ def _only_bytes(text: str) -> bytes:
     parts = _cut_at_slots(text, "")
     if len(parts) != 1:
         raise ValueError("a story or separator must not hold a placeholder")
-    return parts[0]
+    only = parts[0]
+    # cut_at puts bytes first (placeholder keys, as str, only between them).
+    assert isinstance(only, bytes)
+    return only
 
 
 def _cut_at_slots(text: str, key_prefix: str) -> BodyParts:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shop import background, clock
@@ -46,8 +46,9 @@ def _period(newsletter: Newsletter) -> str:
 
 def _take(newsletter: Newsletter) -> None:
     """Mark a draft or scheduled newsletter as sending; refuse one that already is."""
-    # One conditional UPDATE: of two editors pressing Send at once, one wins.
-    taken = db.session.execute(
+    # One conditional UPDATE: of two editors pressing Send at once, one wins. An UPDATE's
+    # result is a CursorResult (with rowcount); Session.execute's type says only Result.
+    updated = db.session.execute(
         update(Newsletter)
         .where(
             Newsletter.id == newsletter.id,
@@ -55,7 +56,8 @@ def _take(newsletter: Newsletter) -> None:
         )
         .values(status=NEWSLETTER_SENDING)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    taken = cast("CursorResult[Any]", updated).rowcount
     db.session.commit()
     db.session.refresh(newsletter)
     if not taken:
@@ -86,6 +88,7 @@ def _planned_run(newsletter: Newsletter) -> Run:
             run = db.session.scalar(
                 select(Run).where(Run.kind == RunKind.NEWSLETTER, Run.period == period)
             )
+            assert run is not None  # the unique (kind, period) the flush ran into
     newsletter.run_id = run.id
     # The run, its deliveries and the link commit together: no process (a tick
     # resuming unfinished runs) ever sees the run without its readers, and finishes it.
@@ -124,7 +127,7 @@ def queue_send(newsletter: Newsletter) -> None:
         db.session.rollback()
         # Given back as it was, so that the editor can press again: unless a tick has
         # taken it over meanwhile (it has a run then), and it is going out after all.
-        restored = db.session.execute(
+        reverted = db.session.execute(
             update(Newsletter)
             .where(
                 Newsletter.id == newsletter.id,
@@ -133,7 +136,8 @@ def queue_send(newsletter: Newsletter) -> None:
             )
             .values(status=previous)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        restored = cast("CursorResult[Any]", reverted).rowcount
         db.session.commit()
         db.session.refresh(newsletter)
         if restored:
@@ -188,7 +192,10 @@ def send_due(now: datetime | None = None) -> int:
     for newsletter_id in [n.id for n in due]:
         # One newsletter that cannot be sent must not hold back the others due with it.
         try:
-            send_now(db.session.get(Newsletter, newsletter_id))
+            newsletter = db.session.get(Newsletter, newsletter_id)
+            # Listed as due above; one deleted since is logged below, like any failure.
+            assert newsletter is not None
+            send_now(newsletter)
         except NewsletterError:
             continue  # another process took it a moment ago
         except Exception:

@@ -121,7 +121,7 @@ def delete_newsletter(newsletter: Newsletter) -> None:
 # --- the audience ----------------------------------------------------------------------
 
 
-def audience_query(newsletter: Newsletter) -> Select[tuple[DigestPreference, User]]:
+def audience_query(newsletter: Newsletter) -> Select[DigestPreference, User]:
     """SELECT (preference, user) of everyone the newsletter goes to, in a stable order."""
     today = clock.local_date(utcnow())
     query = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -84,6 +85,11 @@ def _find_or_add(user: User) -> DigestPreference:
     return pref
 
 
+# Created on need, the preference is always there; told not to create it, it may not be.
+@overload
+def get_preference(user: User, create: Literal[True] = True) -> DigestPreference: ...
+@overload
+def get_preference(user: User, create: bool) -> DigestPreference | None: ...
 def get_preference(user: User, create: bool = True) -> DigestPreference | None:
     """The reader's digest preference; created from their consent on first need."""
     pref = _find(user)

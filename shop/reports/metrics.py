@@ -120,7 +120,7 @@ class DailyDeliveries:
     """Deliveries per day and outcome, oldest day first."""
 
     days: list[date]
-    counts: dict[str, list[int]] = field(default_factory=dict)
+    counts: dict[DeliveryStatus, list[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,9 @@ def attention_reason(now: datetime) -> ColumnElement[Any]:
     """
     # Constant labels, written into the SQL: as bound parameters PostgreSQL could not
     # tell their type inside a CASE used in ORDER BY.
-    label = {key: literal_column(f"'{key}'") for key in ATTENTION_LABELS}
+    label: dict[str, ColumnElement[str]] = {
+        key: literal_column(f"'{key}'") for key in ATTENTION_LABELS
+    }
     no_payment = ~exists().where(Payment.order_id == Order.id)
     return case(
         (

@@ -15,13 +15,14 @@ import socket
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import (
     ColumnElement,
     Insert,
     Select,
+    Table,
     and_,
     bindparam,
     func,
@@ -100,7 +101,8 @@ def _insert_ignoring_duplicates() -> Insert:
     # Two workers may plan the same run at once: (run, reader) is unique, and the
     # second insert of a pair must add nothing rather than fail the whole batch.
     # Into the table, not the model: the ORM's bulk path does work for each row.
-    table = Delivery.__table__
+    # (__table__ is typed FromClause, as a class may map a select; this one maps a Table.)
+    table = cast("Table", Delivery.__table__)
     upsert = _UPSERTING.get(db.session.get_bind().dialect.name)
     if upsert is None:
         return insert(table)
@@ -205,7 +207,7 @@ def waiting_for(run_id: int) -> datetime | None:
 
 # The statement a commit group writes is built once: building one costs more than
 # running it.
-_deliveries = Delivery.__table__
+_deliveries = cast("Table", Delivery.__table__)
 _MARK_SENT = (
     update(_deliveries)
     .where(_deliveries.c.id == bindparam("d_id"))
