@@ -19,6 +19,16 @@ def test_mail_goes_to_the_smtp_relay_as_text_and_html(app, mailbox):
     assert 'href="http://localhost/confirm/abc"' in html_of(message)
 
 
+def test_a_long_link_written_out_in_a_message_wraps_on_a_phone(app, mailbox):
+    # The paste-this-link line is one unbroken word: without a wrap rule on the column
+    # it runs off a 390 px screen and the page scrolls sideways.
+    link = "http://localhost/confirm/" + "x" * 200
+    send_email("someone@example.org", "Hello", "confirm", link=link)
+    html = html_of(mailbox.last_to("someone@example.org"))
+    column = html.split('class="wrap"')[1].split(">")[0]
+    assert "overflow-wrap: anywhere" in column
+
+
 def test_without_a_relay_mail_lands_in_the_local_outbox(app_config, tmp_path, mailbox, _schema):
     app_config.update(MAIL_SERVER="", MAIL_OUTBOX_DIR=str(tmp_path / "outbox"))
     app = create_app(app_config)
