@@ -179,9 +179,9 @@ def register_blueprints(app: Flask) -> None:
 
     # Digests and newsletters register their content with the sending engine.
     from shop.digests import content as _digest_content  # noqa: F401
-    from shop.newsletters import bp as newsletters_bp
     from shop.newsletters import message as _newsletter_content  # noqa: F401
-    from shop.readers import bp as readers_bp
+    from shop.newsletters import views as newsletters
+    from shop.readers import views as readers
 
     app.register_blueprint(health.bp)
     app.register_blueprint(accounts.bp)
@@ -189,8 +189,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalogue.bp)
     app.register_blueprint(cart.bp)
     app.register_blueprint(billing.bp)
-    app.register_blueprint(readers_bp)
-    app.register_blueprint(newsletters_bp)
+    app.register_blueprint(readers.bp)
+    app.register_blueprint(newsletters.bp)
     app.register_blueprint(admin_bp)
     # The admin's product pages push saves to Stripe through this hook.
     app.extensions["catalogue_push"] = push_if_configured

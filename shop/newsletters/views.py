@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import abort, render_template
+from flask import Blueprint, abort, render_template
 from flask_login import current_user
 
 from shop.billing.access import can_read
 from shop.newsletters import archive as newsletters
-from shop.newsletters import bp
 from shop.newsletters.models import AUDIENCE_PAYING
 from shop.pagination import check_page_exists, page_arg
+
+bp = Blueprint("newsletters", __name__)
 
 
 @bp.route("/newsletters")

@@ -3,7 +3,16 @@ unsubscribe link. Thin views."""
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from shop.articles.services import all_tags
@@ -14,14 +23,16 @@ from shop.forms import ActionForm, require_action, show_error
 from shop.preferences import services as preferences
 from shop.preferences.models import DigestPreference
 from shop.preferences.tokens import TokenError, user_id_from_token
-from shop.readers import bp
 from shop.readers.forms import PreferencesForm
+
+bp = Blueprint("readers", __name__)
 
 # The preview is our own rendered email: its inline styles may apply, nothing may run.
 PREVIEW_POLICY = (
     "default-src 'none'; img-src 'self' https: data:; style-src 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
 NO_STORIES = "No new stories for your next digest yet."
 
 
