@@ -45,10 +45,15 @@ def _sqlite_without_fsync(dbapi_connection, connection_record):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests needing real commits for a fixture: marked, so ``-m`` can choose them."""
+    """Mark tests needing real commits for a fixture; put the slow tests first.
+
+    Marked, so ``-m`` can choose them. First, because the workers take tests in
+    this order: a long test taken last would leave one worker running it alone.
+    """
     for item in items:
         if REAL_COMMIT_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.real_commits)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")
