@@ -103,7 +103,11 @@ def digest_group() -> None:
 
 @digest_group.command("send")
 @click.option(
-    "--frequency", type=click.Choice(["daily", "weekly"]), required=True, help="Which digest."
+    "--frequency",
+    # Values, not members: click matches Enum members by name ("DAILY"), not by value.
+    type=click.Choice([f.value for f in digest.DIGEST_FREQUENCIES]),
+    required=True,
+    help="Which digest.",
 )
 @click.option("--date", "day", default=None, help="The local day (YYYY-MM-DD); today if left out.")
 @click.option("--dry-run", is_flag=True, help="List who would get which articles; send nothing.")

@@ -8,7 +8,7 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
 from shop.accounts.models import ROLE_ADMIN, ROLE_READER, User
-from shop.articles.models import STATUS_PUBLISHED, Article, Comment, Tag
+from shop.articles.models import Article, ArticleStatus, Comment, Tag
 from shop.articles.rendering import render_markdown
 from shop.clock import utcnow
 from shop.extensions import db
@@ -74,7 +74,7 @@ class ArticleFactory(BaseFactory):
     body_markdown = "Some **bold** reporting."
     body_html = factory.LazyAttribute(lambda o: render_markdown(o.body_markdown))
     author = factory.SubFactory(AdminFactory)
-    status = STATUS_PUBLISHED
+    status = ArticleStatus.PUBLISHED
     access = "public"
     published_at = factory.LazyFunction(lambda: utcnow() - timedelta(hours=1))
 

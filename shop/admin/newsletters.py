@@ -14,7 +14,7 @@ from shop.forms import ActionForm, require_action, show_error
 from shop.newsletters import archive, message, sending
 from shop.newsletters import services as service
 from shop.newsletters.forms import NewsletterForm, ScheduleForm
-from shop.newsletters.models import AUDIENCE_TAGS, Newsletter
+from shop.newsletters.models import Audience, Newsletter
 from shop.pagination import check_page_exists, page_arg
 from shop.readers.views import PREVIEW_POLICY
 
@@ -33,7 +33,7 @@ def _input(form: NewsletterForm) -> service.NewsletterInput:
         subject=form.subject.data or "",
         body_markdown=form.body_markdown.data or "",
         audience=audience,
-        tag_ids=list(form.tag_ids.data or []) if audience == AUDIENCE_TAGS else [],
+        tag_ids=list(form.tag_ids.data or []) if audience == Audience.TAGS else [],
     )
 
 

@@ -42,7 +42,7 @@ def subscribers_list():
         page=page,
         filters=filters,
         frequencies=service.FREQUENCY_FILTERS,
-        statuses=service.STATUS_FILTERS,
+        statuses=tuple(service.StatusFilter),
     )
 
 

@@ -11,7 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from shop.admin.blueprint import bp
 from shop.articles import services as articles
 from shop.articles.forms import ArticleForm, TagForm
-from shop.articles.models import STATUSES, Article, Comment, Tag
+from shop.articles.models import Article, ArticleStatus, Comment, Tag
 from shop.extensions import db
 from shop.forms import ActionForm, require_action, show_error
 from shop.pagination import check_page_exists, page_arg
@@ -24,7 +24,7 @@ from shop.urls import is_safe_next
 def articles_list():
     """Every article, with its status."""
     status = request.args.get("status") or None
-    if status is not None and status not in STATUSES:
+    if status is not None and status not in tuple(ArticleStatus):
         abort(404, description="There is no such status.")
     page = articles.admin_articles(page_arg(), status=status)
     check_page_exists(page)
@@ -58,7 +58,7 @@ def _after_save(article: Article, form: ArticleForm):
     if action == "publish":
         at: datetime | None = form.publish_at.data
         articles.publish_article(article, at)
-        if article.status == "scheduled":
+        if article.status == ArticleStatus.SCHEDULED:
             flash(f"Scheduled for {article.published_at:%d %b %Y %H:%M} UTC.", "success")
         else:
             flash("Published.", "success")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Column, ForeignKey, String, Table, Text, and_, or_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,10 +12,14 @@ from shop.accounts.models import User
 from shop.clock import utcnow
 from shop.extensions import Model, db
 
-STATUS_DRAFT = "draft"
-STATUS_SCHEDULED = "scheduled"
-STATUS_PUBLISHED = "published"
-STATUSES = (STATUS_DRAFT, STATUS_SCHEDULED, STATUS_PUBLISHED)
+
+class ArticleStatus(StrEnum):
+    """Where an article is: a draft, scheduled for a time, or published."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    PUBLISHED = "published"
+
 
 ACCESS_PUBLIC = "public"
 ACCESS_MEMBERS = "members"
@@ -62,7 +67,7 @@ class Article(Model):
     body_markdown: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default=STATUS_DRAFT, index=True)
+    status: Mapped[str] = mapped_column(String(16), default=ArticleStatus.DRAFT, index=True)
     access: Mapped[str] = mapped_column(String(16), default=ACCESS_PUBLIC)
     published_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -85,7 +90,7 @@ class Article(Model):
         """
         now = now or utcnow()
         return and_(
-            or_(cls.status == STATUS_PUBLISHED, cls.status == STATUS_SCHEDULED),
+            or_(cls.status == ArticleStatus.PUBLISHED, cls.status == ArticleStatus.SCHEDULED),
             cls.published_at.is_not(None),
             cls.published_at <= now,
         )
@@ -94,7 +99,7 @@ class Article(Model):
         """Tell whether readers can see this article now."""
         now = now or utcnow()
         return (
-            self.status in (STATUS_PUBLISHED, STATUS_SCHEDULED)
+            self.status in (ArticleStatus.PUBLISHED, ArticleStatus.SCHEDULED)
             and self.published_at is not None
             and self.published_at <= now
         )
@@ -102,8 +107,8 @@ class Article(Model):
     @property
     def effective_status(self) -> str:
         """The status a person would describe: scheduled becomes published when due."""
-        if self.status == STATUS_SCHEDULED and self.is_live():
-            return STATUS_PUBLISHED
+        if self.status == ArticleStatus.SCHEDULED and self.is_live():
+            return ArticleStatus.PUBLISHED
         return self.status
 
     @property

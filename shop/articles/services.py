@@ -9,16 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from shop.accounts.models import User
-from shop.articles.models import (
-    ACCESS_LEVELS,
-    STATUS_DRAFT,
-    STATUS_PUBLISHED,
-    STATUS_SCHEDULED,
-    Article,
-    Comment,
-    Tag,
-    article_tags,
-)
+from shop.articles.models import ACCESS_LEVELS, Article, ArticleStatus, Comment, Tag, article_tags
 from shop.articles.rendering import render_markdown
 from shop.clock import utcnow
 from shop.errors import RuleError
@@ -142,7 +133,7 @@ def _apply(article: Article, data: ArticleInput) -> None:
 
 def create_article(author: User, data: ArticleInput) -> Article:
     """Save a new draft."""
-    article = Article(author=author, status=STATUS_DRAFT)
+    article = Article(author=author, status=ArticleStatus.DRAFT)
     try:
         # No autoflush: the half-built article must not be flushed by the lookups.
         with db.session.no_autoflush:
@@ -175,10 +166,10 @@ def publish_article(article: Article, at: datetime | None = None) -> Article:
     """Publish now, or schedule for a future time (naive UTC)."""
     now = utcnow()
     if at is not None and at > now:
-        article.status = STATUS_SCHEDULED
+        article.status = ArticleStatus.SCHEDULED
         article.published_at = at
     else:
-        article.status = STATUS_PUBLISHED
+        article.status = ArticleStatus.PUBLISHED
         # Re-publishing keeps the first date, so feeds and links stay put.
         if article.published_at is None or article.published_at > now:
             article.published_at = now
@@ -188,7 +179,7 @@ def publish_article(article: Article, at: datetime | None = None) -> Article:
 
 def unpublish_article(article: Article) -> Article:
     """Take an article back to draft; its slug stays reserved."""
-    article.status = STATUS_DRAFT
+    article.status = ArticleStatus.DRAFT
     db.session.commit()
     return article
 
@@ -206,11 +197,11 @@ def admin_articles(page: int = 1, per_page: int = 25, status: str | None = None)
         .options(selectinload(Article.tags))
         .order_by(Article.created_at.desc(), Article.id.desc())
     )
-    if status == STATUS_DRAFT:
-        query = query.where(Article.status == STATUS_DRAFT)
-    elif status == STATUS_SCHEDULED:
-        query = query.where(Article.status == STATUS_SCHEDULED, ~Article.live_clause())
-    elif status == STATUS_PUBLISHED:
+    if status == ArticleStatus.DRAFT:
+        query = query.where(Article.status == ArticleStatus.DRAFT)
+    elif status == ArticleStatus.SCHEDULED:
+        query = query.where(Article.status == ArticleStatus.SCHEDULED, ~Article.live_clause())
+    elif status == ArticleStatus.PUBLISHED:
         query = query.where(Article.live_clause())
     return paginate(query, page, per_page)
 

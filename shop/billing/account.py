@@ -11,7 +11,7 @@ from shop.billing import gateway
 from shop.billing.customers import stripe_customer_id
 from shop.billing.errors import BillingError
 from shop.billing.models import Subscription
-from shop.cart.models import ORDER_ABANDONED, Order
+from shop.cart.models import Order, OrderStatus
 from shop.extensions import db
 from shop.urls import external_url
 
@@ -35,7 +35,7 @@ def overview(user: User) -> BillingOverview:
     )
     orders = db.session.scalars(
         select(Order)
-        .where(Order.user_id == user.id, Order.status != ORDER_ABANDONED)
+        .where(Order.user_id == user.id, Order.status != OrderStatus.ABANDONED)
         .order_by(Order.created_at.desc(), Order.id.desc())
         .limit(50)
     ).all()

@@ -17,7 +17,7 @@ from shop.billing.errors import BillingError
 from shop.billing.models import Subscription
 from shop.cart import limits
 from shop.cart import services as carts
-from shop.cart.models import ORDER_ABANDONED, ORDER_PENDING, Cart, Order, OrderLine
+from shop.cart.models import Cart, Order, OrderLine, OrderStatus
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.install import scoped_key
@@ -55,7 +55,7 @@ def _replace_open_checkouts(user: User, keep: Order | None = None) -> None:
     paid, so its order (and the stock it holds) stays as it is, and no new one starts.
     """
     pending = db.session.scalars(
-        select(Order).where(Order.user_id == user.id, Order.status == ORDER_PENDING)
+        select(Order).where(Order.user_id == user.id, Order.status == OrderStatus.PENDING)
     ).all()
     for order in pending:
         if keep is not None and order.id == keep.id:
@@ -70,7 +70,7 @@ def _replace_open_checkouts(user: User, keep: Order | None = None) -> None:
                 # Not open any more: it may have been paid a moment ago. Its webhook
                 # settles it; abandoning it here could undo a real payment.
                 continue
-        holds.close_order(order.id, ORDER_ABANDONED)
+        holds.close_order(order.id, OrderStatus.ABANDONED)
         # Stripe has expired it: keep that even if a later session fails to expire.
         db.session.commit()
     db.session.commit()
@@ -143,7 +143,7 @@ def start_checkout(user: User) -> str:
     existing = db.session.scalar(
         select(Order).where(
             Order.user_id == user.id,
-            Order.status == ORDER_PENDING,
+            Order.status == OrderStatus.PENDING,
             Order.cart_version == cart.version,
             Order.checkout_url.is_not(None),
         )
@@ -173,7 +173,7 @@ def start_checkout(user: User) -> str:
     currency = lines[0].checked_price().currency
     order = Order(
         user_id=user.id,
-        status=ORDER_PENDING,
+        status=OrderStatus.PENDING,
         mode="subscription" if has_plan else "payment",
         currency=currency,
         total=sum(line.amount for line in lines),
@@ -213,7 +213,7 @@ def start_checkout(user: User) -> str:
             params, idempotency_key=checkout_key(order, order.cart_version)
         )
     except gateway.GatewayError as exc:
-        holds.close_order(order.id, ORDER_ABANDONED)
+        holds.close_order(order.id, OrderStatus.ABANDONED)
         db.session.commit()
         raise BillingError(str(exc)) from exc
     # A new session is open, and an open hosted session has a URL to send the reader to.
@@ -241,7 +241,7 @@ def _order_line(line: carts.CartLine) -> OrderLine:
 def cancel_checkout(user: User, order_id: int) -> None:
     """The reader came back from Checkout without paying: end the session, keep the cart."""
     order = db.session.get(Order, order_id)
-    if order is None or order.user_id != user.id or order.status != ORDER_PENDING:
+    if order is None or order.user_id != user.id or order.status != OrderStatus.PENDING:
         return
     if order.stripe_checkout_session_id:
         try:
@@ -249,7 +249,7 @@ def cancel_checkout(user: User, order_id: int) -> None:
                 return  # paid after all, or already expired: the webhook settles it
         except gateway.GatewayError:
             return  # the reservation is released when Stripe expires the session
-    holds.close_order(order.id, ORDER_ABANDONED)
+    holds.close_order(order.id, OrderStatus.ABANDONED)
     db.session.commit()
 
 
@@ -258,6 +258,6 @@ def pending_checkout(user: User, order_id: int | None) -> Order | None:
     if order_id is None:
         return None
     order = db.session.get(Order, order_id)
-    if order is None or order.user_id != user.id or order.status != ORDER_PENDING:
+    if order is None or order.user_id != user.id or order.status != OrderStatus.PENDING:
         return None
     return order

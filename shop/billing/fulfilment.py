@@ -17,7 +17,7 @@ from sqlalchemy import CursorResult, and_, or_, select, update
 from shop.accounts.models import User
 from shop.billing import gateway, holds, sync
 from shop.cart import services as carts
-from shop.cart.models import ORDER_ABANDONED, ORDER_FAILED, ORDER_PAID, ORDER_PENDING, Order
+from shop.cart.models import Order, OrderStatus
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.mail import send_email
@@ -43,7 +43,7 @@ def release_expired_checkouts(now: datetime | None = None) -> int:
     due = db.session.scalars(
         select(Order.id)
         .where(
-            Order.status == ORDER_PENDING,
+            Order.status == OrderStatus.PENDING,
             or_(
                 Order.checkout_expires_at < now - SWEEP_GRACE,
                 and_(
@@ -86,7 +86,7 @@ def release_expired_checkouts(now: datetime | None = None) -> int:
                     continue
         # Expired at Stripe, or no session at all (its creation failed, or the request
         # died before storing it: the reader never reached a payment page). Unpayable.
-        if holds.close_order(order_id, ORDER_ABANDONED):
+        if holds.close_order(order_id, OrderStatus.ABANDONED):
             released += 1
         db.session.commit()
     return released
@@ -116,9 +116,9 @@ def fulfil(session: gateway.CheckoutSession) -> bool:
     # Result.
     updated = db.session.execute(
         update(Order)
-        .where(Order.id == order.id, Order.status == ORDER_PENDING)
+        .where(Order.id == order.id, Order.status == OrderStatus.PENDING)
         .values(
-            status=ORDER_PAID,
+            status=OrderStatus.PAID,
             paid_at=utcnow(),
             stripe_checkout_session_id=session.id,
             stripe_subscription_id=session.subscription,
@@ -155,7 +155,7 @@ def fulfil(session: gateway.CheckoutSession) -> bool:
 def send_receipt(order_id: int) -> None:
     """Mail the receipt of a paid order, once."""
     order = db.session.get(Order, order_id)
-    if order is None or order.status != ORDER_PAID or order.receipt_sent_at is not None:
+    if order is None or order.status != OrderStatus.PAID or order.receipt_sent_at is not None:
         return
     user = db.session.get(User, order.user_id)
     assert user is not None  # every order has a reader, and accounts are never deleted
@@ -173,13 +173,13 @@ def send_receipt(order_id: int) -> None:
 def fail_order(session: gateway.CheckoutSession) -> bool:
     """A delayed payment failed: the order fails and its reservation is released."""
     order = order_for_session(session)
-    return order is not None and holds.close_order(order.id, ORDER_FAILED)
+    return order is not None and holds.close_order(order.id, OrderStatus.FAILED)
 
 
 def abandon_order(session: gateway.CheckoutSession) -> bool:
     """The session expired unpaid: the order is abandoned and its reservation released."""
     order = order_for_session(session)
-    return order is not None and holds.close_order(order.id, ORDER_ABANDONED)
+    return order is not None and holds.close_order(order.id, OrderStatus.ABANDONED)
 
 
 def confirm_return(user: User, session_id: str | None) -> Order | None:
@@ -195,7 +195,7 @@ def confirm_return(user: User, session_id: str | None) -> Order | None:
             Order.stripe_checkout_session_id == session_id, Order.user_id == user.id
         )
     )
-    if order is None or order.status != ORDER_PENDING:
+    if order is None or order.status != OrderStatus.PENDING:
         return order
     try:
         session = gateway.retrieve_checkout_session(session_id)

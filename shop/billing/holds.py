@@ -8,7 +8,7 @@ from sqlalchemy import CursorResult, func, select, update
 
 from shop.accounts.models import User
 from shop.billing.errors import BillingError
-from shop.cart.models import ORDER_PENDING, Order, OrderLine
+from shop.cart.models import Order, OrderLine, OrderStatus
 from shop.catalogue.models import Product
 from shop.clock import utcnow
 from shop.extensions import db
@@ -55,7 +55,7 @@ def close_order(order_id: int, status: str) -> bool:
     """Move a pending order to abandoned or failed, releasing its reservation, once."""
     updated = db.session.execute(
         update(Order)
-        .where(Order.id == order_id, Order.status == ORDER_PENDING)
+        .where(Order.id == order_id, Order.status == OrderStatus.PENDING)
         .values(status=status, closed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -74,7 +74,7 @@ def units_held(user: User) -> int:
         db.session.scalar(
             select(func.coalesce(func.sum(OrderLine.reserved), 0))
             .join(Order, OrderLine.order_id == Order.id)
-            .where(Order.user_id == user.id, Order.status == ORDER_PENDING)
+            .where(Order.user_id == user.id, Order.status == OrderStatus.PENDING)
         )
         or 0
     )

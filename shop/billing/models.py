@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -16,9 +17,13 @@ from shop.extensions import Model
 # Stripe's subscription statuses that give a reader access (past_due only within grace).
 ACCESS_STATUSES = ("active", "trialing")
 
-PAYMENT_PAID = "paid"
-PAYMENT_REFUNDED = "refunded"
-PAYMENT_PARTIALLY_REFUNDED = "partially_refunded"
+
+class PaymentStatus(StrEnum):
+    """Whether a payment still stands whole, or was refunded in full or in part."""
+
+    PAID = "paid"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
 
 
 class Customer(Model):
@@ -96,7 +101,7 @@ class Payment(Model):
     amount: Mapped[int]  # minor units
     currency: Mapped[str] = mapped_column(String(3))
     amount_refunded: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(String(24), default=PAYMENT_PAID)
+    status: Mapped[str] = mapped_column(String(24), default=PaymentStatus.PAID)
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     period_start: Mapped[datetime | None]

@@ -13,14 +13,14 @@ from shop import money
 from shop.accounts.models import User
 from shop.billing import gateway
 from shop.billing.errors import BillingError
-from shop.billing.models import PAYMENT_PAID, PAYMENT_PARTIALLY_REFUNDED, Payment
-from shop.cart.models import ORDER_PAID, ORDER_PARTIALLY_REFUNDED
+from shop.billing.models import Payment, PaymentStatus
+from shop.cart.models import OrderStatus
 from shop.install import scoped_key
 
 log = logging.getLogger(__name__)
 
-REFUNDABLE_ORDER_STATUSES = (ORDER_PAID, ORDER_PARTIALLY_REFUNDED)
-REFUNDABLE_PAYMENT_STATUSES = (PAYMENT_PAID, PAYMENT_PARTIALLY_REFUNDED)
+REFUNDABLE_ORDER_STATUSES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
+REFUNDABLE_PAYMENT_STATUSES = (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED)
 _ATTEMPT = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 

@@ -12,15 +12,8 @@ from sqlalchemy import select
 
 from shop.billing import gateway
 from shop.billing.customers import user_for_customer
-from shop.billing.models import (
-    PAYMENT_PAID,
-    PAYMENT_PARTIALLY_REFUNDED,
-    PAYMENT_REFUNDED,
-    Payment,
-    Subscription,
-    SubscriptionChange,
-)
-from shop.cart.models import ORDER_PARTIALLY_REFUNDED, ORDER_REFUNDED, Order
+from shop.billing.models import Payment, PaymentStatus, Subscription, SubscriptionChange
+from shop.cart.models import Order, OrderStatus
 from shop.catalogue.models import Price
 from shop.extensions import db
 from shop.mail import send_email
@@ -89,7 +82,7 @@ def upsert_payment(**values) -> Payment:
             )
         )
     if payment is None:
-        payment = Payment(status=PAYMENT_PAID)
+        payment = Payment(status=PaymentStatus.PAID)
         db.session.add(payment)
     for key, value in values.items():
         if value is not None:
@@ -151,11 +144,11 @@ def record_refund(charge: gateway.ChargeInfo) -> Payment | None:
         return None
     payment.amount_refunded = charge.amount_refunded
     full = charge.amount_refunded >= payment.amount
-    payment.status = PAYMENT_REFUNDED if full else PAYMENT_PARTIALLY_REFUNDED
+    payment.status = PaymentStatus.REFUNDED if full else PaymentStatus.PARTIALLY_REFUNDED
     if payment.order_id is not None:
         order = db.session.get(Order, payment.order_id)
         assert order is not None  # orders are never deleted (and the key is ON DELETE SET NULL)
         order.amount_refunded = charge.amount_refunded
-        order.status = ORDER_REFUNDED if full else ORDER_PARTIALLY_REFUNDED
+        order.status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
     db.session.flush()
     return payment

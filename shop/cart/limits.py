@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import func, select
 
-from shop.cart.models import ORDER_PENDING, Cart, Order, OrderLine
+from shop.cart.models import Cart, Order, OrderLine, OrderStatus
 from shop.catalogue.models import Product
 from shop.catalogue.services import MAX_QUANTITY
 from shop.errors import RuleError
@@ -35,7 +35,7 @@ def own_holds(cart: Cart | None) -> dict[int, int]:
         .join(Order, OrderLine.order_id == Order.id)
         .where(
             Order.user_id == cart.user_id,
-            Order.status == ORDER_PENDING,
+            Order.status == OrderStatus.PENDING,
             OrderLine.reserved > 0,
             OrderLine.product_id.is_not(None),
         )

@@ -6,6 +6,7 @@ Money is integer minor units in the publication's one currency.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -14,20 +15,16 @@ from shop.catalogue.models import Product
 from shop.clock import utcnow
 from shop.extensions import Model
 
-ORDER_PENDING = "pending"  # checkout session open, stock reserved
-ORDER_PAID = "paid"
-ORDER_FAILED = "failed"  # a delayed payment failed
-ORDER_ABANDONED = "abandoned"  # session expired or replaced; reservation released
-ORDER_REFUNDED = "refunded"
-ORDER_PARTIALLY_REFUNDED = "partially_refunded"
-ORDER_STATUSES = (
-    ORDER_PENDING,
-    ORDER_PAID,
-    ORDER_FAILED,
-    ORDER_ABANDONED,
-    ORDER_REFUNDED,
-    ORDER_PARTIALLY_REFUNDED,
-)
+
+class OrderStatus(StrEnum):
+    """Where an order is, from an open checkout to paid, closed or refunded."""
+
+    PENDING = "pending"  # checkout session open, stock reserved
+    PAID = "paid"
+    FAILED = "failed"  # a delayed payment failed
+    ABANDONED = "abandoned"  # session expired or replaced; reservation released
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
 
 
 class Cart(Model):
@@ -75,7 +72,7 @@ class Order(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(24), default=ORDER_PENDING, index=True)
+    status: Mapped[str] = mapped_column(String(24), default=OrderStatus.PENDING, index=True)
     mode: Mapped[str] = mapped_column(String(16))  # payment or subscription
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[int]  # minor units

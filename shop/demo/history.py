@@ -16,10 +16,10 @@ from sqlalchemy import insert, select
 
 from shop.accounts.models import ROLE_READER, User
 from shop.articles.models import Tag
-from shop.billing.models import Payment, Subscription, SubscriptionChange
+from shop.billing.models import Payment, PaymentStatus, Subscription, SubscriptionChange
 from shop.catalogue.models import KIND_PLAN, Product
 from shop.extensions import db
-from shop.preferences.models import DigestPreference
+from shop.preferences.models import DigestPreference, Frequency
 from shop.sending.models import Delivery, DeliveryStatus, Run, RunKind
 
 READERS = 60
@@ -92,7 +92,9 @@ def load_history(now: datetime) -> int:
     db.session.flush()
 
     for user in readers:
-        frequency = rng.choices(["daily", "weekly", "instant", "off"], [45, 35, 12, 8])[0]
+        frequency = rng.choices(
+            [Frequency.DAILY, Frequency.WEEKLY, Frequency.INSTANT, Frequency.OFF], [45, 35, 12, 8]
+        )[0]
         follow_all = rng.random() < 0.35
         pref = DigestPreference(
             user_id=user.id,
@@ -161,7 +163,7 @@ def _subscriptions(rng: random.Random, readers: list[User], plans: list[Product]
                     subscription_id=subscription.id,
                     amount=price.amount,
                     currency=price.currency,
-                    status="paid",
+                    status=PaymentStatus.PAID,
                     stripe_invoice_id=f"demo_in_{subscription.id}_{paid_at:%Y%m%d}",
                     period_start=paid_at,
                     period_end=period_end,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from shop.accounts import services as accounts
 from shop.accounts.models import ROLE_READER, User
-from shop.articles.models import STATUS_PUBLISHED, Article, Comment, Tag
+from shop.articles.models import Article, ArticleStatus, Comment, Tag
 from shop.articles.rendering import render_markdown
 from shop.clock import utcnow
 from shop.demo.catalogue import load_catalogue
@@ -75,7 +75,7 @@ def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
                 body_markdown=data.body,
                 body_html=render_markdown(data.body),
                 author=admin,
-                status=STATUS_PUBLISHED,
+                status=ArticleStatus.PUBLISHED,
                 access=data.access,
                 published_at=now - timedelta(days=data.days_ago, hours=len(slug) % 9),
                 tags=[tags[name] for name in data.tags],

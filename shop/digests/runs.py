@@ -22,7 +22,7 @@ from shop.digests.selection import candidates, instant_plans, plan_digests, tag_
 from shop.extensions import db
 from shop.mail.bulk import build_bytes
 from shop.mail.outbox import html_of_bytes
-from shop.preferences.models import FREQ_DAILY, FREQ_INSTANT, FREQ_WEEKLY, DigestPreference
+from shop.preferences.models import DigestPreference, Frequency
 from shop.preferences.services import create_missing_preferences, get_preference
 from shop.preferences.tokens import unsubscribe_url
 from shop.sending import ledger
@@ -35,7 +35,7 @@ from shop.urls import external_url
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DIGEST_FREQUENCIES = (FREQ_DAILY, FREQ_WEEKLY)
+DIGEST_FREQUENCIES = (Frequency.DAILY, Frequency.WEEKLY)
 # Instant notices look back this far for articles whose time has come.
 INSTANT_LOOKBACK = timedelta(days=2)
 
@@ -135,9 +135,9 @@ def preview_for(user: User) -> Preview | None:
     """Build the reader's next digest with the code that sends it; None if nothing is new."""
     pref = get_preference(user)
     now = utcnow()
-    frequency = pref.frequency if pref.frequency in DIGEST_FREQUENCIES else FREQ_DAILY
+    frequency = pref.frequency if pref.frequency in DIGEST_FREQUENCIES else Frequency.DAILY
     day = clock.local_date(now)
-    if frequency == FREQ_WEEKLY:
+    if frequency == Frequency.WEEKLY:
         day = day + timedelta(days=(pref.weekday - day.weekday()) % 7)
     plans, _ = plan_digests(frequency, day, now, user_ids=[user.id])
     if not plans:
@@ -158,11 +158,14 @@ def preview_for(user: User) -> Preview | None:
         sender="preview",
     )
     html = html_of_bytes(data)
-    note = {
-        FREQ_INSTANT: "You get each story as it is published; this is what a digest would hold.",
-        FREQ_DAILY: "Your daily digest arrives each morning.",
-        FREQ_WEEKLY: "Your weekly digest arrives on the day you chose.",
-    }.get(pref.frequency, "Digests are off: choose how often above to receive them.")
+    notes: dict[str, str] = {
+        Frequency.INSTANT: (
+            "You get each story as it is published; this is what a digest would hold."
+        ),
+        Frequency.DAILY: "Your daily digest arrives each morning.",
+        Frequency.WEEKLY: "Your weekly digest arrives on the day you chose.",
+    }
+    note = notes.get(pref.frequency, "Digests are off: choose how often above to receive them.")
     return Preview(rendered.subject, html, len(plan.article_ids), note)
 
 

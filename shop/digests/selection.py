@@ -23,7 +23,7 @@ from shop.clock import local_date, utcnow
 from shop.digests.models import MailedArticle
 from shop.extensions import db
 from shop.preferences.mailing import not_paused, reachable
-from shop.preferences.models import FREQ_INSTANT, FREQ_WEEKLY, DigestPreference, preference_tags
+from shop.preferences.models import DigestPreference, Frequency, preference_tags
 from shop.sending.content import Plan
 
 
@@ -51,7 +51,7 @@ def _due(query, frequency: str, day: date, user_ids: list[int] | None = None):
         *_mailable(frequency),
         not_paused(day),
     )
-    if frequency == FREQ_WEEKLY:
+    if frequency == Frequency.WEEKLY:
         query = query.where(DigestPreference.weekday == day.weekday())
     if user_ids is not None:
         query = query.where(DigestPreference.user_id.in_(user_ids))
@@ -181,7 +181,7 @@ def instant_plans(article: Article) -> list[Plan]:
         select(DigestPreference, User)
         .join(User, User.id == DigestPreference.user_id)
         .where(
-            *_mailable(FREQ_INSTANT),
+            *_mailable(Frequency.INSTANT),
             not_paused(local_date(utcnow())),
             ~select(MailedArticle.user_id)
             .where(and_(MailedArticle.user_id == User.id, MailedArticle.article_id == article.id))

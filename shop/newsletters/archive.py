@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from shop.extensions import db
-from shop.newsletters.models import NEWSLETTER_SENT, Newsletter
+from shop.newsletters.models import Newsletter, NewsletterStatus
 from shop.pagination import Page, paginate
 
 
@@ -13,7 +13,7 @@ def archived(page: int, per_page: int = 20) -> Page:
     """Sent newsletters, newest first, a page at a time."""
     query = (
         select(Newsletter)
-        .where(Newsletter.status == NEWSLETTER_SENT)
+        .where(Newsletter.status == NewsletterStatus.SENT)
         .order_by(Newsletter.sent_at.desc(), Newsletter.id.desc())
     )
     return paginate(query, page, per_page)
@@ -22,14 +22,16 @@ def archived(page: int, per_page: int = 20) -> Page:
 def archived_issue(slug: str) -> Newsletter | None:
     """A sent newsletter by its slug."""
     return db.session.scalar(
-        select(Newsletter).where(Newsletter.slug == slug, Newsletter.status == NEWSLETTER_SENT)
+        select(Newsletter).where(
+            Newsletter.slug == slug, Newsletter.status == NewsletterStatus.SENT
+        )
     )
 
 
 def admin_newsletters(page: int, per_page: int = 20) -> Page:
     """Every newsletter for the back office, unsent first, newest first."""
     query = select(Newsletter).order_by(
-        (Newsletter.status == NEWSLETTER_SENT).asc(),
+        (Newsletter.status == NewsletterStatus.SENT).asc(),
         Newsletter.created_at.desc(),
         Newsletter.id.desc(),
     )

@@ -7,7 +7,7 @@ from wtforms.validators import Optional
 
 from shop.articles.forms import CheckboxListField
 from shop.forms import row_id
-from shop.newsletters.models import AUDIENCE_ALL
+from shop.newsletters.models import Audience
 from shop.newsletters.services import AUDIENCE_LABELS
 
 
@@ -19,7 +19,7 @@ class NewsletterForm(FlaskForm):
     audience = RadioField(
         "Who receives it",
         choices=[SelectChoice(key, label) for key, label in AUDIENCE_LABELS.items()],
-        default=AUDIENCE_ALL,
+        default=Audience.ALL,
         validate_choice=False,
     )
     tag_ids = CheckboxListField(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Column, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -13,22 +14,24 @@ from shop.clock import utcnow
 from shop.extensions import Model, db
 from shop.sending.models import Run
 
-AUDIENCE_ALL = "all"
-AUDIENCE_TAGS = "tags"
-AUDIENCE_PAYING = "paying"
-AUDIENCE_FREE = "free"
-AUDIENCES = (AUDIENCE_ALL, AUDIENCE_TAGS, AUDIENCE_PAYING, AUDIENCE_FREE)
 
-NEWSLETTER_DRAFT = "draft"
-NEWSLETTER_SCHEDULED = "scheduled"
-NEWSLETTER_SENDING = "sending"
-NEWSLETTER_SENT = "sent"
-NEWSLETTER_STATUSES = (
-    NEWSLETTER_DRAFT,
-    NEWSLETTER_SCHEDULED,
-    NEWSLETTER_SENDING,
-    NEWSLETTER_SENT,
-)
+class Audience(StrEnum):
+    """Who a newsletter goes to: everyone, followers of its tags, paying or free readers."""
+
+    ALL = "all"
+    TAGS = "tags"
+    PAYING = "paying"
+    FREE = "free"
+
+
+class NewsletterStatus(StrEnum):
+    """Where a newsletter is: a draft, scheduled, being sent, or sent."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+
 
 newsletter_tags = Table(
     "newsletter_tags",
@@ -49,8 +52,8 @@ class Newsletter(Model):
     slug: Mapped[str] = mapped_column(String(120), unique=True)
     body_markdown: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")  # rendered and cleaned on save
-    audience: Mapped[str] = mapped_column(String(16), default=AUDIENCE_ALL)
-    status: Mapped[str] = mapped_column(String(16), default=NEWSLETTER_DRAFT, index=True)
+    audience: Mapped[str] = mapped_column(String(16), default=Audience.ALL)
+    status: Mapped[str] = mapped_column(String(16), default=NewsletterStatus.DRAFT, index=True)
     scheduled_at: Mapped[datetime | None] = mapped_column(index=True)  # naive UTC
     sent_at: Mapped[datetime | None]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
@@ -65,4 +68,4 @@ class Newsletter(Model):
     @property
     def editable(self) -> bool:
         """Drafts and scheduled newsletters can still change; sending ones cannot."""
-        return self.status in (NEWSLETTER_DRAFT, NEWSLETTER_SCHEDULED)
+        return self.status in (NewsletterStatus.DRAFT, NewsletterStatus.SCHEDULED)

@@ -20,13 +20,7 @@ from shop import background, clock
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.newsletters import message as _message  # noqa: F401  (registers the content)
-from shop.newsletters.models import (
-    NEWSLETTER_DRAFT,
-    NEWSLETTER_SCHEDULED,
-    NEWSLETTER_SENDING,
-    NEWSLETTER_SENT,
-    Newsletter,
-)
+from shop.newsletters.models import Newsletter, NewsletterStatus
 from shop.newsletters.services import NewsletterError, audience_plans
 from shop.preferences.services import create_missing_preferences
 from shop.sending import ledger
@@ -52,9 +46,9 @@ def _take(newsletter: Newsletter) -> None:
         update(Newsletter)
         .where(
             Newsletter.id == newsletter.id,
-            Newsletter.status.in_((NEWSLETTER_DRAFT, NEWSLETTER_SCHEDULED)),
+            Newsletter.status.in_((NewsletterStatus.DRAFT, NewsletterStatus.SCHEDULED)),
         )
-        .values(status=NEWSLETTER_SENDING)
+        .values(status=NewsletterStatus.SENDING)
         .execution_options(synchronize_session=False)
     )
     taken = cast("CursorResult[Any]", updated).rowcount
@@ -108,7 +102,7 @@ def send_taken(newsletter_id: int) -> int:
     # Read afresh: a session that loaded the newsletter earlier (a tick in a long-lived
     # process) would otherwise see the status it had then, and skip a stranded send.
     newsletter = db.session.get(Newsletter, newsletter_id, populate_existing=True)
-    if newsletter is None or newsletter.status != NEWSLETTER_SENDING:
+    if newsletter is None or newsletter.status != NewsletterStatus.SENDING:
         return 0  # sent already: a job delivered twice, or a tick that was quicker
     run = _planned_run(newsletter)
     dispatch_run(run.id)
@@ -131,7 +125,7 @@ def queue_send(newsletter: Newsletter) -> None:
             update(Newsletter)
             .where(
                 Newsletter.id == newsletter.id,
-                Newsletter.status == NEWSLETTER_SENDING,
+                Newsletter.status == NewsletterStatus.SENDING,
                 Newsletter.run_id.is_(None),
             )
             .values(status=previous)
@@ -162,7 +156,7 @@ def schedule_at(newsletter: Newsletter, when_local: datetime) -> Newsletter:
     when = when_local.replace(tzinfo=clock.zone()).astimezone(UTC).replace(tzinfo=None)
     if when <= utcnow():
         raise NewsletterError("Choose a time in the future, or send it now.", "send_at")
-    newsletter.status = NEWSLETTER_SCHEDULED
+    newsletter.status = NewsletterStatus.SCHEDULED
     newsletter.scheduled_at = when
     db.session.commit()
     return newsletter
@@ -170,9 +164,9 @@ def schedule_at(newsletter: Newsletter, when_local: datetime) -> Newsletter:
 
 def unschedule(newsletter: Newsletter) -> Newsletter:
     """Take a scheduled newsletter back to draft."""
-    if newsletter.status != NEWSLETTER_SCHEDULED:
+    if newsletter.status != NewsletterStatus.SCHEDULED:
         raise NewsletterError("This newsletter is not scheduled.")
-    newsletter.status = NEWSLETTER_DRAFT
+    newsletter.status = NewsletterStatus.DRAFT
     newsletter.scheduled_at = None
     db.session.commit()
     return newsletter
@@ -184,7 +178,7 @@ def send_due(now: datetime | None = None) -> int:
     due = list(
         db.session.scalars(
             select(Newsletter).where(
-                Newsletter.status == NEWSLETTER_SCHEDULED, Newsletter.scheduled_at <= now
+                Newsletter.status == NewsletterStatus.SCHEDULED, Newsletter.scheduled_at <= now
             )
         )
     )
@@ -210,7 +204,7 @@ def send_due(now: datetime | None = None) -> int:
         select(Newsletter.id)
         .outerjoin(Run, Run.id == Newsletter.run_id)
         .where(
-            Newsletter.status == NEWSLETTER_SENDING,
+            Newsletter.status == NewsletterStatus.SENDING,
             or_(Run.id.is_(None), and_(Run.total == 0, Run.finished_at.is_(None))),
         )
     ).all()
@@ -229,10 +223,10 @@ def settle() -> int:
     rows = db.session.execute(
         select(Newsletter, Run.finished_at)
         .join(Run, Run.id == Newsletter.run_id)
-        .where(Newsletter.status == NEWSLETTER_SENDING, Run.finished_at.is_not(None))
+        .where(Newsletter.status == NewsletterStatus.SENDING, Run.finished_at.is_not(None))
     ).all()
     for newsletter, finished_at in rows:
-        newsletter.status = NEWSLETTER_SENT
+        newsletter.status = NewsletterStatus.SENT
         newsletter.sent_at = finished_at
     db.session.commit()
     return len(rows)
@@ -256,7 +250,7 @@ class Progress:
     @property
     def finished(self) -> bool:
         """Whether nothing is left to send."""
-        return self.status == NEWSLETTER_SENT
+        return self.status == NewsletterStatus.SENT
 
     def as_dict(self) -> dict[str, Any]:
         """The figures as JSON-ready values."""
@@ -273,12 +267,12 @@ class Progress:
 
 def progress(newsletter: Newsletter) -> Progress:
     """The newsletter's counts, read from its deliveries now."""
-    if newsletter.status == NEWSLETTER_SENDING:
+    if newsletter.status == NewsletterStatus.SENDING:
         settle()
         db.session.refresh(newsletter)
     run = newsletter.run
     status = newsletter.status
-    if status == NEWSLETTER_SENDING and (run is None or run.started_at is None):
+    if status == NewsletterStatus.SENDING and (run is None or run.started_at is None):
         # Taken, but its job has not begun to send (planning, or waiting for a worker).
         status = PROGRESS_QUEUED
     if run is None:

@@ -20,25 +20,17 @@ from shop.billing.access import paying_user_ids, paying_users_select
 from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
-from shop.newsletters.models import (
-    AUDIENCE_ALL,
-    AUDIENCE_FREE,
-    AUDIENCE_PAYING,
-    AUDIENCE_TAGS,
-    AUDIENCES,
-    NEWSLETTER_DRAFT,
-    Newsletter,
-)
+from shop.newsletters.models import Audience, Newsletter, NewsletterStatus
 from shop.preferences.mailing import not_paused, reachable
 from shop.preferences.models import DigestPreference, preference_tags
 from shop.sending.content import Plan
 from shop.text import slugify, unique_slug
 
 AUDIENCE_LABELS = {
-    AUDIENCE_ALL: "All subscribers",
-    AUDIENCE_TAGS: "Followers of chosen tags",
-    AUDIENCE_PAYING: "Paying subscribers",
-    AUDIENCE_FREE: "Free subscribers",
+    Audience.ALL: "All subscribers",
+    Audience.TAGS: "Followers of chosen tags",
+    Audience.PAYING: "Paying subscribers",
+    Audience.FREE: "Free subscribers",
 }
 SUBJECT_MAX = 200
 
@@ -53,7 +45,7 @@ class NewsletterInput:
 
     subject: str
     body_markdown: str
-    audience: str = AUDIENCE_ALL
+    audience: str = Audience.ALL
     tag_ids: list[int] = field(default_factory=list)
 
 
@@ -67,14 +59,14 @@ def _check(data: NewsletterInput) -> list[Tag]:
         raise NewsletterError("The subject must be one line.", "subject")
     if not data.body_markdown.strip():
         raise NewsletterError("Write the newsletter's text.", "body_markdown")
-    if data.audience not in AUDIENCES:
+    if data.audience not in tuple(Audience):
         raise NewsletterError("Choose who receives it.", "audience")
     tags: list[Tag] = []
     if data.tag_ids:
         tags = list(db.session.scalars(select(Tag).where(Tag.id.in_(data.tag_ids))))
         if len(tags) != len(set(data.tag_ids)):
             raise NewsletterError("One of the chosen tags no longer exists.", "tag_ids")
-    if data.audience == AUDIENCE_TAGS and not tags:
+    if data.audience == Audience.TAGS and not tags:
         raise NewsletterError("Choose at least one tag whose followers receive it.", "tag_ids")
     return tags
 
@@ -84,13 +76,13 @@ def _apply(newsletter: Newsletter, data: NewsletterInput, tags: list[Tag]) -> No
     newsletter.body_markdown = data.body_markdown
     newsletter.body_html = render_markdown(data.body_markdown)
     newsletter.audience = data.audience
-    newsletter.tags = tags if data.audience == AUDIENCE_TAGS else []
+    newsletter.tags = tags if data.audience == Audience.TAGS else []
 
 
 def create_newsletter(author: User, data: NewsletterInput) -> Newsletter:
     """Save a new draft."""
     tags = _check(data)
-    newsletter = Newsletter(author=author, status=NEWSLETTER_DRAFT)
+    newsletter = Newsletter(author=author, status=NewsletterStatus.DRAFT)
     _apply(newsletter, data, tags)
     newsletter.slug = unique_slug(Newsletter, slugify(newsletter.subject))
     db.session.add(newsletter)
@@ -135,7 +127,7 @@ def audience_query(newsletter: Newsletter) -> Select[DigestPreference, User]:
         )
         .order_by(DigestPreference.id)
     )
-    if newsletter.audience == AUDIENCE_TAGS:
+    if newsletter.audience == Audience.TAGS:
         follows = (
             exists()
             .where(
@@ -146,9 +138,9 @@ def audience_query(newsletter: Newsletter) -> Select[DigestPreference, User]:
         )
         # Readers who follow everything follow these tags too.
         query = query.where(or_(DigestPreference.follow_all.is_(True), follows))
-    elif newsletter.audience == AUDIENCE_PAYING:
+    elif newsletter.audience == Audience.PAYING:
         query = query.where(User.id.in_(paying_users_select()))
-    elif newsletter.audience == AUDIENCE_FREE:
+    elif newsletter.audience == Audience.FREE:
         query = query.where(User.id.not_in(paying_users_select()))
     return query
 

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from shop.billing.access import can_read
 from shop.newsletters import archive as newsletters
-from shop.newsletters.models import AUDIENCE_PAYING
+from shop.newsletters.models import Audience
 from shop.pagination import check_page_exists, page_arg
 
 bp = Blueprint("newsletters", __name__)
@@ -27,5 +27,5 @@ def archive_issue(slug: str):
     newsletter = newsletters.archived_issue(slug)
     if newsletter is None:
         abort(404, description="There is no newsletter at this address.")
-    readable = newsletter.audience != AUDIENCE_PAYING or can_read(current_user, "paid")
+    readable = newsletter.audience != Audience.PAYING or can_read(current_user, "paid")
     return render_template("newsletter/issue.html", newsletter=newsletter, readable=readable)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import Column, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -12,12 +13,17 @@ from shop.articles.models import Tag
 from shop.clock import utcnow
 from shop.extensions import Model, db
 
-FREQ_INSTANT = "instant"
-FREQ_DAILY = "daily"
-FREQ_WEEKLY = "weekly"
-FREQ_OFF = "off"
-FREQUENCIES = (FREQ_INSTANT, FREQ_DAILY, FREQ_WEEKLY, FREQ_OFF)
-DEFAULT_FREQUENCY = FREQ_WEEKLY
+
+class Frequency(StrEnum):
+    """How often a reader gets mail: each story, a daily or weekly digest, or none."""
+
+    INSTANT = "instant"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    OFF = "off"
+
+
+DEFAULT_FREQUENCY = Frequency.WEEKLY
 
 preference_tags = Table(
     "digest_preference_tags",

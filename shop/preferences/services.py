@@ -17,7 +17,7 @@ from shop.articles.models import Tag
 from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
-from shop.preferences.models import DEFAULT_FREQUENCY, FREQ_OFF, FREQUENCIES, DigestPreference
+from shop.preferences.models import DEFAULT_FREQUENCY, DigestPreference, Frequency
 from shop.preferences.tokens import TokenError, user_id_from_token
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def _find_or_add(user: User) -> DigestPreference:
         return pref
     pref = DigestPreference(
         user=user,
-        frequency=_consented_frequency(user) if user.digest_consent_at else FREQ_OFF,
+        frequency=_consented_frequency(user) if user.digest_consent_at else Frequency.OFF,
         follow_all=True,
         covered_until=utcnow(),
     )
@@ -141,7 +141,7 @@ def is_mailable(pref: DigestPreference) -> bool:
         and user.digest_consent_at is not None
         and pref.unsubscribed_at is None
         and pref.suppressed_at is None
-        and pref.frequency != FREQ_OFF
+        and pref.frequency != Frequency.OFF
     )
 
 
@@ -171,7 +171,7 @@ def _require_confirmed(user: User) -> None:
 
 def _check(data: PreferenceInput) -> list[Tag]:
     """Apply the rules to the form's values; return the chosen tags."""
-    if data.frequency not in FREQUENCIES:
+    if data.frequency not in tuple(Frequency):
         raise PreferenceError("Choose how often you want the digest.", "frequency")
     if not isinstance(data.weekday, int) or not 0 <= data.weekday <= 6:
         raise PreferenceError("Choose a day of the week.", "weekday")
@@ -195,7 +195,7 @@ def save_preferences(user: User, data: PreferenceInput) -> DigestPreference:
     _require_confirmed(user)
     tags = _check(data)
     pref = _find_or_add(user)
-    if data.frequency != FREQ_OFF:
+    if data.frequency != Frequency.OFF:
         _give_consent(user, pref)
     # "Off" keeps the consent on record and simply sends nothing.
     pref.frequency = data.frequency
@@ -213,7 +213,7 @@ def record_consent_at_registration(
 ) -> DigestPreference:
     """Store the digest consent given (or not) when the account was made."""
     if consent:
-        if frequency not in FREQUENCIES or frequency == FREQ_OFF:
+        if frequency not in tuple(Frequency) or frequency == Frequency.OFF:
             raise PreferenceError("Choose how often you want the digest.", "digest_frequency")
         if user.digest_consent_at is None:
             user.digest_consent_at = utcnow()
@@ -252,7 +252,7 @@ def resubscribe(user: User) -> DigestPreference:
     _require_confirmed(user)
     pref = _find_or_add(user)
     _give_consent(user, pref)
-    if pref.frequency == FREQ_OFF:
+    if pref.frequency == Frequency.OFF:
         pref.frequency = _consented_frequency(user)
     db.session.commit()
     return pref

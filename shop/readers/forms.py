@@ -12,14 +12,14 @@ from wtforms.validators import Optional
 
 from shop.articles.forms import CheckboxListField
 from shop.forms import column_int, row_id
-from shop.preferences.models import FREQ_DAILY, FREQ_INSTANT, FREQ_OFF, FREQ_WEEKLY
+from shop.preferences.models import Frequency
 from shop.preferences.services import WEEKDAYS
 
 FREQUENCY_CHOICES = [
-    SelectChoice(FREQ_INSTANT, "Instant: as soon as a story is published"),
-    SelectChoice(FREQ_DAILY, "Daily"),
-    SelectChoice(FREQ_WEEKLY, "Weekly"),
-    SelectChoice(FREQ_OFF, "Off"),
+    SelectChoice(Frequency.INSTANT, "Instant: as soon as a story is published"),
+    SelectChoice(Frequency.DAILY, "Daily"),
+    SelectChoice(Frequency.WEEKLY, "Weekly"),
+    SelectChoice(Frequency.OFF, "Off"),
 ]
 
 

@@ -32,10 +32,8 @@ from shop.articles.models import Tag
 from shop.billing.access import paying_clause
 from shop.billing.models import (
     ACCESS_STATUSES,
-    PAYMENT_PAID,
-    PAYMENT_PARTIALLY_REFUNDED,
-    PAYMENT_REFUNDED,
     Payment,
+    PaymentStatus,
     Subscription,
     SubscriptionChange,
 )
@@ -43,13 +41,7 @@ from shop.catalogue.models import Price
 from shop.extensions import db
 from shop.money import currency
 from shop.preferences.mailing import reachable
-from shop.preferences.models import (
-    FREQ_DAILY,
-    FREQ_INSTANT,
-    FREQ_WEEKLY,
-    DigestPreference,
-    preference_tags,
-)
+from shop.preferences.models import DigestPreference, Frequency, preference_tags
 from shop.sending.models import Delivery, DeliveryStatus, Run
 
 WINDOW_DAYS = 30
@@ -58,9 +50,9 @@ REVENUE_MONTHS = 12
 TOP_TAGS = 10
 
 # The frequencies that send mail; "off" is a preference, not a subscription.
-MAILED_FREQUENCIES = (FREQ_INSTANT, FREQ_DAILY, FREQ_WEEKLY)
+MAILED_FREQUENCIES = (Frequency.INSTANT, Frequency.DAILY, Frequency.WEEKLY)
 DELIVERY_OUTCOMES = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.BOUNCED)
-SETTLED_PAYMENTS = (PAYMENT_PAID, PAYMENT_PARTIALLY_REFUNDED, PAYMENT_REFUNDED)
+SETTLED_PAYMENTS = (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 CANCELED = "canceled"
 
 # Months per billing interval, as a fraction numerator/denominator: a price for one
@@ -207,7 +199,7 @@ def subscribers_by_frequency() -> dict[str, int]:
         .where(_reachable())
         .group_by(DigestPreference.frequency)
     ).all()
-    counts = dict.fromkeys(MAILED_FREQUENCIES, 0)
+    counts: dict[str, int] = dict.fromkeys(MAILED_FREQUENCIES, 0)
     counts.update({frequency: n for frequency, n in rows})
     return counts
 

@@ -19,15 +19,7 @@ from sqlalchemy.orm import selectinload
 from shop.accounts.models import User
 from shop.billing.models import Payment, Subscription
 from shop.billing.refunds import refundable_amount
-from shop.cart.models import (
-    ORDER_FAILED,
-    ORDER_PAID,
-    ORDER_PARTIALLY_REFUNDED,
-    ORDER_PENDING,
-    ORDER_STATUSES,
-    Order,
-    OrderLine,
-)
+from shop.cart.models import Order, OrderLine, OrderStatus
 from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
@@ -58,7 +50,7 @@ ATTENTION_LABELS = {
     ATTENTION_PART_REFUNDED: "Partly refunded",
 }
 
-STATUS_LABELS = {status: status.replace("_", " ").capitalize() for status in ORDER_STATUSES}
+STATUS_LABELS = {status: status.replace("_", " ").capitalize() for status in OrderStatus}
 
 EXPORT_HEADER = [
     "order_id",
@@ -113,9 +105,9 @@ def filters_from(args: Mapping[str, str]) -> OrderFilters:
     if len(q) > SEARCH_MAX:
         raise OrderFilterError(f"Search for at most {SEARCH_MAX} characters.")
     status = args.get("status") or None
-    if status is not None and status not in ORDER_STATUSES:
+    if status is not None and status not in tuple(OrderStatus):
         raise OrderFilterError(
-            "There is no such order status. Choose one of: " + ", ".join(ORDER_STATUSES) + "."
+            "There is no such order status. Choose one of: " + ", ".join(OrderStatus) + "."
         )
     attention = args.get("attention") or ""
     if attention not in ("", "0", "1"):
@@ -149,19 +141,19 @@ def attention_reason(now: datetime) -> ColumnElement[Any]:
     no_payment = ~exists().where(Payment.order_id == Order.id)
     return case(
         (
-            and_(Order.status == ORDER_PENDING, Order.created_at < now - STALE_CHECKOUT),
+            and_(Order.status == OrderStatus.PENDING, Order.created_at < now - STALE_CHECKOUT),
             label[ATTENTION_OPEN_CHECKOUT],
         ),
         (
             and_(
-                Order.status == ORDER_FAILED,
+                Order.status == OrderStatus.FAILED,
                 func.coalesce(Order.closed_at, Order.created_at) >= now - RECENT_FAILURE,
             ),
             label[ATTENTION_FAILED],
         ),
         (Subscription.status.in_(BEHIND_STATUSES), label[ATTENTION_PAST_DUE]),
-        (and_(Order.status == ORDER_PAID, no_payment), label[ATTENTION_NO_PAYMENT]),
-        (Order.status == ORDER_PARTIALLY_REFUNDED, label[ATTENTION_PART_REFUNDED]),
+        (and_(Order.status == OrderStatus.PAID, no_payment), label[ATTENTION_NO_PAYMENT]),
+        (Order.status == OrderStatus.PARTIALLY_REFUNDED, label[ATTENTION_PART_REFUNDED]),
         else_=None,
     )
 

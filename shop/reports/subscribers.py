@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -25,13 +26,7 @@ from shop.errors import RuleError
 from shop.extensions import db
 from shop.pagination import Page, paginate
 from shop.preferences.mailing import reachable
-from shop.preferences.models import (
-    FREQ_OFF,
-    FREQ_WEEKLY,
-    FREQUENCIES,
-    DigestPreference,
-    preference_tags,
-)
+from shop.preferences.models import DigestPreference, Frequency, preference_tags
 from shop.preferences.services import WEEKDAYS
 from shop.sending.models import Delivery, DeliveryStatus
 
@@ -40,13 +35,18 @@ EXPORT_BATCH = 1000  # rows read from the database at a time while exporting
 SEARCH_MAX = 254  # the longest address there can be; longer searches cannot match more
 
 NO_PREFERENCE = "none"  # the frequency filter for readers who never had a preference row
-FREQUENCY_FILTERS = (*FREQUENCIES, NO_PREFERENCE)
-STATUS_SUBSCRIBED = "subscribed"
-STATUS_UNSUBSCRIBED = "unsubscribed"
-STATUS_SUPPRESSED = "suppressed"
-STATUS_UNCONFIRMED = "unconfirmed"
-STATUS_FILTERS = (STATUS_SUBSCRIBED, STATUS_UNSUBSCRIBED, STATUS_SUPPRESSED, STATUS_UNCONFIRMED)
+FREQUENCY_FILTERS = (*Frequency, NO_PREFERENCE)
 PAYING_FILTERS = ("yes", "no")
+
+
+class StatusFilter(StrEnum):
+    """The list's status filter: readers who would be mailed, or why they would not."""
+
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    SUPPRESSED = "suppressed"
+    UNCONFIRMED = "unconfirmed"
+
 
 EXPORT_HEADER = [
     "email",
@@ -92,7 +92,7 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
     chosen: dict[str, str] = {}
     for name, allowed in (
         ("frequency", FREQUENCY_FILTERS),
-        ("status", STATUS_FILTERS),
+        ("status", tuple(StatusFilter)),
         ("paying", PAYING_FILTERS),
     ):
         value = (args.get(name) or "").strip()
@@ -154,7 +154,7 @@ def frequency_label(frequency: str | None, weekday: int | None) -> str:
     """A frequency as people read it: "weekly (Monday)"; "" for no preference."""
     if frequency is None:
         return ""
-    if frequency == FREQ_WEEKLY and weekday is not None and 0 <= weekday < len(WEEKDAYS):
+    if frequency == Frequency.WEEKLY and weekday is not None and 0 <= weekday < len(WEEKDAYS):
         return f"{frequency} ({WEEKDAYS[weekday]})"
     return frequency
 
@@ -174,14 +174,14 @@ def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
         conditions.append(DigestPreference.id.is_(None))
     elif filters.frequency:
         conditions.append(DigestPreference.frequency == filters.frequency)
-    if filters.status == STATUS_SUBSCRIBED:
+    if filters.status == StatusFilter.SUBSCRIBED:
         # The digest selection's own rule, so "subscribed" means "would be mailed".
-        conditions.extend((DigestPreference.frequency != FREQ_OFF, *reachable()))
-    elif filters.status == STATUS_UNSUBSCRIBED:
+        conditions.extend((DigestPreference.frequency != Frequency.OFF, *reachable()))
+    elif filters.status == StatusFilter.UNSUBSCRIBED:
         conditions.append(DigestPreference.unsubscribed_at.is_not(None))
-    elif filters.status == STATUS_SUPPRESSED:
+    elif filters.status == StatusFilter.SUPPRESSED:
         conditions.append(DigestPreference.suppressed_at.is_not(None))
-    elif filters.status == STATUS_UNCONFIRMED:
+    elif filters.status == StatusFilter.UNCONFIRMED:
         conditions.append(User.confirmed_at.is_(None))
     if filters.paying == "yes":
         conditions.append(User.id.in_(paying_users_select()))

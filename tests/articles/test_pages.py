@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from xml.etree import ElementTree as ET
 
-from shop.articles.models import STATUS_DRAFT, STATUS_SCHEDULED
+from shop.articles.models import ArticleStatus
 from shop.clock import utcnow
 from tests.factories import ArticleFactory, CommentFactory, TagFactory
 
@@ -69,7 +69,7 @@ def test_unknown_slugs_are_404(client):
 
 
 def test_drafts_are_not_shown(client):
-    ArticleFactory(title="Secret draft", status=STATUS_DRAFT, published_at=None)
+    ArticleFactory(title="Secret draft", status=ArticleStatus.DRAFT, published_at=None)
     assert "Secret draft" not in client.get("/").get_data(as_text=True)
     assert client.get("/articles/secret-draft").status_code == 404
 
@@ -77,7 +77,7 @@ def test_drafts_are_not_shown(client):
 def test_scheduled_article_appears_by_itself_when_its_time_comes(client):
     article = ArticleFactory(
         title="Tomorrow's news",
-        status=STATUS_SCHEDULED,
+        status=ArticleStatus.SCHEDULED,
         published_at=utcnow() + timedelta(minutes=5),
     )
     assert client.get("/articles/tomorrow-s-news").status_code == 404
@@ -149,7 +149,7 @@ def test_feed_escapes_hostile_titles(client):
 def test_sitemap_lists_live_articles_and_tags(client):
     climate = TagFactory(name="Climate")
     ArticleFactory(title="Glaciers retreat", tags=[climate])
-    ArticleFactory(title="Not yet", status=STATUS_DRAFT, published_at=None)
+    ArticleFactory(title="Not yet", status=ArticleStatus.DRAFT, published_at=None)
     response = client.get("/sitemap.xml")
     root = ET.fromstring(response.data)  # noqa: S314
     ns = "{http://www.sitemaps.org/schemas/sitemap/0.9}"

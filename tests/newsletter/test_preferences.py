@@ -11,7 +11,7 @@ from shop.accounts import services as account_services
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.preferences import services as preferences
-from shop.preferences.models import FREQUENCIES
+from shop.preferences.models import Frequency
 from shop.preferences.services import PreferenceError, PreferenceInput
 from tests.factories import TagFactory, UserFactory
 from tests.newsletter.helpers import (
@@ -394,7 +394,7 @@ def test_registering_with_consent_and_a_bad_frequency_is_refused(client):
 
 
 def test_the_registration_frequencies_are_newsletter_frequencies():
-    assert set(account_services.DIGEST_FREQUENCIES) <= set(FREQUENCIES) - {"off"}
+    assert set(account_services.DIGEST_FREQUENCIES) <= set(Frequency) - {Frequency.OFF}
 
 
 def test_record_consent_at_registration(app):
