@@ -140,14 +140,8 @@ class RowIdConverter(IntegerConverter):
 
 
 # The modules whose import adds routes to a blueprint (each package's __init__ adds none).
-ROUTE_MODULES = (
-    "shop.accounts.views",
-    "shop.articles.views",
-    "shop.catalogue.views",
-    "shop.cart.views",
-    "shop.billing.views",
-    "shop.readers.views",
-    "shop.newsletters.views",
+# The back office is one blueprint; each of these modules adds its pages to it.
+ADMIN_PAGES = (
     "shop.admin.audit_log",
     "shop.admin.dashboard",
     "shop.admin.newsletters",
@@ -165,8 +159,6 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = RowIdConverter
     # Importing a views module adds its routes to its blueprint. All are imported before
     # any blueprint is registered: billing's views add the account page to accounts'.
-    for module in ROUTE_MODULES:
-        importlib.import_module(module)
     # The scheduler registers the tick job on the background seam.
     from shop import health, scheduler  # noqa: F401
     from shop.accounts import views as accounts
@@ -183,14 +175,10 @@ def register_blueprints(app: Flask) -> None:
     from shop.newsletters import views as newsletters
     from shop.readers import views as readers
 
-    app.register_blueprint(health.bp)
-    app.register_blueprint(accounts.bp)
-    app.register_blueprint(articles.bp)
-    app.register_blueprint(catalogue.bp)
-    app.register_blueprint(cart.bp)
-    app.register_blueprint(billing.bp)
-    app.register_blueprint(readers.bp)
-    app.register_blueprint(newsletters.bp)
+    for module in ADMIN_PAGES:
+        importlib.import_module(module)
+    for feature in (health, accounts, articles, catalogue, cart, billing, readers, newsletters):
+        app.register_blueprint(feature.bp)
     app.register_blueprint(admin_bp)
     # The admin's product pages push saves to Stripe through this hook.
     app.extensions["catalogue_push"] = push_if_configured
