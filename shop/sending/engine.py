@@ -18,10 +18,18 @@ from sqlalchemy import select
 from shop.accounts.models import User
 from shop.clock import utcnow
 from shop.extensions import db
-from shop.mail import AddressError, RelayUnreachableError, build_bytes, message_id, open_transport
+from shop.mail import (
+    AddressError,
+    RelayUnreachableError,
+    Rendered,
+    Transport,
+    build_bytes,
+    message_id,
+    open_transport,
+)
 from shop.mail.transport import RecipientsRefusedError, SMTPResponseError, reply_code
 from shop.sending import ledger
-from shop.sending.content import content_for
+from shop.sending.content import Content, content_for
 from shop.sending.models import Delivery, DeliveryStatus, Run
 
 log = logging.getLogger(__name__)
@@ -122,6 +130,176 @@ def _run(run_id: int) -> Run:
     return run
 
 
+def _start(run_id: int) -> None:
+    """Note when the run began sending, the first time any worker takes it up."""
+    run = _run(run_id)
+    if run.started_at is None:
+        run.started_at = utcnow()
+        db.session.commit()
+
+
+def _claim(run_id: int, worker: str, wait: bool) -> list[Delivery]:
+    """The next batch this worker can take, waiting for it if told to; empty when none is."""
+    while True:
+        batch = ledger.claim_batch(run_id, worker, current_app.config["MAIL_BATCH_SIZE"])
+        if batch:
+            return batch
+        later = ledger.waiting_for(run_id) if wait else None
+        if later is None:
+            return batch
+        # A dead worker's lease or a retry's backoff: wait for it, then go on.
+        time.sleep(min(5.0, max(0.05, (later - utcnow()).total_seconds())))
+
+
+def _readers(batch: list[Delivery]) -> dict[int, User]:
+    """The readers of a batch's deliveries by id, in one query."""
+    return {
+        u.id: u
+        for u in db.session.scalars(select(User).where(User.id.in_([d.user_id for d in batch])))
+    }
+
+
+def _finish(run_id: int) -> None:
+    """Count the run's deliveries, and note its end once none of them is queued."""
+    run = _run(run_id)
+    ledger.refresh_counts(run)
+    queued = db.session.scalar(
+        select(Delivery.id).where(
+            Delivery.run_id == run_id, Delivery.status == DeliveryStatus.QUEUED
+        )
+    )
+    if queued is None and run.finished_at is None:
+        run.finished_at = utcnow()
+    db.session.commit()
+
+
+class _Sending:
+    """One worker sending one run over one transport, batch by batch, into its summary."""
+
+    def __init__(
+        self,
+        run_id: int,
+        worker: str,
+        summary: Summary,
+        transport: Transport,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.run_id = run_id
+        self.worker = worker
+        self.summary = summary
+        self.transport = transport
+        self.progress = progress
+        self.commit_every = max(1, current_app.config["MAIL_COMMIT_EVERY"])
+
+    def send_batch(self, batch: list[Delivery]) -> bool:
+        """Send a claimed batch and record it; False if the relay could not be reached."""
+        run = _run(self.run_id)
+        group = ledger.SentGroup(run)
+        unreachable: RelayUnreachableError | None = None
+        try:
+            content = content_for(run, batch)
+            group.hook = content.record_sent
+            unreachable = self._send_each(batch, run, content, group)
+            group.commit()
+            if unreachable is not None:
+                _wait_for_relay(self.run_id, self.worker, self.summary, unreachable)
+        except BaseException:
+            # The batch itself broke (its content could not be built, the database
+            # went away, Ctrl-C): keep what the server accepted, and hand the rest
+            # back now rather than when the lease runs out.
+            _give_back(group, self.run_id, self.worker)
+            raise
+        return unreachable is None
+
+    def _send_each(
+        self, batch: list[Delivery], run: Run, content: Content, group: ledger.SentGroup
+    ) -> RelayUnreachableError | None:
+        """Build and send a batch's messages in turn; why the relay was unreachable, if it was."""
+        users = _readers(batch)
+        for delivery in batch:
+            try:
+                user = users[delivery.user_id]
+                message = self._render(run, content, delivery, user)
+            except Exception as exc:
+                # One message that cannot be built (a template's error, a row it
+                # cannot read) fails alone; the batch and the run go on.
+                _fail(delivery, self.summary, f"not built: {_describe(exc)}", exc)
+                continue
+            if message is None:
+                group.add(delivery, "skipped: nothing left to send")
+                self.summary.skipped += 1
+                continue
+            rendered, data = message
+            try:
+                reply = self.transport.send(user.email, data)
+            except RelayUnreachableError as exc:
+                # Nothing reached the relay: this delivery and the rest of the
+                # batch wait for it, and no attempt is counted against them.
+                return exc
+            except Exception as exc:
+                self._not_accepted(delivery, content, exc)
+                continue
+            self._accepted(delivery, group, reply, rendered)
+        return None
+
+    def _render(
+        self, run: Run, content: Content, delivery: Delivery, user: User
+    ) -> tuple[Rendered, bytes] | None:
+        """A delivery's message and its bytes for the reader, or None if it has nothing to send."""
+        rendered = content.message(delivery, user)
+        if rendered is None:
+            return None
+        data = build_bytes(
+            rendered,
+            to=user.email,
+            name=user.name,
+            msgid=message_id(self.run_id, run.created_at, delivery.id, delivery.user_id),
+            unsubscribe_url=content.unsubscribe_url(user.id),
+            preferences_url=content.preferences_url,
+            sender=self.transport.sender,
+        )
+        return rendered, data
+
+    def _not_accepted(self, delivery: Delivery, content: Content, exc: Exception) -> None:
+        """Record why the transport did not take a message: failed, bounced or retried later."""
+        # The order matters: an AddressError is an OSError too.
+        if isinstance(exc, AddressError):
+            # No server could take it as it stands: retrying cannot help.
+            _fail(delivery, self.summary, f"not sent: {exc}")
+        elif isinstance(exc, (SMTPResponseError, RecipientsRefusedError)):
+            code = reply_code(exc) or 400
+            if code >= 500:
+                ledger.mark_bounced(delivery, f"{code} {exc}")
+                content.bounced(delivery.user_id)
+                self.summary.bounced += 1
+            else:
+                _retry_later(delivery, self.summary, f"{code} {exc}")
+        elif isinstance(exc, OSError):
+            # A dropped connection, or no answer within MAIL_TIMEOUT, during this
+            # message (smtplib's errors are OSErrors too, hence the order): reconnect
+            # for the next message and retry this one later.
+            self.transport.abort()
+            _retry_later(delivery, self.summary, f"connection lost: {exc}")
+        else:
+            # Anything else (smtplib refusing what it was given, a bug) fails this
+            # delivery alone. The conversation may have stopped half-way through the
+            # message, so the next one gets a fresh connection.
+            self.transport.abort()
+            _fail(delivery, self.summary, f"not sent: {_describe(exc)}", exc)
+
+    def _accepted(
+        self, delivery: Delivery, group: ledger.SentGroup, reply: str, rendered: Rendered
+    ) -> None:
+        """Count a message the server accepted into its group, committing a full group."""
+        # Recorded only now that the server accepted it; committed with its group.
+        group.add(delivery, reply, rendered.article_ids)
+        self.summary.sent += 1
+        if self.progress:
+            self.progress(1)
+        if len(group) >= self.commit_every:
+            group.commit()
+
+
 def send_run(
     run_id: int,
     *,
@@ -138,12 +316,9 @@ def send_run(
     worker = worker or ledger.worker_name()
     summary = Summary()
     started = time.monotonic()
-    run = _run(run_id)
-    if run.started_at is None:
-        run.started_at = utcnow()
-        db.session.commit()
+    _start(run_id)
     transport = open_transport()
-    commit_every = max(1, current_app.config["MAIL_COMMIT_EVERY"])
+    sending = _Sending(run_id, worker, summary, transport, progress)
     batches = 0
     session = db.session()
     # A commit expires every loaded row, and reading one again costs a SELECT each:
@@ -151,105 +326,14 @@ def send_run(
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
         while max_batches is None or batches < max_batches:
-            batch = ledger.claim_batch(run_id, worker, current_app.config["MAIL_BATCH_SIZE"])
+            batch = _claim(run_id, worker, wait)
             if not batch:
-                later = ledger.waiting_for(run_id) if wait else None
-                if later is None:
-                    break
-                # A dead worker's lease or a retry's backoff: wait for it, then go on.
-                time.sleep(min(5.0, max(0.05, (later - utcnow()).total_seconds())))
-                continue
+                break
             batches += 1
-            run = _run(run_id)
-            group = ledger.SentGroup(run)
-            unreachable: RelayUnreachableError | None = None
-            try:
-                content = content_for(run, batch)
-                group.hook = content.record_sent
-                users = {
-                    u.id: u
-                    for u in db.session.scalars(
-                        select(User).where(User.id.in_([d.user_id for d in batch]))
-                    )
-                }
-                for delivery in batch:
-                    try:
-                        user = users[delivery.user_id]
-                        rendered = content.message(delivery, user)
-                        if rendered is not None:
-                            data = build_bytes(
-                                rendered,
-                                to=user.email,
-                                name=user.name,
-                                msgid=message_id(
-                                    run_id, run.created_at, delivery.id, delivery.user_id
-                                ),
-                                unsubscribe_url=content.unsubscribe_url(user.id),
-                                preferences_url=content.preferences_url,
-                                sender=transport.sender,
-                            )
-                    except Exception as exc:
-                        # One message that cannot be built (a template's error, a row it
-                        # cannot read) fails alone; the batch and the run go on.
-                        _fail(delivery, summary, f"not built: {_describe(exc)}", exc)
-                        continue
-                    if rendered is None:
-                        group.add(delivery, "skipped: nothing left to send")
-                        summary.skipped += 1
-                        continue
-                    try:
-                        reply = transport.send(user.email, data)
-                    except RelayUnreachableError as exc:
-                        # Nothing reached the relay: this delivery and the rest of the
-                        # batch wait for it, and no attempt is counted against them.
-                        unreachable = exc
-                        break
-                    except AddressError as exc:
-                        # No server could take it as it stands: retrying cannot help.
-                        _fail(delivery, summary, f"not sent: {exc}")
-                        continue
-                    except (SMTPResponseError, RecipientsRefusedError) as exc:
-                        code = reply_code(exc) or 400
-                        if code >= 500:
-                            ledger.mark_bounced(delivery, f"{code} {exc}")
-                            content.bounced(delivery.user_id)
-                            summary.bounced += 1
-                        else:
-                            _retry_later(delivery, summary, f"{code} {exc}")
-                        continue
-                    except OSError as exc:
-                        # A dropped connection, or no answer within MAIL_TIMEOUT, during
-                        # this message (smtplib's errors are OSErrors too, hence the
-                        # order): reconnect for the next message and retry this one later.
-                        transport.abort()
-                        _retry_later(delivery, summary, f"connection lost: {exc}")
-                        continue
-                    except Exception as exc:
-                        # Anything else (smtplib refusing what it was given, a bug) fails
-                        # this delivery alone. The conversation may have stopped half-way
-                        # through the message, so the next one gets a fresh connection.
-                        transport.abort()
-                        _fail(delivery, summary, f"not sent: {_describe(exc)}", exc)
-                        continue
-                    # Recorded only now that the server accepted it; committed with its group.
-                    group.add(delivery, reply, rendered.article_ids)
-                    summary.sent += 1
-                    if progress:
-                        progress(1)
-                    if len(group) >= commit_every:
-                        group.commit()
-                group.commit()
-                if unreachable is not None:
-                    _wait_for_relay(run_id, worker, summary, unreachable)
-            except BaseException:
-                # The batch itself broke (its content could not be built, the database
-                # went away, Ctrl-C): keep what the server accepted, and hand the rest
-                # back now rather than when the lease runs out.
-                _give_back(group, run_id, worker)
-                raise
+            reached = sending.send_batch(batch)
             for delivery in batch:
                 session.expunge(delivery)
-            if unreachable is not None:
+            if not reached:
                 # Even when told to wait: a relay that is down may stay down for hours,
                 # and the run is left unfinished, so the next tick goes on with it.
                 break
@@ -257,15 +341,6 @@ def send_run(
         transport.close()
         session.expire_on_commit = expire_on_commit
         session.expire_all()
-    run = _run(run_id)
-    ledger.refresh_counts(run)
-    queued = db.session.scalar(
-        select(Delivery.id).where(
-            Delivery.run_id == run_id, Delivery.status == DeliveryStatus.QUEUED
-        )
-    )
-    if queued is None and run.finished_at is None:
-        run.finished_at = utcnow()
-    db.session.commit()
+    _finish(run_id)
     summary.seconds = time.monotonic() - started
     return summary
