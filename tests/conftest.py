@@ -33,6 +33,8 @@ DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 REAL_COMMIT_FIXTURES = {"live_server", "postgres_url"}
 # A test account's password hash: one iteration, as the tests need no protection from it.
 TEST_HASH_METHOD = "pbkdf2:sha256:1"
+# How often a test's server thread checks whether it has been asked to stop.
+SHUTDOWN_POLL_SECONDS = 0.01
 
 support.use_joined_sessions(db)
 
@@ -45,15 +47,10 @@ def _sqlite_without_fsync(dbapi_connection, connection_record):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark tests needing real commits for a fixture; put the slow tests first.
-
-    Marked, so ``-m`` can choose them. First, because the workers take tests in
-    this order: a long test taken last would leave one worker running it alone.
-    """
+    """Tests needing real commits for a fixture: marked, so ``-m`` can choose them."""
     for item in items:
         if REAL_COMMIT_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.real_commits)
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")
@@ -333,7 +330,9 @@ def live_server(app):
     # An empty context: the test's pushed app context must not leak into requests.
     thread = threading.Thread(
         target=contextvars.Context().run,
-        args=(server.serve_forever,),
+        # shutdown() waits for the loop to look at its flag: every 0.5 s by default,
+        # which would be half a second added to every test that serves the app.
+        args=(server.serve_forever, SHUTDOWN_POLL_SECONDS),
         name="live-server",
         daemon=True,
     )

@@ -67,7 +67,10 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_port}/stripe/webhook"
         context = contextvars.Context()
         self.thread = threading.Thread(
-            target=context.run, args=(self.server.serve_forever,), daemon=True
+            # A quick poll: shutdown() at the end of the test returns at once.
+            target=context.run,
+            args=(self.server.serve_forever, 0.01),
+            daemon=True,
         )
         self.thread.start()
 
