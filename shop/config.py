@@ -10,6 +10,8 @@ from typing import Any
 from dotenv import load_dotenv
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
+# Where the development server listens when neither PORT nor FLASK_RUN_PORT says.
+DEFAULT_PORT = 5000
 
 
 class ConfigError(RuntimeError):
@@ -31,6 +33,19 @@ def _int(name: str, value: str | None, default: int) -> int:
         return int(value)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+
+
+def served_url(environ: dict[str, str]) -> str:
+    """The development server's own address: the default SITE_URL, so links follow PORT.
+
+    ``scripts/serve`` and ``flask run`` listen on 127.0.0.1 at ``PORT`` (or Flask's
+    ``FLASK_RUN_PORT``), 5000 when neither is set. A public site sets SITE_URL instead.
+    """
+    name = "PORT" if environ.get("PORT") else "FLASK_RUN_PORT"
+    port = _int(name, environ.get(name), DEFAULT_PORT)
+    if not 0 < port < 65536:
+        raise ConfigError(f"{name} must be a port number from 1 to 65535, got {port}")
+    return f"http://127.0.0.1:{port}"
 
 
 def normalise_database_url(url: str) -> str:
@@ -63,7 +78,7 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
     env = environ.get
     database_url = env("DATABASE_URL") or "sqlite:///" + str(Path(instance_path) / "broadsheet.db")
     mail_server = env("MAIL_SERVER") or ""
-    site_url = (env("SITE_URL") or "http://127.0.0.1:5000").rstrip("/")
+    site_url = (env("SITE_URL") or served_url(environ)).rstrip("/")
     # Over https, cookies must never travel in the clear.
     secure_cookies = site_url.startswith("https://")
     max_body = _int("MAX_CONTENT_LENGTH", env("MAX_CONTENT_LENGTH"), 1024 * 1024)

@@ -74,6 +74,27 @@ def test_settings_come_from_the_environment(tmp_path):
     assert settings["CURRENCY"] == "eur"
 
 
+def test_links_follow_the_port_served_unless_site_url_is_set(tmp_path):
+    assert load_settings(str(tmp_path), environ={})["SITE_URL"] == "http://127.0.0.1:5000"
+    served = load_settings(str(tmp_path), environ={"PORT": "5401"})
+    assert served["SITE_URL"] == "http://127.0.0.1:5401"
+    flask_run = load_settings(str(tmp_path), environ={"FLASK_RUN_PORT": "5402"})
+    assert flask_run["SITE_URL"] == "http://127.0.0.1:5402"
+    public = load_settings(
+        str(tmp_path), environ={"PORT": "5401", "SITE_URL": "https://news.example.org/"}
+    )
+    assert public["SITE_URL"] == "https://news.example.org"
+
+
+@pytest.mark.parametrize(
+    ("port", "message"),
+    [("fifty", "PORT must be a whole number"), ("70000", "PORT must be a port number")],
+)
+def test_a_bad_port_is_a_clear_error(tmp_path, port, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(str(tmp_path), environ={"PORT": port})
+
+
 def test_a_mistyped_number_setting_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="PROXY_HOPS must be a whole number"):
         load_settings(str(tmp_path), environ={"PROXY_HOPS": "two"})
