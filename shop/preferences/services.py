@@ -36,7 +36,8 @@ class PreferenceInput:
 
     frequency: str
     weekday: int
-    follow_all: bool
+    # Everything (True) or only the chosen tags (False); None when neither was chosen.
+    follow_all: bool | None
     tag_ids: list[int] = field(default_factory=list)
     paused_until: date | None = None
 
@@ -185,6 +186,8 @@ def _check(data: PreferenceInput) -> list[Tag]:
     tags = list(db.session.scalars(select(Tag).where(Tag.id.in_(wanted)))) if wanted else []
     if len(tags) != len(wanted):
         raise PreferenceError("One of those topics no longer exists. Choose again.", "tag_ids")
+    if data.follow_all is None:
+        raise PreferenceError("Choose everything, or only the topics you tick.", "stories")
     if not data.follow_all and not tags:
         raise PreferenceError("Choose at least one tag, or follow everything.", "tag_ids")
     return tags
@@ -200,8 +203,9 @@ def save_preferences(user: User, data: PreferenceInput) -> DigestPreference:
     # "Off" keeps the consent on record and simply sends nothing.
     pref.frequency = data.frequency
     pref.weekday = data.weekday
-    pref.follow_all = data.follow_all
-    # Chosen topics are kept even under "everything", so unticking it restores them.
+    pref.follow_all = bool(data.follow_all)
+    # Ticked topics are kept even under "everything", so choosing "only the topics I
+    # tick" again brings them back.
     pref.tags = tags
     pref.paused_until = data.paused_until
     db.session.commit()

@@ -2,7 +2,6 @@
 
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField,
     DateField,
     RadioField,
     SelectField,
@@ -23,10 +22,20 @@ FREQUENCY_CHOICES = [
 ]
 
 
+# Everything, or only the ticked topics: one choice, so that a tick can never be
+# silently outweighed by an "Everything" left on.
+STORIES_ALL = "all"
+STORIES_TOPICS = "topics"
+STORIES_CHOICES = [
+    SelectChoice(STORIES_ALL, "Everything, including topics added later"),
+    SelectChoice(STORIES_TOPICS, "Only the topics I tick"),
+]
+
+
 class PreferencesForm(FlaskForm):
     """Which stories, how often, and a pause."""
 
-    follow_all = BooleanField("Everything, including topics added later")
+    stories = RadioField("Which stories", choices=STORIES_CHOICES, validate_choice=False)
     # The service checks that the topics exist, and says so in its own words.
     tag_ids = CheckboxListField("Topics", coerce=row_id, validate_choice=False)
     frequency = RadioField("How often", choices=FREQUENCY_CHOICES, validate_choice=False)

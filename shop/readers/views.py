@@ -23,7 +23,7 @@ from shop.forms import ActionForm, require_action, show_error
 from shop.preferences import services as preferences
 from shop.preferences.models import DigestPreference
 from shop.preferences.tokens import TokenError, user_id_from_token
-from shop.readers.forms import PreferencesForm
+from shop.readers.forms import STORIES_ALL, STORIES_TOPICS, PreferencesForm
 
 bp = Blueprint("readers", __name__)
 
@@ -45,6 +45,7 @@ def _preview(user):
 def _form(pref: DigestPreference) -> PreferencesForm:
     form = PreferencesForm(obj=pref)
     if request.method == "GET":
+        form.stories.data = STORIES_ALL if pref.follow_all else STORIES_TOPICS
         form.tag_ids.data = [t.id for t in pref.tags]
         # An old pause that has run out is not offered again (it would be refused).
         paused = preferences.is_paused(pref, preferences.local_today())
@@ -57,7 +58,8 @@ def _input(form: PreferencesForm) -> preferences.PreferenceInput:
     return preferences.PreferenceInput(
         frequency=form.frequency.data or "",
         weekday=form.weekday.data if form.weekday.data is not None else -1,
-        follow_all=bool(form.follow_all.data),
+        # None when neither was chosen (a hand-made request): the service says so.
+        follow_all={STORIES_ALL: True, STORIES_TOPICS: False}.get(form.stories.data or ""),
         tag_ids=list(form.tag_ids.data or []),
         paused_until=form.paused_until.data,
     )

@@ -54,15 +54,20 @@ def test_a_reader_opts_in_chooses_topics_and_unsubscribes(
     often = page.get_by_role("group", name="How often")
     expect(often.get_by_label("Daily")).to_be_checked()
     expect(stories.get_by_label("Everything, including topics added later")).to_be_checked()
+    # Under "Everything" no topic can be ticked, and the weekday is only for weekly.
+    expect(stories.get_by_label("Climate")).to_be_hidden()
+    expect(page.get_by_label("Day of the weekly digest")).to_be_hidden()
 
     # A mistake is explained beside the topics.
-    stories.get_by_label("Everything, including topics added later").uncheck()
+    stories.get_by_label("Only the topics I tick").check()
+    expect(stories.get_by_label("Climate")).to_be_visible()
     site.submit("Save")
     expect(page.get_by_text("Choose at least one tag, or follow everything.")).to_be_visible()
     expect(page.get_by_role("group", name="How often").get_by_label("Daily")).to_be_checked()
 
     page.get_by_role("group", name="Which stories").get_by_label("Climate").check()
     page.get_by_role("group", name="How often").get_by_label("Weekly").check()
+    expect(page.get_by_label("Day of the weekly digest")).to_be_visible()
     page.get_by_label("Day of the weekly digest").select_option("Friday")
     site.submit("Save")
     expect(page.get_by_role("status")).to_contain_text("Your email preferences are saved")

@@ -69,7 +69,7 @@ def test_preferences_refuse_a_bad_weekday(client, auth, reader, bad):
     auth.login(reader.email)
     response = auth.post(
         "/account/preferences",
-        {"follow_all": "y", "frequency": "weekly", "weekday": bad, "paused_until": ""},
+        {"stories": "all", "frequency": "weekly", "weekday": bad, "paused_until": ""},
         token_from="/account/preferences",
     )
     assert response.status_code == 200
@@ -81,7 +81,7 @@ def test_a_weekday_out_of_range_gets_the_services_message(client, auth, reader):
     auth.login(reader.email)
     response = auth.post(
         "/account/preferences",
-        {"follow_all": "y", "frequency": "weekly", "weekday": "-1", "paused_until": ""},
+        {"stories": "all", "frequency": "weekly", "weekday": "-1", "paused_until": ""},
         token_from="/account/preferences",
     )
     assert "Choose a day of the week" in response.get_data(as_text=True)

@@ -26,8 +26,9 @@ PAGE = "/account/preferences"
 
 
 def save(auth, **fields):
-    """Submit the preferences form with these fields (absent checkboxes are unticked)."""
-    data = {"frequency": "weekly", "weekday": "0", "paused_until": "", **fields}
+    """Submit the preferences form with these fields (only the ticked topics, unless told)."""
+    data = {"stories": "topics", "frequency": "weekly", "weekday": "0", "paused_until": ""}
+    data.update(fields)
     return auth.post(PAGE, data, token_from=PAGE)
 
 
@@ -53,7 +54,7 @@ def test_without_consent_the_preference_starts_off(client, auth, reader):
     before = utcnow()
     html = client.get(PAGE).get_data(as_text=True)
     assert checked(html, "frequency", "off")
-    assert checked(html, "follow_all", "y")
+    assert checked(html, "stories", "all") and not checked(html, "stories", "topics")
     assert "You get no digests" in html
     pref = preference_of("reader@example.org")
     assert pref.frequency == "off" and pref.follow_all and pref.tags == []
@@ -110,17 +111,49 @@ def test_saving_records_consent_with_its_time(client, auth, reader):
     assert "Your email preferences are saved" in html
     assert "You get a weekly digest on Wednesdays" in html
     assert checked(html, "tag_ids", str(climate.id))
-    assert not checked(html, "follow_all", "y")
+    assert checked(html, "stories", "topics") and not checked(html, "stories", "all")
+
+
+def test_a_topic_ticked_under_everything_is_kept_for_later_and_everything_is_sent(
+    client, auth, reader
+):
+    """Everything or only the ticked topics is one choice: the choice decides, not the ticks."""
+    climate = TagFactory(name="Climate")
+    auth.login("reader@example.org")
+    assert save(auth, stories="all", tag_ids=[str(climate.id)]).status_code == 302
+    pref = preference_of("reader@example.org")
+    assert pref.follow_all and [t.name for t in pref.tags] == ["Climate"]
+
+    assert save(auth, stories="topics", tag_ids=[str(climate.id)]).status_code == 302
+    pref = preference_of("reader@example.org")
+    assert not pref.follow_all and [t.name for t in pref.tags] == ["Climate"]
+
+
+@pytest.mark.parametrize("stories", [None, "", "some"])
+def test_preferences_without_a_choice_of_stories_are_refused_and_change_nothing(
+    client, auth, reader, stories
+):
+    climate = TagFactory(name="Climate")
+    auth.login("reader@example.org")
+    fields = {"frequency": "daily", "tag_ids": [str(climate.id)]}
+    data = {"weekday": "0", "paused_until": "", **fields}
+    if stories is not None:
+        data["stories"] = stories
+    response = auth.post(PAGE, data, token_from=PAGE)
+    assert response.status_code == 200
+    assert "Choose everything, or only the topics you tick." in response.get_data(as_text=True)
+    pref = preference_of("reader@example.org")
+    assert pref.frequency == "off" and pref.follow_all and pref.tags == []
 
 
 def test_consent_is_recorded_once_and_kept_when_turned_off(client, auth):
     given = utcnow() - timedelta(days=30)
     UserFactory(email="long@example.org", digest_consent_at=given)
     auth.login("long@example.org")
-    save(auth, frequency="daily", follow_all="y")
+    save(auth, frequency="daily", stories="all")
     assert user("long@example.org").digest_consent_at == given
 
-    assert save(auth, frequency="off", follow_all="y").status_code == 302
+    assert save(auth, frequency="off", stories="all").status_code == 302
     pref = preference_of("long@example.org")
     assert pref.frequency == "off"
     assert user("long@example.org").digest_consent_at == given  # kept, on record
@@ -135,10 +168,10 @@ def test_no_topics_and_not_everything_is_refused_with_input_kept(client, auth, r
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert re.search(
-        r'<p class="error" id="tag_ids-error">Choose at least one tag, or follow everything',
+        r'<p class="error" id="stories-error">Choose at least one tag, or follow everything',
         html,
     )
-    assert 'aria-describedby="tag_ids-error"' in html
+    assert 'aria-describedby="stories-error"' in html
     assert checked(html, "frequency", "daily")
     assert re.search(r'<option selected value="4">|<option value="4" selected', html)
     assert f'value="{pause}"' in html
@@ -158,7 +191,7 @@ def test_no_topics_and_not_everything_is_refused_with_input_kept(client, auth, r
 )
 def test_bad_values_are_shown_beside_their_field(client, auth, reader, fields, field, message):
     auth.login("reader@example.org")
-    response = save(auth, follow_all="y", **fields)
+    response = save(auth, stories="all", **fields)
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert re.search(rf'<p class="error" id="{field}-error">{message}', html), html
@@ -168,13 +201,13 @@ def test_bad_values_are_shown_beside_their_field(client, auth, reader, fields, f
 def test_a_pause_must_start_today_or_later_and_last_at_most_a_year(client, auth, reader):
     auth.login("reader@example.org")
     today = preferences.local_today()
-    response = save(auth, follow_all="y", paused_until=(today - timedelta(days=1)).isoformat())
+    response = save(auth, stories="all", paused_until=(today - timedelta(days=1)).isoformat())
     assert "Choose today or a later date" in response.get_data(as_text=True)
-    response = save(auth, follow_all="y", paused_until=(today + timedelta(days=367)).isoformat())
+    response = save(auth, stories="all", paused_until=(today + timedelta(days=367)).isoformat())
     assert "at most a year" in response.get_data(as_text=True)
     assert preference_of("reader@example.org").paused_until is None
 
-    assert save(auth, follow_all="y", paused_until=today.isoformat()).status_code == 302
+    assert save(auth, stories="all", paused_until=today.isoformat()).status_code == 302
     pref = preference_of("reader@example.org")
     assert pref.paused_until == today
     assert preferences.is_paused(pref, today)
@@ -183,7 +216,7 @@ def test_a_pause_must_start_today_or_later_and_last_at_most_a_year(client, auth,
     assert "paused until" in html
 
     # Emptying the date ends the pause.
-    assert save(auth, follow_all="y", paused_until="").status_code == 302
+    assert save(auth, stories="all", paused_until="").status_code == 302
     assert preference_of("reader@example.org").paused_until is None
 
 
@@ -194,7 +227,7 @@ def test_a_pause_that_has_run_out_is_not_offered_again(client, auth, reader):
     auth.login("reader@example.org")
     html = client.get(PAGE).get_data(as_text=True)
     assert re.search(r'<input[^>]*name="paused_until"[^>]*value=""', html)
-    assert save(auth, follow_all="y").status_code == 302
+    assert save(auth, stories="all").status_code == 302
 
 
 def test_a_topic_that_does_not_exist_is_refused(client, auth, reader):
@@ -235,7 +268,7 @@ def test_an_unconfirmed_reader_is_asked_to_confirm_and_cannot_save(client, auth,
     # A form posted anyway (an old tab, a crafted request) changes nothing.
     token = csrf_token(client, PAGE)
     response = client.post(
-        PAGE, data={"frequency": "daily", "weekday": "0", "follow_all": "y", "csrf_token": token}
+        PAGE, data={"frequency": "daily", "weekday": "0", "stories": "all", "csrf_token": token}
     )
     assert response.status_code == 403
     assert preference_of("new@example.org") is None
@@ -301,7 +334,7 @@ def test_choosing_a_frequency_resubscribes_and_starts_afresh(client, auth, reade
     db.session.commit()
     auth.login("reader@example.org")
     start = utcnow()
-    assert save(auth, frequency="daily", follow_all="y").status_code == 302
+    assert save(auth, frequency="daily", stories="all").status_code == 302
     pref = preference_of("reader@example.org")
     assert pref.unsubscribed_at is None and pref.frequency == "daily"
     # Months of stories from while they were away are not mailed in one go.
@@ -311,7 +344,7 @@ def test_choosing_a_frequency_resubscribes_and_starts_afresh(client, auth, reade
 def test_choosing_off_does_not_resubscribe(client, auth, reader):
     preferences.unsubscribe(reader.id)
     auth.login("reader@example.org")
-    assert save(auth, frequency="off", follow_all="y").status_code == 302
+    assert save(auth, frequency="off", stories="all").status_code == 302
     assert preference_of("reader@example.org").unsubscribed_at is not None
 
 

@@ -173,7 +173,7 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
         {
             "frequency": "weekly",
             "weekday": "2",
-            "follow_all": "",
+            "stories": "topics",
             "tag_ids": "{tag}",
             "paused_until": "",
         },

@@ -43,7 +43,7 @@ FORM_DATA: dict[str, dict[str, object]] = {
     "admin.tags_list": {"name": "Forged"},
     "admin.tag_edit": {"name": "Forged"},
     "articles.add_comment": {"body": "Forged comment."},
-    "readers.preferences": {"frequency": "daily", "follow_all": "y"},
+    "readers.preferences": {"frequency": "daily", "stories": "all"},
     "cart.cart_add": {"product_id": "{plan_id}", "quantity": "1"},
     "cart.cart_update": {"product_id": "{plan_id}", "quantity": "0"},
     "cart.cart_remove": {"product_id": "{plan_id}"},
