@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -12,8 +13,49 @@ from shop.billing.customers import stripe_customer_id
 from shop.billing.errors import BillingError
 from shop.billing.models import Subscription
 from shop.cart.models import Order, OrderStatus
+from shop.clock import utcnow
 from shop.extensions import db
 from shop.urls import external_url
+
+
+@dataclass
+class PlanState:
+    """A subscription's state in the reader's words: "active, renews on" and a date."""
+
+    words: str
+    on: datetime | None = None
+
+
+# Stripe's statuses as a reader would say them (a date follows those ending in "on").
+_STATUS_WORDS = {
+    "past_due": "payment overdue",
+    "unpaid": "unpaid: reading is paused until a payment goes through",
+    "incomplete": "waiting for the first payment",
+    "incomplete_expired": "never started: the first payment did not go through",
+    "paused": "paused",
+}
+
+
+def plan_state(sub: Subscription, now: datetime | None = None) -> PlanState:
+    """What the account page says of a subscription, true for every status."""
+    now = now or utcnow()
+    end = sub.current_period_end
+    if sub.status == "canceled":
+        # Ended at the period's end, or earlier when it was cancelled at once (Stripe
+        # keeps the unused period's end on an immediately cancelled subscription).
+        ended = end if end is not None and end <= now else sub.canceled_at or end
+        return PlanState("ended on", ended) if ended else PlanState("ended")
+    if sub.status == "trialing":
+        if sub.cancel_at_period_end:
+            return PlanState("free trial, ends on", end) if end else PlanState("free trial")
+        return PlanState("free trial, first payment on", end) if end else PlanState("free trial")
+    if sub.status == "active":
+        if end is None:
+            return PlanState("active")
+        return PlanState(
+            "active, cancels on" if sub.cancel_at_period_end else "active, renews on", end
+        )
+    return PlanState(_STATUS_WORDS.get(sub.status, sub.status.replace("_", " ")))
 
 
 @dataclass
@@ -23,6 +65,11 @@ class BillingOverview:
     subscription: Subscription | None
     orders: list[Order]
     has_customer: bool
+
+    @property
+    def plan(self) -> PlanState | None:
+        """The subscription's state in words, if there is one."""
+        return plan_state(self.subscription) if self.subscription else None
 
 
 def overview(user: User) -> BillingOverview:
