@@ -205,7 +205,7 @@ def test_plan_offer_is_the_cheapest_monthly_plan_on_sale(app):
 def test_the_demo_catalogue_loads_once(app, client):
     from shop.demo.catalogue import PRODUCTS, load_catalogue
 
-    assert load_catalogue() == len(PRODUCTS) == 5
+    assert load_catalogue() == len(PRODUCTS) == 4
     assert load_catalogue() == 0
     products = {p.slug: p for p in db.session.scalars(select(Product))}
     assert set(products) == {
@@ -213,7 +213,6 @@ def test_the_demo_catalogue_loads_once(app, client):
         "supporter-yearly",
         "the-printed-annual",
         "tote-bag",
-        "gift-a-month",
     }
     monthly = products["supporter-monthly"]
     assert monthly.is_plan and monthly.stock is None
@@ -224,7 +223,19 @@ def test_the_demo_catalogue_loads_once(app, client):
     )
     assert products["supporter-yearly"].price.amount == 8000
     assert products["tote-bag"].stock == 25 and products["the-printed-annual"].stock == 40
-    assert products["gift-a-month"].stock is None
-    assert db.session.scalar(select(func.count()).select_from(Price)) == 5
+    assert db.session.scalar(select(func.count()).select_from(Price)) == 4
     html = client.get("/shop").get_data(as_text=True)
     assert "$8.00" in html and "$80.00" in html and "$25.00" in html
+
+
+def test_the_demo_sells_no_gift_until_gifts_are_delivered(app, client):
+    """An earlier demo's "Gift a month" (a mailed code nothing sends) goes off sale."""
+    from shop.demo.catalogue import load_catalogue
+
+    make_product("Gift a month", 800)
+    assert "Gift a month" in client.get("/shop").get_data(as_text=True)
+
+    load_catalogue()
+    html = client.get("/shop").get_data(as_text=True)
+    assert "Gift a month" not in html and "gift" not in html.lower()
+    assert "Tote bag" in html
