@@ -41,7 +41,8 @@ def can_read(user, access: str) -> bool:
     if getattr(user, "is_admin", False):
         return True
     if access == "members":
-        return bool(user.is_confirmed)
+        # One rule for both walls: a payer reads everything a member may, confirmed or not.
+        return bool(user.is_confirmed) or has_paid_access(user)
     return has_paid_access(user)
 
 

@@ -88,6 +88,25 @@ def test_paid_access_by_subscription_status(app, client):
         assert (BODY in _page(reader, article)) is readable, (status, days)
 
 
+def test_a_payer_reads_members_stories_before_confirming_the_address(app, client):
+    """One rule for both walls: whoever may read subscriber stories may read members' ones."""
+    members = ArticleFactory(title="Members piece", access="members", body_markdown=BODY)
+    paid = ArticleFactory(title="Paid piece", access="paid", body_markdown=BODY + " Paid.")
+    payer = UserFactory(email="payer@example.org", confirmed_at=None)
+    _subscribe(payer, "active", 20)
+    AuthActions(client).login(payer.email)
+    assert BODY + " Paid." in _page(client, paid)
+    page = _page(client, members)
+    assert BODY in page and "Confirm your email address to read it" not in page
+
+    # Without a paid plan, an unconfirmed reader is still asked to confirm.
+    other = app.test_client()
+    UserFactory(email="lapsed@example.org", confirmed_at=None)
+    AuthActions(other).login("lapsed@example.org")
+    page = _page(other, members)
+    assert BODY not in page and "Confirm your email address to read it" in page
+
+
 def test_admins_read_everything(app, client):
     article = ArticleFactory(title="Paid piece", access="paid", body_markdown=BODY)
     AdminFactory(email="boss@example.org")
