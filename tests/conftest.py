@@ -33,8 +33,6 @@ DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 REAL_COMMIT_FIXTURES = {"live_server", "postgres_url"}
 # A test account's password hash: one iteration, as the tests need no protection from it.
 TEST_HASH_METHOD = "pbkdf2:sha256:1"
-# How often a test's server thread checks whether it has been asked to stop.
-SHUTDOWN_POLL_SECONDS = 0.01
 
 support.use_joined_sessions(db)
 
@@ -330,9 +328,7 @@ def live_server(app):
     # An empty context: the test's pushed app context must not leak into requests.
     thread = threading.Thread(
         target=contextvars.Context().run,
-        # shutdown() waits for the loop to look at its flag: every 0.5 s by default,
-        # which would be half a second added to every test that serves the app.
-        args=(server.serve_forever, SHUTDOWN_POLL_SECONDS),
+        args=(server.serve_forever, support.SHUTDOWN_POLL_SECONDS),
         name="live-server",
         daemon=True,
     )

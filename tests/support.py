@@ -21,6 +21,10 @@ from sqlalchemy import event
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# How often a test's server thread checks whether it has been asked to stop: shutdown()
+# waits for that check, every 0.5 s by default, which would end each such test late.
+SHUTDOWN_POLL_SECONDS = 0.01
+
 
 def service_missing(reason: str) -> None:
     """Skip on a laptop without the service; fail under CI, where it must be there."""

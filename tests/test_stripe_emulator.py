@@ -29,6 +29,7 @@ from stripe_emulator.__main__ import is_loopback, main
 from stripe_emulator.params import parse_pairs
 from stripe_emulator.shapes import EXTRA_KEYS
 from stripe_emulator.testing import EmulatorServer, QuietRequestHandler
+from tests.support import SHUTDOWN_POLL_SECONDS
 
 SECRET = "whsec_test_secret_for_the_emulator_tests"
 KEY = "sk_test_emulator_tests"
@@ -67,9 +68,8 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_port}/stripe/webhook"
         context = contextvars.Context()
         self.thread = threading.Thread(
-            # A quick poll: shutdown() at the end of the test returns at once.
             target=context.run,
-            args=(self.server.serve_forever, 0.01),
+            args=(self.server.serve_forever, SHUTDOWN_POLL_SECONDS),
             daemon=True,
         )
         self.thread.start()

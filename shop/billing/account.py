@@ -26,13 +26,12 @@ class PlanState:
     on: datetime | None = None
 
 
-# Stripe's statuses as a reader would say them (a date follows those ending in "on").
+# Stripe's other statuses as a reader would say them; any not here reads as itself.
 _STATUS_WORDS = {
     "past_due": "payment overdue",
     "unpaid": "unpaid: reading is paused until a payment goes through",
     "incomplete": "waiting for the first payment",
     "incomplete_expired": "never started: the first payment did not go through",
-    "paused": "paused",
 }
 
 
@@ -45,16 +44,15 @@ def plan_state(sub: Subscription, now: datetime | None = None) -> PlanState:
         # keeps the unused period's end on an immediately cancelled subscription).
         ended = end if end is not None and end <= now else sub.canceled_at or end
         return PlanState("ended on", ended) if ended else PlanState("ended")
-    if sub.status == "trialing":
-        if sub.cancel_at_period_end:
-            return PlanState("free trial, ends on", end) if end else PlanState("free trial")
-        return PlanState("free trial, first payment on", end) if end else PlanState("free trial")
-    if sub.status == "active":
+    if sub.status in ("trialing", "active"):
+        name = "free trial" if sub.status == "trialing" else "active"
         if end is None:
-            return PlanState("active")
-        return PlanState(
-            "active, cancels on" if sub.cancel_at_period_end else "active, renews on", end
-        )
+            return PlanState(name)
+        if sub.status == "trialing":
+            next_step = "ends on" if sub.cancel_at_period_end else "first payment on"
+        else:
+            next_step = "cancels on" if sub.cancel_at_period_end else "renews on"
+        return PlanState(f"{name}, {next_step}", end)
     return PlanState(_STATUS_WORDS.get(sub.status, sub.status.replace("_", " ")))
 
 

@@ -58,7 +58,7 @@ def load_catalogue() -> int:
         created += 1
     for slug in RETIRED:
         retired = catalogue.get_product(slug)
-        if retired is not None and retired.active:
+        if retired is not None:
             retired.active = False
-            db.session.commit()
+    db.session.commit()
     return created

@@ -292,7 +292,9 @@ def test_access_matrix(app, client, world, role):
         if routed_elsewhere(app, method, url, endpoint):
             continue  # that request is the other rule's, walked under its own entry
         want = expected(method, endpoint, role, world, app)
-        before = (latest or snapshot()) if refused(want, endpoint, role) else None
+        before = None
+        if refused(want, endpoint, role):
+            before = latest if latest is not None else snapshot()
         data = {"csrf_token": token, **world.form.get(endpoint, {})} if method != "GET" else None
         response = client.open(url, method=method, data=data)
         latest = None
