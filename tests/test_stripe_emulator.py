@@ -15,19 +15,22 @@ import subprocess
 import sys
 import threading
 import time
+import typing
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import stripe
+from stripe.params.checkout import SessionCreateParamsShippingAddressCollection
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 import stripe_emulator
 from stripe_emulator import API_VERSION, EmulatorError, add_interval
 from stripe_emulator.__main__ import is_loopback, main
+from stripe_emulator.countries import SHIPPING_COUNTRIES, UNSUPPORTED_COUNTRIES
 from stripe_emulator.params import parse_pairs
-from stripe_emulator.shapes import EXTRA_KEYS
+from stripe_emulator.shapes import EXTRA_KEYS, LIST_ITEM_KEYS
 from stripe_emulator.testing import EmulatorServer, QuietRequestHandler
 from tests.support import SHUTDOWN_POLL_SECONDS
 
@@ -192,9 +195,19 @@ def assert_same_shape(obj, fixture, path="$", object_type=None, rel=()):
             assert_same_shape(obj[key], fixture[key], f"{path}.{key}", object_type, (*rel, key))
     elif isinstance(fixture, list):
         assert isinstance(obj, list), f"{path}: expected a list, got {obj!r}"
+        item_keys = LIST_ITEM_KEYS.get(object_type, {}).get(rel)
         for index, element in enumerate(obj):
             if fixture:
                 assert_same_shape(element, fixture[0], f"{path}[{index}]", object_type, rel)
+            elif item_keys is not None:
+                # An element the sample file has none of: Stripe's documented keys, and any
+                # expanded object in it checked against its own fixture.
+                assert isinstance(element, dict), f"{path}[{index}]: expected an object"
+                assert set(element) == set(item_keys), f"{path}[{index}]: keys {sorted(element)}"
+                for key, value in element.items():
+                    if isinstance(value, dict):
+                        assert value.get("object") in FIXTURES, f"{path}[{index}].{key}: untyped"
+                        assert_same_shape(value, None, f"{path}[{index}].{key}")
             elif isinstance(element, dict):
                 assert element.get("object") in FIXTURES, f"{path}[{index}]: untyped {element!r}"
                 assert_same_shape(element, FIXTURES[element["object"]], f"{path}[{index}]")
@@ -270,6 +283,13 @@ def test_assert_same_shape_reports_the_path():
         assert_same_shape(bad, FIXTURES["refund"])
     with pytest.raises(AssertionError, match="unexpected keys"):
         assert_same_shape(good | {"surprise": 1}, FIXTURES["refund"])
+    # Lists the sample leaves empty: their elements have Stripe's documented keys.
+    option = {"shipping_amount": 350, "shipping_rate": "shr_x"}
+    shipped = FIXTURES["checkout.session"] | {"shipping_options": [option]}
+    assert_same_shape(shipped, FIXTURES["checkout.session"])
+    shipped["shipping_options"] = [{"shipping_amount": 350}]
+    with pytest.raises(AssertionError, match=r"\$\.shipping_options\[0\]: keys"):
+        assert_same_shape(shipped, FIXTURES["checkout.session"])
 
 
 # --- catalogue helpers ----------------------------------------------------------------------------
@@ -315,6 +335,33 @@ def session(client, customer, lines, mode="payment", **extra):
         **extra,
     }
     return client.v1.checkout.sessions.create(params=params)
+
+
+def rate_data(name="Standard post", amount=350, currency="gbp", **extra):
+    """``shipping_rate_data`` (or ``POST /v1/shipping_rates`` params) for a fixed amount."""
+    return {
+        "type": "fixed_amount",
+        "display_name": name,
+        "fixed_amount": {"amount": amount, "currency": currency},
+        **extra,
+    }
+
+
+def shipping_session(client, customer, lines, countries=("GB", "US"), options=None, **extra):
+    """A payment session that collects an address in ``countries`` and offers ``options``."""
+    if options is None:
+        options = [
+            {"shipping_rate_data": rate_data("Standard post", 350)},
+            {"shipping_rate_data": rate_data("Next day", 900)},
+        ]
+    return session(
+        client,
+        customer,
+        lines,
+        shipping_address_collection={"allowed_countries": list(countries)},
+        shipping_options=options,
+        **extra,
+    )
 
 
 def types_since(emu, start: int) -> list[str]:
@@ -371,6 +418,16 @@ def test_every_object_has_the_fixture_shape_and_no_placeholders(client, emu, ser
     objects.append(raw(client.v1.checkout.sessions.expire(expired.id)))
     objects += raw(client.v1.events.list(params={"limit": 100}))["data"]
 
+    rate = client.v1.shipping_rates.create(params=rate_data("Courier", 1200))
+    shipped = shipping_session(
+        client,
+        customer,
+        [(one_off, 1)],
+        options=[{"shipping_rate_data": rate_data()}, {"shipping_rate": rate.id}],
+    )
+    objects += [raw(shipped), raw(rate)]
+    objects += raw(client.v1.shipping_rates.list())["data"]
+
     seen = set()
     for obj in objects:
         check_object(obj)
@@ -391,6 +448,7 @@ def test_every_object_has_the_fixture_shape_and_no_placeholders(client, emu, ser
         "payment_intent",
         "charge",
         "refund",
+        "shipping_rate",
         "event",
     }
     # Subscription items and invoice lines were checked inside their parents; once more alone.
@@ -558,6 +616,172 @@ def test_subscription_checkout_without_customer_creates_one(client, emu):
     done = emu.get(s.id)
     assert done["customer"].startswith("cus_")
     assert emu.get(done["customer"])["email"] == "new@example.org"
+
+
+# --- checkout: shipping ---------------------------------------------------------------------------
+
+
+def test_shipping_rates_api(client, emu):
+    """``/v1/shipping_rates``: create, retrieve, list (newest first, filters), errors."""
+    first = client.v1.shipping_rates.create(
+        params=rate_data("Standard post", 350, metadata={"shipping_rate_id": "3"})
+    )
+    assert first.id.startswith("shr_") and first.object == "shipping_rate"
+    assert (first.active, first.type, first.tax_behavior) == (True, "fixed_amount", "unspecified")
+    assert (first.tax_code, first.delivery_estimate, first.livemode) == (None, None, False)
+    assert first.fixed_amount.to_dict() == {"amount": 350, "currency": "gbp"}
+    assert first.metadata.to_dict() == {"shipping_rate_id": "3"}
+    assert abs(first.created - time.time()) < 5
+    second = client.v1.shipping_rates.create(
+        params={"display_name": "Free post", "fixed_amount": {"amount": 0, "currency": "EUR"}}
+    )
+    assert second.type == "fixed_amount" and second.fixed_amount.to_dict() == {
+        "amount": 0,
+        "currency": "eur",
+    }
+    assert raw(client.v1.shipping_rates.retrieve(first.id)) == raw(first)
+    assert [r.id for r in client.v1.shipping_rates.list().data] == [second.id, first.id]
+    listed = client.v1.shipping_rates.list(params={"currency": "gbp", "active": True})
+    assert [r.id for r in listed.data] == [first.id]
+    page = client.v1.shipping_rates.list(params={"limit": 1})
+    assert page.has_more and page.url == "/v1/shipping_rates"
+    assert [r.id for r in page.auto_paging_iter()] == [second.id, first.id]
+    assert emu.events() == []  # Stripe sends no events for shipping rates
+
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.shipping_rates.retrieve("shr_missing")
+    assert (caught.value.http_status, caught.value.code) == (404, "resource_missing")
+    for params, param in (
+        ({"fixed_amount": {"amount": 1, "currency": "gbp"}}, "display_name"),
+        ({"display_name": "Post"}, "fixed_amount"),
+        (rate_data(amount=-1), "fixed_amount[amount]"),
+        (rate_data(currency="pounds"), "fixed_amount[currency]"),
+        ({**rate_data(), "type": "calculated"}, "type"),
+        ({**rate_data(), "rate": "cheap"}, "rate"),
+    ):
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            client.v1.shipping_rates.create(params=params)
+        assert (caught.value.param, caught.value.http_status) == (param, 400)
+    assert len(client.v1.shipping_rates.list().data) == 2
+
+    customer, _, _, one_off = catalogue(client)
+    stored = session(
+        client, customer, [(one_off, 1)], shipping_options=[{"shipping_rate": first.id}]
+    )
+    assert raw(stored)["shipping_options"] == [{"shipping_amount": 350, "shipping_rate": first.id}]
+    assert len(client.v1.shipping_rates.list().data) == 2  # an existing rate is not copied
+
+
+@pytest.mark.parametrize(
+    ("case", "param"),
+    [
+        ("unsupported country", "shipping_address_collection[allowed_countries][1]"),
+        ("lower-case country", "shipping_address_collection[allowed_countries][0]"),
+        ("three-letter country", "shipping_address_collection[allowed_countries][0]"),
+        ("unknown country", "shipping_address_collection[allowed_countries][0]"),
+        ("no countries", "shipping_address_collection[allowed_countries]"),
+        ("six options", "shipping_options"),
+        ("rate and rate data", "shipping_options[0]"),
+        ("neither rate nor rate data", "shipping_options[0]"),
+        ("currency mismatch", "shipping_options[0][shipping_rate_data][fixed_amount][currency]"),
+        ("stored rate in another currency", "shipping_options[1][shipping_rate]"),
+        ("unknown stored rate", "shipping_options[0][shipping_rate]"),
+        ("negative amount", "shipping_options[0][shipping_rate_data][fixed_amount][amount]"),
+        ("no display name", "shipping_options[0][shipping_rate_data][display_name]"),
+        ("not a fixed amount", "shipping_options[0][shipping_rate_data][type]"),
+        ("options in subscription mode", "shipping_options"),
+    ],
+)
+def test_shipping_validation(client, emu, case, param):
+    """Bad shipping parameters: a 400 naming the parameter; no session and no rate made."""
+    customer, monthly, _, one_off = catalogue(client)
+    euro = client.v1.shipping_rates.create(params=rate_data("Europe", 500, "eur"))
+    mode, lines = "payment", [(one_off, 1)]
+    countries = ["GB", "US"]
+    options = [{"shipping_rate_data": rate_data()}]
+    if case == "unsupported country":
+        countries = ["GB", "CU"]
+    elif case == "lower-case country":
+        countries = ["gb"]
+    elif case == "three-letter country":
+        countries = ["GBR"]
+    elif case == "unknown country":
+        countries = ["QQ"]
+    elif case == "no countries":
+        countries = ""
+    elif case == "six options":
+        options = [{"shipping_rate_data": rate_data(f"Rate {i}", i)} for i in range(6)]
+    elif case == "rate and rate data":
+        options = [{"shipping_rate": euro.id, "shipping_rate_data": rate_data()}]
+    elif case == "neither rate nor rate data":
+        options = [{"shipping_rate": ""}]
+    elif case == "currency mismatch":
+        options = [{"shipping_rate_data": rate_data(currency="usd")}]
+    elif case == "stored rate in another currency":
+        options = [{"shipping_rate_data": rate_data()}, {"shipping_rate": euro.id}]
+    elif case == "unknown stored rate":
+        options = [{"shipping_rate": "shr_missing"}]
+    elif case == "negative amount":
+        options = [{"shipping_rate_data": rate_data(amount=-1)}]
+    elif case == "no display name":
+        options = [{"shipping_rate_data": rate_data(name="")}]
+    elif case == "not a fixed amount":
+        options = [{"shipping_rate_data": {**rate_data(), "type": "calculated"}}]
+    elif case == "options in subscription mode":
+        mode, lines = "subscription", [(monthly, 1)]
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        session(
+            client,
+            customer,
+            lines,
+            mode=mode,
+            shipping_address_collection={"allowed_countries": countries},
+            shipping_options=options,
+        )
+    assert (caught.value.param, caught.value.http_status) == (param, 400)
+    assert caught.value.json_body["error"]["type"] == "invalid_request_error"
+    assert client.v1.checkout.sessions.list().data == []
+    assert [rate.id for rate in client.v1.shipping_rates.list().data] == [euro.id]
+
+
+# Not in Stripe's allowed_countries: ISO countries Checkout cannot ship to.
+STRIPE_DOES_NOT_SHIP_TO = ("AS", "CX", "CC", "CU", "HM", "IR", "KP", "MH", "FM", "NF",
+                           "MP", "PW", "SY", "UM", "VI")  # fmt: skip
+
+
+def test_the_countries_are_stripes():
+    """The emulator's countries are exactly the ``stripe`` library's allowed_countries."""
+    hints = typing.get_type_hints(SessionCreateParamsShippingAddressCollection)
+    literal = typing.get_args(typing.get_args(hints["allowed_countries"])[0])[0]
+    assert list(SHIPPING_COUNTRIES) == list(typing.get_args(literal))
+    assert sorted(UNSUPPORTED_COUNTRIES) == sorted(STRIPE_DOES_NOT_SHIP_TO)
+    assert not set(SHIPPING_COUNTRIES) & set(UNSUPPORTED_COUNTRIES)
+    names = {**SHIPPING_COUNTRIES, **UNSUPPORTED_COUNTRIES}
+    assert all(name and name != code for code, name in names.items())
+    assert len(set(names.values())) == len(names)
+
+
+def test_countries_stripe_does_not_ship_to_are_refused(client, emu):
+    """Each country Stripe cannot ship to is refused by name; the others are accepted."""
+    customer, _, _, one_off = catalogue(client)
+    for code in STRIPE_DOES_NOT_SHIP_TO:
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            session(
+                client,
+                customer,
+                [(one_off, 1)],
+                shipping_address_collection={"allowed_countries": [code]},
+            )
+        assert caught.value.param == "shipping_address_collection[allowed_countries][0]", code
+        assert f"({code})" in caught.value.user_message
+    accepted = ["AC", "TA", "XK", "ZZ", "GB", "US", "FR", "JP"]
+    s = session(
+        client,
+        customer,
+        [(one_off, 1)],
+        shipping_address_collection={"allowed_countries": accepted},
+    )
+    assert s.shipping_address_collection.allowed_countries == accepted
 
 
 # --- validation -----------------------------------------------------------------------------------

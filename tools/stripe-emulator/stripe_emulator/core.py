@@ -14,6 +14,7 @@ from .api.invoices import Invoices
 from .api.payments import Payments
 from .api.portal import Portal
 from .api.refunds import Refunds
+from .api.shipping import ShippingRates
 from .api.subscriptions import Subscriptions
 from .common import API_VERSION, add_interval, format_money
 from .control import Control
@@ -27,6 +28,7 @@ class Emulator(
     Customers,
     Catalog,
     Checkout,
+    ShippingRates,
     Subscriptions,
     Invoices,
     Payments,

@@ -28,6 +28,12 @@ EXTRA_KEYS = {
     "checkout.session": {("line_items",)},
 }
 
+# The keys of the elements of lists the fixture file leaves empty, from Stripe's API reference:
+# a Checkout Session's ``shipping_options`` (``[]`` in the sample) hold a rate and its amount.
+LIST_ITEM_KEYS = {
+    "checkout.session": {("shipping_options",): ("shipping_amount", "shipping_rate")},
+}
+
 
 @functools.cache
 def _resources() -> dict[str, Any]:

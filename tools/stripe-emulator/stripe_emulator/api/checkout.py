@@ -19,12 +19,12 @@ from ..params import (
     check,
 )
 from ..shapes import new_id
-from ..store import Store
+from .shipping import SHIPPING_RATE_DATA, ShippingRates, allowed_countries
 
 SESSION_LIFETIME = 24 * 60 * 60
 
 
-class Checkout(Store):
+class Checkout(ShippingRates):
     """Checkout Sessions: made, listed, expired, completed by the hosted page's buttons."""
 
     _CHECKOUT_FIELDS = {
@@ -43,6 +43,8 @@ class Checkout(Store):
         "payment_method_types": STR_LIST,
         "locale": STR,
         "expires_at": STR,
+        "shipping_address_collection": {"allowed_countries": STR_LIST},
+        "shipping_options": [{"shipping_rate": STR, "shipping_rate_data": SHIPPING_RATE_DATA}],
     }
 
     def create_checkout_session(self, params: dict) -> dict:
@@ -99,6 +101,9 @@ class Checkout(Store):
         )
         subscription_data = params.get("subscription_data") or {}
         payment_intent_data = params.get("payment_intent_data") or {}
+        currency = lines[0]["price"]["currency"]
+        countries = allowed_countries(params.get("shipping_address_collection"))
+        shipping = self._checked_shipping_options(params.get("shipping_options"), mode, currency)
         session_id = "cs_test_" + new_id("x", 58)[2:]
         session = objects.checkout_session(
             object_id=session_id,
@@ -107,7 +112,7 @@ class Checkout(Store):
             mode=mode,
             customer_id=customer_id,
             customer_email=customer_email,
-            currency=lines[0]["price"]["currency"],
+            currency=currency,
             amount=sum(line["price"]["unit_amount"] * line["quantity"] for line in lines),
             success_url=success_url,
             cancel_url=cancel_url,
@@ -121,6 +126,9 @@ class Checkout(Store):
             ),
             automatic_tax=bool(automatic_tax),
             locale=as_str(params.get("locale"), "locale"),
+            allowed_countries=countries,
+            # Made last: a refused session must leave no new shipping rates behind.
+            shipping_options=self._shipping_options(shipping),
         )
         self._store(session)
         self._checkout[session_id] = {
@@ -326,7 +334,7 @@ class Checkout(Store):
         session["invoice"] = invoice_id
 
     def checkout_page(self, session_id: str) -> dict:
-        """What the hosted Checkout page shows: the session, its line items, the customer."""
+        """What the hosted Checkout page shows: the session, items, shipping rates, customer."""
         with self._lock:
             session = self._get("checkout.session", session_id)
             return {
@@ -337,4 +345,5 @@ class Checkout(Store):
                 "customer": self._view(self._objects[session["customer"]])
                 if session["customer"]
                 else None,
+                "shipping_rates": self._session_rates(session),
             }

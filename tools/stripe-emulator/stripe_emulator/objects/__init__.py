@@ -10,15 +10,27 @@ One module per group of resources; every builder is importable from here.
 
 from .billing import invoice, invoice_line, invoice_payment, subscription, subscription_item
 from .catalog import customer, plan_from_price, price, product
-from .checkout import checkout_item, checkout_session, customer_details, portal_session
+from .checkout import (
+    ADDRESS_KEYS,
+    checkout_item,
+    checkout_session,
+    collected_information,
+    customer_details,
+    portal_session,
+    shipping_cost,
+    shipping_option,
+    shipping_rate,
+)
 from .envelopes import LIVEMODE, event, list_object
 from .payments import charge, payment_intent, refund
 
 __all__ = [
+    "ADDRESS_KEYS",
     "LIVEMODE",
     "charge",
     "checkout_item",
     "checkout_session",
+    "collected_information",
     "customer",
     "customer_details",
     "event",
@@ -32,6 +44,9 @@ __all__ = [
     "price",
     "product",
     "refund",
+    "shipping_cost",
+    "shipping_option",
+    "shipping_rate",
     "subscription",
     "subscription_item",
 ]

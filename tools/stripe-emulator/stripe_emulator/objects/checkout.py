@@ -1,9 +1,11 @@
-"""Checkout Sessions, their line items and customer details; billing portal sessions."""
+"""Checkout Sessions (line items, customer and shipping details), shipping rates, portals."""
 
 from __future__ import annotations
 
 from ..shapes import blank, fill
 from .envelopes import LIVEMODE
+
+ADDRESS_KEYS = ("line1", "line2", "city", "state", "postal_code", "country")
 
 
 def checkout_item(*, object_id: str, price_obj: dict, quantity: int, description: str) -> dict:
@@ -44,8 +46,10 @@ def checkout_session(
     allow_promotion_codes: bool | None,
     automatic_tax: bool,
     locale: str | None,
+    allowed_countries: list[str] | None = None,
+    shipping_options: list[dict] | None = None,
 ) -> dict:
-    """An open Checkout Session."""
+    """An open Checkout Session (``allowed_countries``: it collects a shipping address)."""
     invoice_creation = None
     if mode == "payment":
         invoice_creation = {
@@ -111,9 +115,11 @@ def checkout_session(
         recovered_from=None,
         saved_payment_method_options=None,
         setup_intent=None,
-        shipping_address_collection=None,
+        shipping_address_collection={"allowed_countries": list(allowed_countries)}
+        if allowed_countries
+        else None,
         shipping_cost=None,
-        shipping_options=[],
+        shipping_options=list(shipping_options or []),
         status="open",
         submit_type=None,
         subscription=None,
@@ -145,6 +151,58 @@ def customer_details(customer_obj: dict | None, email: str | None) -> dict:
         "tax_ids": [],
         "business_name": None,
         "individual_name": None,
+    }
+
+
+def shipping_rate(
+    *,
+    object_id: str,
+    now: int,
+    display_name: str,
+    amount: int,
+    currency: str,
+    metadata: dict,
+) -> dict:
+    """A fixed-amount shipping rate (``shr_...``)."""
+    return fill(
+        blank("shipping_rate"),
+        id=object_id,
+        object="shipping_rate",
+        active=True,
+        created=now,
+        delivery_estimate=None,
+        display_name=display_name,
+        fixed_amount={"amount": amount, "currency": currency},
+        livemode=LIVEMODE,
+        metadata=metadata,
+        tax_behavior="unspecified",
+        tax_code=None,
+        type="fixed_amount",
+    )
+
+
+def shipping_option(rate_obj: dict) -> dict:
+    """One of a Checkout Session's ``shipping_options``: a rate and what it charges."""
+    return {"shipping_amount": rate_obj["fixed_amount"]["amount"], "shipping_rate": rate_obj["id"]}
+
+
+def collected_information(shipping: dict) -> dict:
+    """A paid session's ``collected_information``: the shipping address the customer gave."""
+    address = {key: shipping[key] for key in ADDRESS_KEYS}
+    return {
+        "shipping_details": {"name": shipping["name"], "address": address},
+        "business_name": None,
+        "individual_name": None,
+    }
+
+
+def shipping_cost(amount: int, rate_id: str | None) -> dict:
+    """A paid session's ``shipping_cost`` (no tax is modelled: the total is the subtotal)."""
+    return {
+        "amount_subtotal": amount,
+        "amount_tax": 0,
+        "amount_total": amount,
+        "shipping_rate": rate_id,
     }
 
 
