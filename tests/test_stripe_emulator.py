@@ -425,8 +425,25 @@ def test_every_object_has_the_fixture_shape_and_no_placeholders(client, emu, ser
         [(one_off, 1)],
         options=[{"shipping_rate_data": rate_data()}, {"shipping_rate": rate.id}],
     )
-    objects += [raw(shipped), raw(rate)]
+    objects.append(raw(shipped))
+    emu.pay(shipped.id, shipping_rate=1)
+    paid = client.v1.checkout.sessions.retrieve(
+        shipped.id,
+        params={"expand": ["shipping_cost.shipping_rate", "shipping_options.shipping_rate"]},
+    )
+    assert paid.shipping_cost.shipping_rate.id == rate.id
+    objects += [raw(client.v1.checkout.sessions.retrieve(shipped.id)), raw(paid), raw(rate)]
     objects += raw(client.v1.shipping_rates.list())["data"]
+    collecting = session(
+        client,
+        customer,
+        [(monthly, 1)],
+        mode="subscription",
+        shipping_address_collection={"allowed_countries": ["GB"]},
+    )
+    emu.pay(collecting.id)
+    objects.append(raw(client.v1.checkout.sessions.retrieve(collecting.id)))
+    objects += raw(client.v1.events.list(params={"limit": 100}))["data"]
 
     seen = set()
     for obj in objects:
@@ -782,6 +799,205 @@ def test_countries_stripe_does_not_ship_to_are_refused(client, emu):
         shipping_address_collection={"allowed_countries": accepted},
     )
     assert s.shipping_address_collection.allowed_countries == accepted
+
+
+ADDRESS = {
+    "name": "Ada Reader",
+    "line1": "12 Fleet Street",
+    "line2": "Flat 3",
+    "city": "London",
+    "state": "",
+    "postal_code": "EC4Y 1AA",
+    "country": "GB",
+}
+STORED_ADDRESS = {
+    "line1": "12 Fleet Street",
+    "line2": "Flat 3",
+    "city": "London",
+    "state": None,  # left empty: Stripe answers null
+    "postal_code": "EC4Y 1AA",
+    "country": "GB",
+}
+NO_RATE = {"amount_subtotal": 0, "amount_tax": 0, "amount_total": 0, "shipping_rate": None}
+
+
+def test_shipping_checkout(client, emu, receiver):
+    """Address and rate: on the completed event and on retrieve; total and charge include it."""
+    customer, _, _, one_off = catalogue(client)
+    s = shipping_session(
+        client,
+        customer,
+        [(one_off, 2)],
+        options=[
+            {"shipping_rate_data": rate_data("Standard post", 350)},
+            {"shipping_rate_data": rate_data("Next day", 900, metadata={"shipping_rate_id": "3"})},
+        ],
+    )
+    assert raw(s)["shipping_address_collection"] == {"allowed_countries": ["GB", "US"]}
+    options = raw(s)["shipping_options"]
+    assert [option["shipping_amount"] for option in options] == [350, 900]
+    assert all(option["shipping_rate"].startswith("shr_") for option in options)
+    assert (s.amount_subtotal, s.amount_total, s.shipping_cost) == (2500, 2500, None)
+    assert s.collected_information is None and s.total_details.amount_shipping == 0
+    next_day = client.v1.shipping_rates.retrieve(options[1]["shipping_rate"])
+    assert (next_day.display_name, next_day.fixed_amount.amount) == ("Next day", 900)
+    assert next_day.metadata.to_dict() == {"shipping_rate_id": "3"}
+
+    start = len(emu.events())
+    emu.pay(s.id, shipping=ADDRESS, shipping_rate=next_day.id)
+    assert types_since(emu, start) == PAYMENT_EVENTS
+    delivered = receiver.received[-1]  # the webhook as the app receives it
+    assert delivered["type"] == "checkout.session.completed" and delivered["verified"]
+    done = client.v1.checkout.sessions.retrieve(s.id)
+    for answer in (json.loads(delivered["body"])["data"]["object"], raw(done)):
+        assert answer["collected_information"] == {
+            "shipping_details": {"name": "Ada Reader", "address": STORED_ADDRESS},
+            "business_name": None,
+            "individual_name": None,
+        }
+        assert answer["shipping_cost"] == {
+            "amount_subtotal": 900,
+            "amount_tax": 0,
+            "amount_total": 900,
+            "shipping_rate": next_day.id,
+        }
+        assert answer["total_details"]["amount_shipping"] == 900
+        assert (answer["amount_subtotal"], answer["amount_total"]) == (2500, 3400)
+    intent = client.v1.payment_intents.retrieve(done.payment_intent)
+    assert (intent.amount, intent.amount_received) == (3400, 3400)
+    assert client.v1.charges.retrieve(intent.latest_charge).amount == 3400
+    # What the app reads, through the library.
+    assert done.collected_information.shipping_details.address.postal_code == "EC4Y 1AA"
+    rate = client.v1.shipping_rates.retrieve(done.shipping_cost.shipping_rate)
+    assert rate.display_name == "Next day"
+
+
+def test_shipping_with_a_delayed_payment(client, emu):
+    """Bank debit: the completed event carries the shipping; settling charges the new total."""
+    customer, _, _, one_off = catalogue(client)
+    s = shipping_session(client, customer, [(one_off, 1)])
+    emu.pay(s.id, "delayed", shipping=ADDRESS, shipping_rate=0)
+    completed = emu.events("checkout.session.completed")[-1]["data"]["object"]
+    assert completed["payment_status"] == "unpaid"
+    assert completed["shipping_cost"]["amount_total"] == 350 and completed["amount_total"] == 1600
+    assert completed["collected_information"]["shipping_details"]["name"] == "Ada Reader"
+    emu.settle_async(s.id)
+    assert emu.get(emu.get(s.id)["payment_intent"])["amount"] == 1600
+
+
+def test_pay_without_an_address_uses_a_test_one(client, emu):
+    """The control API with no address: a test one in the first allowed country, first rate."""
+    customer, _, _, one_off = catalogue(client)
+    s = shipping_session(client, customer, [(one_off, 1)], countries=("US", "GB"))
+    assert emu.pay(s.id) == f"http://localhost:5000/done?session_id={s.id}"
+    done = emu.get(s.id)
+    assert done["collected_information"]["shipping_details"] == {
+        "name": "Nina Reader",
+        "address": {
+            "line1": "1 Test Street",
+            "line2": None,
+            "city": "Springfield",
+            "state": None,
+            "postal_code": "12345",
+            "country": "US",
+        },
+    }
+    assert done["shipping_cost"]["shipping_rate"] == done["shipping_options"][0]["shipping_rate"]
+    assert (done["shipping_cost"]["amount_total"], done["amount_total"]) == (350, 1600)
+
+    by_index = shipping_session(client, customer, [(one_off, 1)])
+    emu.pay(by_index.id, shipping={**ADDRESS, "country": "US", "state": "NY"}, shipping_rate=1)
+    done = emu.get(by_index.id)
+    assert done["shipping_cost"]["amount_total"] == 900 and done["amount_total"] == 2150
+    address = done["collected_information"]["shipping_details"]["address"]
+    assert (address["country"], address["state"]) == ("US", "NY")
+
+    plain = session(client, customer, [(one_off, 1)])
+    emu.pay(plain.id)
+    done = emu.get(plain.id)
+    assert (done["collected_information"], done["shipping_cost"]) == (None, None)
+    assert done["amount_total"] == 1250 and done["total_details"]["amount_shipping"] == 0
+
+
+def test_address_collection_without_rates_in_subscription_mode(client, emu):
+    """An address alone is allowed in subscription mode: collected, nothing charged for it."""
+    customer, monthly, _, _ = catalogue(client)
+    s = session(
+        client,
+        customer,
+        [(monthly, 1)],
+        mode="subscription",
+        shipping_address_collection={"allowed_countries": ["GB"]},
+    )
+    assert raw(s)["shipping_options"] == []
+    emu.pay(s.id, shipping=ADDRESS)
+    done = emu.get(s.id)
+    assert done["collected_information"]["shipping_details"]["address"] == STORED_ADDRESS
+    assert done["shipping_cost"] == NO_RATE and done["total_details"]["amount_shipping"] == 0
+    assert done["amount_total"] == 500
+    assert emu.get(done["invoice"])["amount_paid"] == 500
+
+
+@pytest.mark.parametrize(
+    ("shipping", "shipping_rate", "param"),
+    [
+        ({**ADDRESS, "country": "FR"}, None, "shipping[country]"),
+        ({**ADDRESS, "city": "  "}, None, "shipping[city]"),
+        ({"name": "Ada Reader", "country": "GB"}, None, "shipping[line1]"),
+        ({**ADDRESS, "county": "Kent"}, None, "shipping[county]"),
+        ({**ADDRESS, "postal_code": 12345}, None, "shipping[postal_code]"),
+        ("12 Fleet Street", None, "shipping"),
+        (None, 2, "shipping_rate"),
+        (None, -1, "shipping_rate"),
+        (None, "shr_nope", "shipping_rate"),
+        (None, True, "shipping_rate"),
+    ],
+)
+def test_pay_refuses_a_bad_address_or_rate(client, emu, shipping, shipping_rate, param):
+    """A country not allowed, a missing field, a rate not offered: EmulatorError, nothing done."""
+    customer, _, _, one_off = catalogue(client)
+    s = shipping_session(client, customer, [(one_off, 1)])
+    start = len(emu.events())
+    for action in ("pay", "decline"):
+        with pytest.raises(EmulatorError) as caught:
+            emu.pay(s.id, action, shipping=shipping, shipping_rate=shipping_rate)
+        assert caught.value.param == param
+    if param == "shipping[country]":
+        assert "France" in caught.value.message and "United Kingdom" in caught.value.message
+    assert types_since(emu, start) == []
+    left = emu.get(s.id)
+    assert left["status"] == "open" and left["collected_information"] is None
+    assert left["shipping_cost"] is None and left["amount_total"] == 1250
+
+
+def test_pay_refuses_shipping_a_session_does_not_ask_for(client, emu):
+    """No address collection: no address; no shipping options: no rate."""
+    customer, _, _, one_off = catalogue(client)
+    plain = session(client, customer, [(one_off, 1)])
+    with pytest.raises(EmulatorError) as caught:
+        emu.pay(plain.id, shipping=ADDRESS)
+    assert caught.value.param == "shipping"
+    with pytest.raises(EmulatorError) as caught:
+        emu.pay(plain.id, shipping_rate=0)
+    assert caught.value.param == "shipping_rate"
+    assert emu.get(plain.id)["status"] == "open"
+
+
+def test_control_pay_passes_shipping_through(client, emu, server):
+    """``POST /_emulator/pay`` takes ``shipping`` and ``shipping_rate`` as the method does."""
+    customer, _, _, one_off = catalogue(client)
+    s = shipping_session(client, customer, [(one_off, 1)])
+    json_headers = {"Content-Type": "application/json"}
+    refused = {"session_id": s.id, "shipping": {**ADDRESS, "country": "FR"}}
+    status, _, body = _get(server, "/_emulator/pay", json_headers, "POST", json.dumps(refused))
+    assert status == 400 and json.loads(body)["error"]["param"] == "shipping[country]"
+    assert emu.get(s.id)["status"] == "open"
+    paid = {"session_id": s.id, "shipping": ADDRESS, "shipping_rate": 1}
+    status, _, body = _get(server, "/_emulator/pay", json_headers, "POST", json.dumps(paid))
+    assert status == 200 and json.loads(body)["redirect_url"].endswith(s.id)
+    done = emu.get(s.id)
+    assert done["collected_information"]["shipping_details"]["address"] == STORED_ADDRESS
+    assert done["shipping_cost"]["amount_total"] == 900 and done["amount_total"] == 2150
 
 
 # --- validation -----------------------------------------------------------------------------------

@@ -312,7 +312,14 @@ def create_app(emulator: Emulator) -> Flask:
     add(
         "/_emulator/pay",
         "POST",
-        lambda body: {"redirect_url": emulator.pay(body["session_id"], body.get("action", "pay"))},
+        lambda body: {
+            "redirect_url": emulator.pay(
+                body["session_id"],
+                body.get("action", "pay"),
+                shipping=body.get("shipping"),
+                shipping_rate=body.get("shipping_rate"),
+            )
+        },
     )
     add(
         "/_emulator/settle_async",

@@ -81,11 +81,22 @@ class Control(Store):
         """Wait until the ``async`` worker has delivered (or given up on) everything queued."""
         return self._webhooks.wait(timeout)
 
-    def pay(self, session_id: str, action: str = "pay") -> str | None:
+    def pay(
+        self,
+        session_id: str,
+        action: str = "pay",
+        shipping: dict | None = None,
+        shipping_rate: int | str | None = None,
+    ) -> str | None:
         """Press a hosted Checkout page button; the URL it redirects to (``None``: declined).
 
         ``"pay"``: the card succeeds; ``"decline"``: nothing happens (the page says the card
         was declined); ``"delayed"``: complete but unpaid until :meth:`settle_async`.
+
+        ``shipping``, for a session that collects an address: ``name``, ``line1``, ``line2``,
+        ``city``, ``state``, ``postal_code``, ``country`` (one of its allowed countries; by
+        default a test address in the first). ``shipping_rate``: the option taken, by index
+        (from 0) or ``shr_`` id (by default the first).
         """
         if action not in PAY_ACTIONS:
             raise EmulatorError(f"action must be one of {', '.join(PAY_ACTIONS)}", param="action")
@@ -96,8 +107,12 @@ class Control(Store):
                     f"This Checkout Session is {session['status']}, not open: it cannot be paid.",
                     code="checkout_session_not_open",
                 )
+            address = self._shipping_address(session, shipping)
+            option = self._shipping_choice(session, shipping_rate)
             if action == "decline":
                 return None
+            # Before completing: checkout.session.completed carries the address and the cost.
+            self._apply_shipping(session, address, option)
             self._complete_session(session, paid=action == "pay")
             return self._success_url(session)
 
