@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 import typing
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import stripe
@@ -998,6 +999,174 @@ def test_control_pay_passes_shipping_through(client, emu, server):
     done = emu.get(s.id)
     assert done["collected_information"]["shipping_details"]["address"] == STORED_ADDRESS
     assert done["shipping_cost"]["amount_total"] == 900 and done["amount_total"] == 2150
+
+
+class _FormParser(HTMLParser):
+    """The controls, labels, options and legends of a hosted page's form."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict] = []
+        self.labels: list[str] = []
+        self.options: list[dict] = []
+        self.legends: list[str] = []
+        self._text: list[str] | None = None
+        self._option: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        """Record inputs, selects, labels' targets, options; start collecting text."""
+        attributes = dict(attrs)
+        if tag in ("input", "select") and attributes.get("type") != "hidden":
+            self.controls.append(attributes | {"tag": tag})
+        elif tag == "label":
+            self.labels.append(attributes.get("for"))
+        elif tag == "option":
+            self._option = attributes
+            self._text = []
+        elif tag == "legend":
+            self._text = []
+
+    def handle_data(self, data):
+        """Text inside an option or a legend."""
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        """The end of an option or a legend."""
+        if tag == "option" and self._option is not None:
+            self.options.append(self._option | {"text": "".join(self._text or [])})
+            self._option, self._text = None, None
+        elif tag == "legend":
+            self.legends.append("".join(self._text or []))
+            self._text = None
+
+    def value(self, name: str) -> str | None:
+        """The value a text field shows."""
+        return next(c.get("value") for c in self.controls if c.get("name") == name)
+
+    def flagged(self) -> set[str]:
+        """The names of the controls marked invalid."""
+        return {c["name"] for c in self.controls if c.get("aria-invalid") == "true"}
+
+
+def _parse(page: str) -> _FormParser:
+    parser = _FormParser()
+    parser.feed(page)
+    return parser
+
+
+def _post_form(server, path, fields):
+    return _get(
+        server,
+        path,
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+        body=urlencode(fields),
+    )
+
+
+def test_hosted_checkout_collects_the_address_and_rate(client, emu, server):
+    """The page asks for the address (labelled) and a rate; mistakes keep what was typed."""
+    customer, _, _, one_off = catalogue(client)
+    s = shipping_session(client, customer, [(one_off, 2)], countries=("US", "GB", "FR"))
+    rates = [option["shipping_rate"] for option in raw(s)["shipping_options"]]
+    path = urlsplit(s.url).path
+    status, _, body = _get(server, path)
+    page = body.decode()
+    assert status == 200 and "<script" not in page
+    form = _parse(page)
+    assert form.legends == ["Shipping address", "Shipping rate"]
+    ids = [control["id"] for control in form.controls]
+    assert len(ids) == len(set(ids)) and sorted(ids) == sorted(form.labels)  # each labelled
+    required = {control["name"] for control in form.controls if "required" in control}
+    assert required == {
+        "shipping_name",
+        "shipping_line1",
+        "shipping_city",
+        "shipping_postal_code",
+        "shipping_country",
+    }
+    assert [(o["value"], o["text"]) for o in form.options] == [
+        ("US", "United States"),
+        ("GB", "United Kingdom"),
+        ("FR", "France"),
+    ]
+    radios = [(c["value"], "checked" in c) for c in form.controls if c.get("type") == "radio"]
+    assert radios == [(rates[0], True), (rates[1], False)]
+    assert "Standard post: £3.50" in page and "(total £28.50)" in page
+    assert "Next day: £9.00" in page and "(total £34.00)" in page
+    for button in ("Pay", "Pay with a card that is declined", "Pay by bank debit (settles later)"):
+        assert f">{button}</button>" in page
+
+    start = len(emu.events())
+    typed = {
+        "action": "pay",
+        "shipping_name": "Ada Reader",
+        "shipping_line1": "",
+        "shipping_line2": "Flat 3",
+        "shipping_city": " ",
+        "shipping_state": "",
+        "shipping_postal_code": "EC4Y 1AA",
+        "shipping_country": "GB",
+        "shipping_rate": rates[1],
+    }
+    status, _, body = _post_form(server, path, typed)
+    page = body.decode()
+    assert status == 400 and "Missing from the shipping address: address line 1, city." in page
+    form = _parse(page)
+    assert form.value("shipping_name") == "Ada Reader" and form.value("shipping_line2") == "Flat 3"
+    assert form.value("shipping_postal_code") == "EC4Y 1AA"
+    assert [o["value"] for o in form.options if "selected" in o] == ["GB"]
+    radios = [(c["value"], "checked" in c) for c in form.controls if c.get("type") == "radio"]
+    assert radios == [(rates[0], False), (rates[1], True)]
+    assert form.flagged() == {"shipping_line1", "shipping_city"}
+    assert types_since(emu, start) == [] and emu.get(s.id)["status"] == "open"
+
+    filled = typed | {"shipping_line1": "12 Fleet Street", "shipping_city": "London"}
+    status, _, body = _post_form(server, path, filled | {"shipping_country": "DE"})
+    page = body.decode()
+    assert status == 400 and "does not ship to Germany" in page
+    assert _parse(page).flagged() == {"shipping_country"}
+    status, _, body = _post_form(server, path, filled | {"action": "decline"})
+    assert status == 200 and "Your card was declined." in body.decode()
+    assert _parse(body.decode()).value("shipping_line1") == "12 Fleet Street"
+    assert types_since(emu, start) == [] and emu.get(s.id)["status"] == "open"
+
+    status, headers, _ = _post_form(server, path, filled)
+    assert status == 303
+    assert headers["Location"] == f"http://localhost:5000/done?session_id={s.id}"
+    done = emu.get(s.id)
+    assert done["collected_information"]["shipping_details"] == {
+        "name": "Ada Reader",
+        "address": STORED_ADDRESS,
+    }
+    assert done["shipping_cost"]["shipping_rate"] == rates[1] and done["amount_total"] == 3400
+    assert types_since(emu, start) == PAYMENT_EVENTS
+    page = _get(server, path)[2].decode()
+    assert "Shipping to Ada Reader, 12 Fleet Street, Flat 3, London, EC4Y 1AA, United Kingdom." in (
+        page
+    )
+    assert "£9.00" in page and "£34.00" in page and ">Pay</button>" not in page
+
+
+def test_hosted_checkout_without_rates_asks_only_for_the_address(client, emu, server):
+    """Address collection alone: the fieldset, no rates; a blank form is refused."""
+    customer, _, _, one_off = catalogue(client)
+    s = session(
+        client, customer, [(one_off, 1)], shipping_address_collection={"allowed_countries": ["GB"]}
+    )
+    path = urlsplit(s.url).path
+    form = _parse(_get(server, path)[2].decode())
+    assert form.legends == ["Shipping address"]
+    assert not [c for c in form.controls if c.get("type") == "radio"]
+    status, _, body = _post_form(server, path, {"action": "pay"})
+    assert status == 400
+    assert "full name, address line 1, city, postal code, country" in body.decode()
+    assert emu.get(s.id)["status"] == "open"
+    fields = {f"shipping_{key}": value for key, value in ADDRESS.items()}
+    status, _, _ = _post_form(server, path, {"action": "pay", **fields})
+    assert status == 303
+    assert emu.get(s.id)["shipping_cost"] == NO_RATE and emu.get(s.id)["amount_total"] == 1250
 
 
 # --- validation -----------------------------------------------------------------------------------

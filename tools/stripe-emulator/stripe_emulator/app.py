@@ -17,6 +17,7 @@ from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 
 from . import pages
+from .api.shipping import REQUIRED_SHIPPING_FIELDS, SHIPPING_FIELDS
 from .common import API_VERSION
 from .core import Emulator
 from .errors import EmulatorError
@@ -216,19 +217,38 @@ def create_app(emulator: Emulator) -> Flask:
     @app.post("/c/pay/<session_id>")
     def checkout_action(session_id: str) -> Response:
         action = request.form.get("action", "")
+        form = {key: value for key, value in request.form.items() if key != "action"}
         try:
             data = emulator.checkout_page(session_id)
+            session = data["session"]
             if action not in ("pay", "decline", "delayed"):
-                return _html(pages.checkout(data, "Choose one of the buttons below."), 400)
-            if data["session"]["status"] != "open":
+                return _html(pages.checkout(data, "Choose one of the buttons below.", form), 400)
+            if session["status"] != "open":
                 return _html(pages.checkout(data))
-            target = emulator.pay(session_id, action)
+            shipping = None
+            if session["shipping_address_collection"]:
+                shipping = {key: form.get(f"shipping_{key}", "") for key in SHIPPING_FIELDS}
+            rate = (form.get("shipping_rate") or None) if session["shipping_options"] else None
+            try:
+                target = emulator.pay(session_id, action, shipping=shipping, shipping_rate=rate)
+            except EmulatorError as exc:
+                if not (exc.param or "").startswith("shipping"):
+                    raise
+                # The buyer's mistake: the page again, as it was filled in, saying what is wrong.
+                invalid = [
+                    key
+                    for key in (REQUIRED_SHIPPING_FIELDS if shipping is not None else ())
+                    if not form.get(f"shipping_{key}", "").strip()
+                ]
+                if exc.param == "shipping[country]":
+                    invalid.append("country")
+                return _html(pages.checkout(data, exc.message, form, invalid), 400)
         except EmulatorError:
             return _html(
                 pages.message("Checkout not found", "There is no checkout session here."), 404
             )
         if target is None:
-            return _html(pages.checkout(data, "Your card was declined."))
+            return _html(pages.checkout(data, "Your card was declined.", form))
         return redirect(target, code=303)
 
     # --- hosted customer portal --------------------------------------------------------------

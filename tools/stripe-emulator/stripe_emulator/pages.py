@@ -10,9 +10,27 @@ import datetime as dt
 
 from jinja2 import DictLoader, Environment
 
+from .api.shipping import REQUIRED_SHIPPING_FIELDS
 from .common import format_money
+from .countries import country_name
 
 BANNER = "Test mode — Stripe emulator. No real payment is taken."
+
+# One form, so every button sends the address: (action, style, label).
+PAY_BUTTONS = [
+    ("pay", "primary", "Pay"),
+    ("decline", "secondary", "Pay with a card that is declined"),
+    ("delayed", "secondary", "Pay by bank debit (settles later)"),
+]
+# The address's text fields (the country is a list): key, label, autocomplete token.
+ADDRESS_FIELDS = [
+    ("name", "Full name", "shipping name"),
+    ("line1", "Address line 1", "shipping address-line1"),
+    ("line2", "Address line 2", "shipping address-line2"),
+    ("city", "City", "shipping address-level2"),
+    ("state", "State or county", "shipping address-level1"),
+    ("postal_code", "Postal code", "shipping postal-code"),
+]
 
 _BASE = """<!doctype html>
 <html lang="en">
@@ -34,11 +52,21 @@ table { width: 100%; border-collapse: collapse; margin: 1rem 0; }
 th, td { text-align: left; padding: .5rem; border-bottom: 1px solid #d0d7de; }
 .num { text-align: right; }
 form { margin: .5rem 0; }
+form p { margin: .5rem 0; }
+fieldset { border: 1px solid #d0d7de; border-radius: 6px; margin: 1rem 0; padding: .5rem 1rem; }
+legend { font-weight: 600; padding: 0 .25rem; }
+label { display: block; }
+.choice { display: flex; gap: .5rem; align-items: baseline; }
+input[type="text"], select { font: inherit; width: 100%; box-sizing: border-box;
+  padding: .4rem .5rem; border: 1px solid #57606a; border-radius: 4px; color: #1f2328;
+  background: #fff; }
+input[aria-invalid="true"], select[aria-invalid="true"] { border: 2px solid #a40e26; }
 button { font: inherit; width: 100%; padding: .6rem 1rem; border-radius: 6px; cursor: pointer; }
 .primary { background: #0a3d91; color: #fff; border: 1px solid #0a3d91; }
 .secondary { background: #fff; color: #0a3d91; border: 1px solid #0a3d91; }
 a { color: #0a3d91; }
-a:focus-visible, button:focus-visible { outline: 3px solid #9a6700; outline-offset: 2px; }
+a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible {
+  outline: 3px solid #9a6700; outline-offset: 2px; }
 .error { color: #a40e26; font-weight: 600; }
 .muted { color: #57606a; }
 section { border-top: 1px solid #d0d7de; padding-top: .5rem; margin-top: 1rem; }
@@ -57,7 +85,7 @@ section { border-top: 1px solid #d0d7de; padding-top: .5rem; margin-top: 1rem; }
 _CHECKOUT = """{% extends "base" %}
 {% block content %}
 {% if customer_email %}<p class="muted">Paying as {{ customer_email }}</p>{% endif %}
-{% if message %}<p class="error" role="alert">{{ message }}</p>{% endif %}
+{% if message %}<p class="error" role="alert" id="checkout-error">{{ message }}</p>{% endif %}
 <table>
 <thead><tr><th scope="col">Item</th><th scope="col" class="num">Quantity</th>
 <th scope="col" class="num">Amount</th></tr></thead>
@@ -66,18 +94,49 @@ _CHECKOUT = """{% extends "base" %}
 <span class="muted">(every {{ item.every }})</span>{% endif %}</td>
 <td class="num">{{ item.quantity }}</td><td class="num">{{ item.amount }}</td></tr>
 {% endfor %}</tbody>
-<tfoot><tr><th scope="row" colspan="2">{{ total_label }}</th>
-<td class="num">{{ total }}</td></tr></tfoot>
+<tfoot>{% for row in totals %}<tr><th scope="row" colspan="2">{{ row.label }}</th>
+<td class="num">{{ row.amount }}</td></tr>
+{% endfor %}</tfoot>
 </table>
 {% if status == "open" %}
-<form method="post" action="{{ action }}"><input type="hidden" name="action" value="pay">
-<button type="submit" class="primary">Pay</button></form>
-<form method="post" action="{{ action }}"><input type="hidden" name="action" value="decline">
-<button type="submit" class="secondary">Pay with a card that is declined</button></form>
-<form method="post" action="{{ action }}"><input type="hidden" name="action" value="delayed">
-<button type="submit" class="secondary">Pay by bank debit (settles later)</button></form>
+<form method="post" action="{{ action }}">
+{% if countries %}
+<fieldset>
+<legend>Shipping address</legend>
+{% for field in address_fields %}
+<p><label for="shipping_{{ field.key }}">{{ field.label }}
+{%- if not field.required %} <span class="muted">(optional)</span>{% endif %}</label>
+<input type="text" id="shipping_{{ field.key }}" name="shipping_{{ field.key }}"
+ value="{{ field.value }}" autocomplete="{{ field.autocomplete }}"
+{%- if field.required %} required{% endif %}
+{%- if field.invalid %} aria-invalid="true" aria-describedby="checkout-error"{% endif %}></p>
+{% endfor %}
+<p><label for="shipping_country">Country</label>
+<select id="shipping_country" name="shipping_country" autocomplete="shipping country" required
+{%- if country_invalid %} aria-invalid="true" aria-describedby="checkout-error"{% endif %}>
+{% for country in countries %}<option value="{{ country.code }}"
+{%- if country.selected %} selected{% endif %}>{{ country.name }}</option>
+{% endfor %}</select></p>
+</fieldset>
+{% endif %}
+{% if rates %}
+<fieldset>
+<legend>Shipping rate</legend>
+{% for rate in rates %}
+<p class="choice"><input type="radio" id="shipping_rate_{{ loop.index }}" name="shipping_rate"
+ value="{{ rate.id }}"{% if rate.checked %} checked{% endif %}>
+<label for="shipping_rate_{{ loop.index }}">{{ rate.name }}: {{ rate.amount }}
+<span class="muted">(total {{ rate.total }})</span></label></p>
+{% endfor %}
+</fieldset>
+{% endif %}
+{% for value, kind, label in buttons %}<p><button type="submit" name="action" value="{{ value }}"
+ class="{{ kind }}">{{ label }}</button></p>
+{% endfor %}
+</form>
 {% if cancel_url %}<p><a href="{{ cancel_url }}">Cancel and return</a></p>{% endif %}
 {% elif status == "complete" %}
+{% if ship_to %}<p>Shipping to {{ ship_to }}.</p>{% endif %}
 <p>{{ done_message }}</p>
 <p><a href="{{ success_url }}">Return to the site</a></p>
 {% else %}
@@ -140,9 +199,20 @@ def _every(recurring: dict | None) -> str | None:
     return recurring["interval"] if count == 1 else f"{count} {recurring['interval']}s"
 
 
-def checkout(data: dict, message: str | None = None) -> str:
-    """The hosted Checkout page for :meth:`Emulator.checkout_page` data."""
+def checkout(
+    data: dict,
+    message: str | None = None,
+    form: dict[str, str] | None = None,
+    invalid: list[str] | None = None,
+) -> str:
+    """The hosted Checkout page for :meth:`Emulator.checkout_page` data.
+
+    ``form``: what the buyer typed, shown again; ``invalid``: the address fields to mark.
+    """
     session = data["session"]
+    form = form or {}
+    invalid = invalid or []
+    currency = session["currency"]
     items = [
         {
             "name": item["description"],
@@ -157,19 +227,77 @@ def checkout(data: dict, message: str | None = None) -> str:
     else:
         done = "Thank you: your bank debit is on its way and will settle in a few days."
     customer = data["customer"] or {}
+    collection = session["shipping_address_collection"]
+    allowed = collection["allowed_countries"] if collection else []
+    chosen_country = form.get("shipping_country") or (allowed[0] if allowed else "")
+    rates = data["shipping_rates"]
+    chosen_rate = form.get("shipping_rate")
+    if chosen_rate not in [rate["id"] for rate in rates]:
+        chosen_rate = rates[0]["id"] if rates else None
+    total_label = "Total due today" if session["mode"] == "subscription" else "Total"
+    subtotal = format_money(session["amount_subtotal"], currency)
+    cost = session["shipping_cost"]
+    if session["status"] == "open" and rates:
+        # The total depends on the rate chosen below: each rate says what it comes to.
+        totals = [{"label": "Subtotal", "amount": subtotal}]
+    elif cost and cost["shipping_rate"]:
+        totals = [
+            {"label": "Subtotal", "amount": subtotal},
+            {"label": "Shipping", "amount": format_money(cost["amount_total"], currency)},
+            {"label": total_label, "amount": format_money(session["amount_total"], currency)},
+        ]
+    else:
+        totals = [{"label": total_label, "amount": format_money(session["amount_total"], currency)}]
+    info = session["collected_information"] or {}
+    details = info.get("shipping_details")
+    ship_to = None
+    if details:
+        address = details["address"]
+        parts = [details["name"], address["line1"], address["line2"], address["city"]]
+        parts += [address["state"], address["postal_code"], country_name(address["country"])]
+        ship_to = ", ".join(part for part in parts if part)
     return _ENV.get_template("checkout").render(
         banner=BANNER,
         title="Checkout" if session["mode"] == "payment" else "Subscribe",
         customer_email=customer.get("email") or session["customer_email"],
         message=message,
         items=items,
-        total_label="Total due today" if session["mode"] == "subscription" else "Total",
-        total=format_money(session["amount_total"], session["currency"]),
+        totals=totals,
         status=session["status"],
+        buttons=PAY_BUTTONS,
         action=f"/c/pay/{session['id']}",
+        address_fields=[
+            {
+                "key": key,
+                "label": label,
+                "required": key in REQUIRED_SHIPPING_FIELDS,
+                "autocomplete": autocomplete,
+                "value": form.get(f"shipping_{key}", ""),
+                "invalid": key in invalid,
+            }
+            for key, label, autocomplete in ADDRESS_FIELDS
+        ],
+        countries=[
+            {"code": code, "name": country_name(code), "selected": code == chosen_country}
+            for code in allowed
+        ],
+        country_invalid="country" in invalid,
+        rates=[
+            {
+                "id": rate["id"],
+                "name": rate["display_name"],
+                "amount": format_money(rate["fixed_amount"]["amount"], currency),
+                "total": format_money(
+                    session["amount_subtotal"] + rate["fixed_amount"]["amount"], currency
+                ),
+                "checked": rate["id"] == chosen_rate,
+            }
+            for rate in rates
+        ],
         cancel_url=session["cancel_url"],
         success_url=session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"]),
         done_message=done,
+        ship_to=ship_to,
     )
 
 
