@@ -149,6 +149,7 @@ ADMIN_PAGES = (
     "shop.admin.outbox",
     "shop.admin.products",
     "shop.admin.runs",
+    "shop.admin.shipping",
     "shop.admin.subscribers",
     "shop.admin.views",
 )

@@ -70,7 +70,8 @@ def demo_command(admin_email: str) -> None:
     click.echo(
         f"Demo content: {result.articles_created} articles, {result.tags_created} tags and "
         f"{result.comments_created} comments, {result.products_created} products and "
-        f"{result.history_readers} demo readers with six months of history added."
+        f"{result.history_readers} demo readers with six months of history and "
+        f"{result.posted_orders} posted orders added."
     )
 
 

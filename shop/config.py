@@ -7,11 +7,18 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from dotenv import load_dotenv
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 # Where the development server listens when neither PORT nor FLASK_RUN_PORT says.
 DEFAULT_PORT = 5000
+# Where posted items go unless SHIPPING_COUNTRIES says otherwise.
+DEFAULT_SHIPPING_COUNTRIES = "US,CA,GB,IE,AU,NZ"
+# Codes Stripe Checkout does not take in shipping_address_collection.allowed_countries.
+STRIPE_UNSHIPPABLE = frozenset(
+    ["AS", "CX", "CC", "CU", "HM", "IR", "KP", "MH", "FM", "NF", "MP", "PW", "SY", "UM", "VI"]
+)
 
 
 class ConfigError(RuntimeError):
@@ -46,6 +53,30 @@ def served_url(environ: dict[str, str]) -> str:
     if not 0 < port < 65536:
         raise ConfigError(f"{name} must be a port number from 1 to 65535, got {port}")
     return f"http://127.0.0.1:{port}"
+
+
+def shipping_countries(value: str | None) -> tuple[str, ...]:
+    """Read SHIPPING_COUNTRIES: ISO 3166 two-letter codes, comma-separated, that Stripe takes."""
+    known = Locale.parse("en").territories
+    codes: list[str] = []
+    for part in (value or DEFAULT_SHIPPING_COUNTRIES).split(","):
+        code = part.strip().upper()
+        if not code:
+            continue
+        if len(code) != 2 or not code.isalpha() or code not in known:
+            raise ConfigError(
+                f"SHIPPING_COUNTRIES: {part.strip()!r} is not a two-letter country code "
+                "such as GB or US (the United Kingdom is GB)."
+            )
+        if code in STRIPE_UNSHIPPABLE:
+            raise ConfigError(
+                f"SHIPPING_COUNTRIES: Stripe Checkout cannot collect addresses in {code}."
+            )
+        if code not in codes:
+            codes.append(code)
+    if not codes:
+        raise ConfigError("SHIPPING_COUNTRIES names no country: leave it unset or list some.")
+    return tuple(codes)
 
 
 def normalise_database_url(url: str) -> str:
@@ -115,6 +146,8 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         # Limited-stock units one reader may hold in cart and open checkouts at once.
         "MAX_UNITS_PER_ACCOUNT": _int("MAX_UNITS_PER_ACCOUNT", env("MAX_UNITS_PER_ACCOUNT"), 10),
         "CURRENCY": (env("CURRENCY") or "usd").lower(),
+        # Where posted items may be sent: Checkout offers only these countries.
+        "SHIPPING_COUNTRIES": shipping_countries(env("SHIPPING_COUNTRIES")),
         "PAYWALL_GRACE_DAYS": _int("PAYWALL_GRACE_DAYS", env("PAYWALL_GRACE_DAYS"), 7),
         "PUBLICATION_TIMEZONE": env("PUBLICATION_TIMEZONE") or "UTC",
         "DIGEST_HOUR": _int("DIGEST_HOUR", env("DIGEST_HOUR"), 7),

@@ -137,9 +137,12 @@ def make_product(
     stock: int | None = None,
     currency: str = "usd",
     active: bool = True,
+    needs_shipping: bool = False,
 ) -> Product:
     """A product with one active price, committed."""
-    product = ProductFactory(name=name, kind=kind, stock=stock, active=active)
+    product = ProductFactory(
+        name=name, kind=kind, stock=stock, active=active, needs_shipping=needs_shipping
+    )
     PriceFactory(product=product, amount=amount, currency=currency, interval=interval)
     db.session.refresh(product)
     return product

@@ -34,6 +34,7 @@ def _form_input(form: ProductForm) -> catalogue_admin.ProductInput:
         stock=form.stock.data,
         amount=catalogue_admin.parse_price(form.amount.data),
         interval=form.interval.data or None,
+        needs_shipping=bool(form.needs_shipping.data),
     )
 
 

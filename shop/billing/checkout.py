@@ -21,7 +21,14 @@ from shop.cart.models import Cart, Order, OrderLine, OrderStatus
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.install import scoped_key
+from shop.shipping import services as shipping
 from shop.urls import external_url
+
+PLAN_AND_POSTED = (
+    "A plan and items we post are checked out separately, because Stripe cannot add "
+    "postage to a subscription. Remove one of them from your cart, check out, then add it "
+    "back: your cart keeps everything else."
+)
 
 # Statuses in which a reader already holds a plan and should manage it, not buy another.
 HOLDING_STATUSES = ("active", "trialing", "past_due", "incomplete")
@@ -134,6 +141,9 @@ def start_checkout(user: User) -> str:
         raise BillingError("Your cart is empty.")
     lines = carts.check_cart_for_checkout(cart)
     has_plan = any(line.product.is_plan for line in lines)
+    posted = shipping.is_posted(line.product for line in lines)
+    if has_plan and posted:
+        raise BillingError(PLAN_AND_POSTED)
     if has_plan and _holds_plan(user):
         raise BillingError(
             "You already have a plan. Change or cancel it from your account's billing page."
@@ -207,6 +217,8 @@ def start_checkout(user: User) -> str:
             params["subscription_data"] = {"metadata": {"order_id": str(order.id)}}
         else:
             params["payment_intent_data"] = {"metadata": {"order_id": str(order.id)}}
+        if posted:
+            params.update(shipping.checkout_fields())
         if order.checkout_expires_at is not None:
             params["expires_at"] = _unix(order.checkout_expires_at)
         session = gateway.create_checkout_session(

@@ -8,6 +8,7 @@ win, so a webhook delivered twice, late, or racing the success page changes noth
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -21,6 +22,8 @@ from shop.cart.models import Order, OrderStatus
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.mail import send_email
+from shop.shipping import services as shipping
+from shop.shipping.address import Address
 from shop.urls import external_url
 
 log = logging.getLogger(__name__)
@@ -133,6 +136,11 @@ def fulfil(session: gateway.CheckoutSession) -> bool:
     db.session.refresh(order)
     for line in order.lines:
         line.reserved = 0  # the reservation is now a sale
+    posted = shipping.is_posted(line.product for line in order.lines if line.product is not None)
+    if posted or session.shipping is not None:
+        shipment = shipping.record_shipment(order, _with_rate_name(session))
+        # The order's total is what the reader paid: its lines and the postage.
+        order.total = sum(line.amount for line in order.lines) + shipment.amount
     user = db.session.get(User, order.user_id)
     cart = carts.find_cart(user, None)
     if cart is not None and cart.version == order.cart_version:
@@ -152,6 +160,22 @@ def fulfil(session: gateway.CheckoutSession) -> bool:
     return True
 
 
+def _with_rate_name(session: gateway.CheckoutSession) -> Address | None:
+    """The address a session collected, with its rate's name as the reader saw it."""
+    if session.shipping is None or not session.shipping_rate:
+        return session.shipping
+    try:
+        name = gateway.shipping_rate_name(session.shipping_rate)
+    except gateway.GatewayError:
+        # The order is paid and its address known: a name missing from the label is
+        # better than a payment left unfulfilled until Stripe answers.
+        log.warning(
+            "Shipping rate %s could not be read; kept without its name", session.shipping_rate
+        )
+        return session.shipping
+    return replace(session.shipping, rate_name=name)
+
+
 def send_receipt(order_id: int) -> None:
     """Mail the receipt of a paid order, once."""
     order = db.session.get(Order, order_id)
@@ -159,11 +183,14 @@ def send_receipt(order_id: int) -> None:
         return
     user = db.session.get(User, order.user_id)
     assert user is not None  # every order has a reader, and accounts are never deleted
+    shipment = shipping.shipment_for(order.id)
     send_email(
         user.email,
         f"Your receipt from {current_app.config['PUBLICATION_NAME']} (order {order.id})",
         "receipt",
         order=order,
+        shipment=shipment,
+        address=shipping.address_lines(shipment) if shipment is not None else [],
         account_url=external_url("accounts.account"),
     )
     order.receipt_sent_at = utcnow()

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 import stripe
 from flask import current_app
 
+from shop.shipping.address import Address
+
 if TYPE_CHECKING:
     from stripe import RequestOptions
     from stripe.checkout import Session
@@ -203,6 +205,27 @@ def deactivate_price(stripe_price_id: str) -> None:
 # --- checkout ------------------------------------------------------------------------
 
 
+def _shipping_from(data: dict[str, Any]) -> Address | None:
+    """The address and postage a session collected: under ``collected_information`` in the
+    API version the library pins, at the top level (``shipping_details``) in older ones."""
+    details = (data.get("collected_information") or {}).get("shipping_details") or data.get(
+        "shipping_details"
+    )
+    if not details:
+        return None
+    address = details.get("address") or {}
+    return Address(
+        name=details.get("name") or "",
+        line1=address.get("line1") or "",
+        line2=address.get("line2") or "",
+        city=address.get("city") or "",
+        state=address.get("state") or "",
+        postal_code=address.get("postal_code") or "",
+        country=(address.get("country") or "").upper(),
+        amount=int((data.get("shipping_cost") or {}).get("amount_total") or 0),
+    )
+
+
 @dataclass
 class CheckoutSession:
     """What Broadsheet needs to know about a Checkout Session."""
@@ -219,6 +242,9 @@ class CheckoutSession:
     invoice: str | None
     amount_total: int | None
     currency: str | None
+    # Where to post it (the rate's name is not on the session: see shipping_rate_name).
+    shipping: Address | None = None
+    shipping_rate: str | None = None  # the Stripe shipping rate's id
 
 
 @_reads_object
@@ -241,6 +267,8 @@ def checkout_session_from(obj: Any) -> CheckoutSession:
         invoice=_id(data.get("invoice")),
         amount_total=data.get("amount_total"),
         currency=data.get("currency"),
+        shipping=_shipping_from(data),
+        shipping_rate=_id((data.get("shipping_cost") or {}).get("shipping_rate")),
     )
 
 
@@ -256,6 +284,12 @@ def create_checkout_session(params: dict[str, Any], idempotency_key: str) -> Che
         options={"idempotency_key": idempotency_key},
     )
     return checkout_session_from(session)
+
+
+def shipping_rate_name(rate_id: str) -> str:
+    """The display name of a Stripe shipping rate, as the reader saw it at checkout."""
+    rate = _call("shipping rate retrieve", _client().v1.shipping_rates.retrieve, rate_id)
+    return rate.display_name or ""
 
 
 def retrieve_checkout_session(session_id: str) -> CheckoutSession:

@@ -47,6 +47,7 @@ class ProductInput:
     stock: int | None = None
     amount: int = 0
     interval: str | None = None
+    needs_shipping: bool = False
 
 
 def _is_int(value: Any) -> bool:
@@ -82,6 +83,10 @@ def _check_product_input(data: ProductInput, product: Product | None) -> Product
             raise CatalogueError("Choose how often the plan bills: monthly or yearly.", "interval")
         if stock is not None:
             raise CatalogueError("Plans have no stock: leave it empty.", "stock")
+        if data.needs_shipping:
+            raise CatalogueError(
+                "Plans are not posted: only one-off items can be.", "needs_shipping"
+            )
     else:
         if interval is not None:
             raise CatalogueError(
@@ -107,6 +112,7 @@ def _check_product_input(data: ProductInput, product: Product | None) -> Product
         stock=stock,
         amount=amount,
         interval=interval,
+        needs_shipping=bool(data.needs_shipping),
     )
 
 
@@ -121,6 +127,7 @@ def save_product(data: ProductInput, product: Product | None = None) -> Product:
         product.description = clean.description
         product.active = clean.active
         product.stock = clean.stock
+        product.needs_shipping = clean.needs_shipping
         current = product.price
         code = money.currency()
         if (

@@ -30,6 +30,7 @@ class ProductForm(FlaskForm):
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
     kind = RadioField("Kind", choices=KIND_CHOICES, default="item")
     active = BooleanField("On sale in the shop", default=True)
+    needs_shipping = BooleanField("Posted to the buyer")
     stock = WholeNumberField(
         "Stock",
         validators=[

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.clock import utcnow
@@ -32,6 +32,8 @@ class Product(Model):
     # Units left to sell for one-off items (None: unlimited). Checkout reserves by
     # decrementing it atomically; an expired checkout gives the units back.
     stock: Mapped[int | None]
+    # A one-off item that is posted: checkout asks for an address and a shipping rate.
+    needs_shipping: Mapped[bool] = mapped_column(default=False, server_default=false())
     stripe_product_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,11 +1,15 @@
-"""The demo shop: two supporter plans and two one-off items, loaded idempotently."""
+"""The demo shop: two supporter plans, two posted items and two shipping rates, loaded
+idempotently."""
 
 from __future__ import annotations
 
+from shop import money
 from shop.catalogue import admin as products
 from shop.catalogue import services as catalogue
 from shop.catalogue.models import KIND_ITEM, KIND_PLAN
 from shop.extensions import db
+from shop.shipping import services as shipping
+from shop.shipping.models import ShippingRate
 from shop.text import slugify
 
 PRODUCTS: list[dict] = [
@@ -32,6 +36,7 @@ PRODUCTS: list[dict] = [
         "amount": 2500,
         "interval": None,
         "stock": 40,
+        "needs_shipping": True,
     },
     {
         "name": "Tote bag",
@@ -40,8 +45,12 @@ PRODUCTS: list[dict] = [
         "amount": 1800,
         "interval": None,
         "stock": 25,
+        "needs_shipping": True,
     },
 ]
+
+# Postage the demo offers at checkout: (name, minor units).
+RATES = [("Standard post", 350), ("Tracked, two working days", 695)]
 
 # Sold by earlier demos with a promise the app does not keep yet (a mailed code to
 # redeem): taken off sale where an earlier demo left it, until gifts are delivered.
@@ -52,10 +61,19 @@ def load_catalogue() -> int:
     """Create the demo products that are missing (matched by slug); return how many."""
     created = 0
     for spec in PRODUCTS:
-        if catalogue.get_product(slugify(spec["name"])) is not None:
+        existing = catalogue.get_product(slugify(spec["name"]))
+        if existing is not None:
+            # An earlier demo sold these as posted without asking for an address.
+            if spec.get("needs_shipping") and not existing.needs_shipping:
+                existing.needs_shipping = True
             continue
         products.save_product(products.ProductInput(active=True, **spec))
         created += 1
+    if not shipping.all_rates():
+        for name, amount in RATES:
+            db.session.add(
+                ShippingRate(name=name, amount=amount, currency=money.currency(), active=True)
+            )
     for slug in RETIRED:
         retired = catalogue.get_product(slug)
         if retired is not None:

@@ -17,10 +17,12 @@ from sqlalchemy import insert, select
 from shop.accounts.models import ROLE_READER, User
 from shop.articles.models import Tag
 from shop.billing.models import Payment, PaymentStatus, Subscription, SubscriptionChange
+from shop.cart.models import Order, OrderLine, OrderStatus
 from shop.catalogue.models import KIND_PLAN, Product
 from shop.extensions import db
 from shop.preferences.models import DigestPreference, Frequency
 from shop.sending.models import Delivery, DeliveryStatus, Run, RunKind
+from shop.shipping.models import Shipment
 
 READERS = 60
 DAYS = 180
@@ -219,3 +221,96 @@ def _digest_runs(rng: random.Random, readers: list[User], now: datetime) -> None
         run.sent = sum(r["status"] == DeliveryStatus.SENT for r in rows)
         run.failed = sum(r["status"] == DeliveryStatus.FAILED for r in rows)
         run.bounced = sum(r["status"] == DeliveryStatus.BOUNCED for r in rows)
+
+
+# Posted orders for the back office's shipping queue: (reader number, product slug,
+# quantity, days ago, tracking number or None while it waits to be posted).
+POSTED_ORDERS = [
+    (3, "the-printed-annual", 1, 12, "RM 4821 7730 GB"),
+    (7, "tote-bag", 2, 9, "RM 4821 9914 GB"),
+    (11, "the-printed-annual", 1, 2, None),
+    (15, "tote-bag", 1, 1, None),
+]
+POSTED_SESSION = "demo_cs_post_"
+ADDRESSES = [
+    ("14 Harbour Row", "Whitby", "YO21 3PU", "GB"),
+    ("220 Elm Street", "Portland, OR", "97205", "US"),
+    ("9 Rue Lepic", "Dublin 8", "D08 T6YA", "IE"),
+    ("31 Brunswick Street", "Fitzroy VIC", "3065", "AU"),
+]
+
+
+def load_posted_orders(now: datetime) -> int:
+    """Paid orders of posted items, two sent with tracking and two waiting; once."""
+    made = db.session.scalar(
+        select(Order.id).where(Order.stripe_checkout_session_id.like(f"{POSTED_SESSION}%")).limit(1)
+    )
+    if made is not None:
+        return 0
+    created = 0
+    for index, (number, slug, quantity, days_ago, tracking) in enumerate(POSTED_ORDERS):
+        reader = db.session.scalar(
+            select(User).where(User.email == f"{PREFIX}{number:02d}@example.com")
+        )
+        product = db.session.scalar(select(Product).where(Product.slug == slug))
+        price = product.price if product is not None else None
+        if reader is None or product is None or price is None:
+            continue
+        paid_at = now - timedelta(days=days_ago, hours=index)
+        postage = 350
+        order = Order(
+            user_id=reader.id,
+            status=OrderStatus.PAID,
+            mode="payment",
+            currency=price.currency,
+            total=price.amount * quantity + postage,
+            cart_version=1,
+            stripe_checkout_session_id=f"{POSTED_SESSION}{index + 1}",
+            stripe_payment_intent_id=f"demo_pi_post_{index + 1}",
+            created_at=paid_at - timedelta(minutes=3),
+            paid_at=paid_at,
+            receipt_sent_at=paid_at,
+            lines=[
+                OrderLine(
+                    product_id=product.id,
+                    price_id=price.id,
+                    name=product.name,
+                    unit_amount=price.amount,
+                    quantity=quantity,
+                )
+            ],
+        )
+        db.session.add(order)
+        db.session.flush()
+        line1, city, postal_code, country = ADDRESSES[index % len(ADDRESSES)]
+        db.session.add(
+            Shipment(
+                order_id=order.id,
+                name=reader.display_name or "Demo reader",
+                line1=line1,
+                line2="",
+                city=city,
+                state="",
+                postal_code=postal_code,
+                country=country,
+                rate_name="Standard post",
+                amount=postage,
+                shipped_at=paid_at + timedelta(days=1) if tracking else None,
+                tracking_number=tracking,
+                created_at=paid_at,
+            )
+        )
+        db.session.add(
+            Payment(
+                user_id=reader.id,
+                order_id=order.id,
+                amount=order.total,
+                currency=order.currency,
+                status=PaymentStatus.PAID,
+                stripe_payment_intent_id=order.stripe_payment_intent_id,
+                paid_at=paid_at,
+            )
+        )
+        created += 1
+    db.session.commit()
+    return created

@@ -14,7 +14,7 @@ from shop.articles.rendering import render_markdown
 from shop.clock import utcnow
 from shop.demo.catalogue import load_catalogue
 from shop.demo.content import COMMENTS, TAGS, load_articles
-from shop.demo.history import load_history
+from shop.demo.history import load_history, load_posted_orders
 from shop.extensions import db
 from shop.text import slugify
 
@@ -33,6 +33,7 @@ class DemoResult:
     comments_created: int = 0
     products_created: int = 0
     history_readers: int = 0
+    posted_orders: int = 0
 
 
 def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
@@ -96,4 +97,5 @@ def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
     db.session.commit()
     result.products_created = load_catalogue()
     result.history_readers = load_history(utcnow())
+    result.posted_orders = load_posted_orders(utcnow())
     return result

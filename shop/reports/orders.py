@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,10 @@ from shop.cart.models import Order, OrderLine, OrderStatus
 from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
+from shop.money import to_major
 from shop.pagination import Page, paginate
+from shop.shipping import services as shipping
+from shop.shipping.models import Shipment
 
 PER_PAGE = 25
 EXPORT_BATCH = 1000  # rows fetched from the database at a time while streaming
@@ -52,6 +55,7 @@ ATTENTION_LABELS = {
 
 STATUS_LABELS = {status: status.replace("_", " ").capitalize() for status in OrderStatus}
 
+# Amounts are in the currency's units ("25.00", not 2500 cents), as a spreadsheet sums them.
 EXPORT_HEADER = [
     "order_id",
     "email",
@@ -65,6 +69,17 @@ EXPORT_HEADER = [
     "stripe_checkout_session_id",
     "stripe_payment_intent_id",
     "stripe_subscription_id",
+    "shipping_rate",
+    "shipping_amount",
+    "ship_to_name",
+    "ship_to_line1",
+    "ship_to_line2",
+    "ship_to_city",
+    "ship_to_state",
+    "ship_to_postal_code",
+    "ship_to_country",
+    "shipped_at",
+    "tracking_number",
 ]
 
 _ORDER_NUMBER = re.compile(r"#?([0-9]{1,9})")
@@ -263,6 +278,8 @@ class OrderDetail:
     attention: str | None
     subscription: Subscription | None
     payments: list[PaymentLine]
+    shipment: Shipment | None = None
+    address: list[str] = field(default_factory=list)
 
     @property
     def attention_label(self) -> str:
@@ -308,6 +325,7 @@ def order_detail(order_id: int, now: datetime | None = None) -> OrderDetail | No
                 Subscription.stripe_subscription_id == order.stripe_subscription_id
             )
         )
+    shipment = shipping.shipment_for(order.id)
     payments = db.session.scalars(
         select(Payment).where(_payments_clause(order)).order_by(Payment.paid_at, Payment.id)
     ).all()
@@ -319,6 +337,8 @@ def order_detail(order_id: int, now: datetime | None = None) -> OrderDetail | No
         payments=[
             PaymentLine(p, refundable_amount(p), renewal=p.order_id != order.id) for p in payments
         ],
+        shipment=shipment,
+        address=shipping.address_lines(shipment) if shipment is not None else [],
     )
 
 
@@ -338,21 +358,43 @@ def export_rows(filters: OrderFilters, now: datetime | None = None) -> Iterator[
     """The filtered orders as CSV rows (``EXPORT_HEADER``), read from the database in batches."""
     query = (
         _listing(filters, now or utcnow())
+        .add_columns(Shipment)
+        .outerjoin(Shipment, Shipment.order_id == Order.id)
         .options(selectinload(Order.lines))
         .execution_options(yield_per=EXPORT_BATCH)
     )
-    for order, email, _reason in db.session.execute(query):
+    for order, email, _reason, shipment in db.session.execute(query):
         yield [
             order.id,
             email,
             order.status,
-            order.total,
+            to_major(order.total, order.currency),
             order.currency,
-            order.amount_refunded,
+            to_major(order.amount_refunded, order.currency),
             lines_summary(order.lines),
             order.created_at,
             order.paid_at,
             order.stripe_checkout_session_id,
             order.stripe_payment_intent_id,
             order.stripe_subscription_id,
+            *_shipping_cells(shipment, order.currency),
         ]
+
+
+def _shipping_cells(shipment: Shipment | None, currency: str) -> list[Any]:
+    """The export's shipping columns: empty for an order that is not posted."""
+    if shipment is None:
+        return [None] * 11
+    return [
+        shipment.rate_name,
+        to_major(shipment.amount, currency),
+        shipment.name,
+        shipment.line1,
+        shipment.line2,
+        shipment.city,
+        shipment.state,
+        shipment.postal_code,
+        shipment.country,
+        shipment.shipped_at,
+        shipment.tracking_number,
+    ]

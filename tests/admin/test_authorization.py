@@ -22,6 +22,7 @@ from shop.mail import write_to_outbox
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
 from shop.sending.models import Delivery, Run
+from shop.shipping.models import Shipment, ShippingRate
 from tests.factories import ArticleFactory, CommentFactory, TagFactory, UserFactory, make_product
 from tests.support import csrf_token
 
@@ -52,6 +53,23 @@ def real_ids(app, admin) -> dict[str, object]:
         user_id=reader.id, order_id=order.id, amount=500, currency="usd", status="paid"
     )
     db.session.add(payment)
+    # The order is posted, so the shipping queue has it to walk.
+    db.session.add(
+        Shipment(
+            order_id=order.id,
+            name="Someone",
+            line1="1 Walked Street",
+            line2="",
+            city="Whitby",
+            state="",
+            postal_code="YO21 3PU",
+            country="GB",
+            rate_name="Standard post",
+            amount=0,
+        )
+    )
+    rate = ShippingRate(name="Walked rate", amount=350, currency="usd", active=True)
+    db.session.add(rate)
     db.session.commit()
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = "a@example.org", "b@example.org", "Hi"
@@ -68,6 +86,7 @@ def real_ids(app, admin) -> dict[str, object]:
         "user_id": reader.id,
         "order_id": order.id,
         "payment_id": payment.id,
+        "rate_id": rate.id,
         "name": outbox_file.name,
     }
 

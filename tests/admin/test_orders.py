@@ -613,13 +613,14 @@ def test_the_export_is_a_streamed_csv_safe_to_open(office, app):
     assert row["email"] == "'=cmd|'/c calc'!A1@example.org"
     assert row["lines"] == '\'=HYPERLINK("http://evil.example") × 1; Tote bag × 2'
     assert row["order_id"] == str(order.id)
-    assert (row["total"], row["currency"], row["amount_refunded"]) == ("1800", "usd", "250")
+    # In dollars, as a spreadsheet adds them up, not in cents.
+    assert (row["total"], row["currency"], row["amount_refunded"]) == ("18.00", "usd", "2.50")
     assert row["stripe_checkout_session_id"] == "cs_export"
     assert row["stripe_payment_intent_id"] == "pi_export"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row["created_at"])
     # Numbers are bare in the file, not quoted text.
     assert f"\r\n{order.id},'=cmd" in text.replace('"', "")
-    assert ",1800,usd,250," in text
+    assert ",18.00,usd,2.50," in text
 
 
 def test_the_export_follows_the_filters_and_reads_in_batches(office, mixed_orders, monkeypatch):

@@ -108,3 +108,78 @@ def test_a_reader_leaves_the_checkout_and_ends_it(
     db.session.expire_all()
     assert db.session.get(Product, tote.id).stock == 2
     assert db.session.scalars(db.select(Order.status)).all() == ["abandoned"]
+
+
+def test_a_reader_buys_a_posted_item_and_the_admin_posts_it_with_tracking(
+    checked_page, live_server, emulator_server, reader, mailbox
+):
+    from shop.extensions import db
+    from shop.shipping.models import ShippingRate
+    from tests.factories import AdminFactory
+
+    site, page = checked_page, checked_page.page
+    emulator_server.configure_webhook(live_server + "/webhooks/stripe", WEBHOOK_SECRET)
+    push_product(make_product("Tote bag", 1800, stock=5, needs_shipping=True))
+    db.session.add_all(
+        [
+            ShippingRate(name="Standard post", amount=350, currency="usd"),
+            ShippingRate(name="Tracked", amount=695, currency="usd"),
+        ]
+    )
+    db.session.commit()
+    editor = AdminFactory(email="editor@example.org")
+
+    site.goto("/login")
+    page.get_by_label("Email", exact=True).fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    site.submit("Log in")
+    site.goto("/shop")
+    tote = page.get_by_role("listitem").filter(has_text="Tote bag")
+    expect(tote).to_contain_text("Posted to you: postage is added at checkout.")
+    site.submit("Add to cart", within=tote)
+    site.submit("Check out")
+
+    # Stripe's (the emulator's) page asks where to post it, and how.
+    expect(page).to_have_url(re.compile(r"/c/pay/cs_"))
+    page.get_by_label("Full name").fill("Nina Reader")
+    page.get_by_label("Address line 1").fill("14 Harbour Row")
+    page.get_by_label("City").fill("Whitby")
+    page.get_by_label("Postal code").fill("YO21 3PU")
+    page.get_by_label("Country").select_option("GB")
+    page.get_by_label(re.compile(r"^Tracked")).check()
+    site.submit("Pay")
+
+    expect(page).to_have_url(re.compile(re.escape(live_server) + r"/checkout/success"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you!")
+    receipt = mailbox.last_to(EMAIL).get_body(preferencelist=("plain",)).get_content()
+    assert "Postage: Tracked: $6.95" in receipt and "14 Harbour Row" in receipt
+    assert "Total: $24.95" in receipt
+    site.submit("Log out")
+
+    # The editor finds it in the shipping queue and posts it.
+    site.goto("/login")
+    page.get_by_label("Email", exact=True).fill(editor.email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    site.submit("Log in")
+    site.goto("/admin/")
+    site.follow(
+        page.get_by_role("navigation", name="Back office").get_by_role("link", name="Shipping")
+    )
+    expect(page.get_by_role("link", name="To ship (1)")).to_be_visible()
+    order = page.locator("section.shipment").first
+    expect(order).to_contain_text("Nina Reader")
+    expect(order).to_contain_text("United Kingdom")
+    expect(order).to_contain_text("Tote bag × 1")
+    expect(order).to_contain_text("Tracked: $6.95")
+    order.get_by_label("Tracking number (optional)").fill("RM 4821 7730 GB")
+    site.submit("Mark as posted and email the reader", within=order)
+    expect(page.get_by_role("status")).to_contain_text(
+        "marked as posted, and the reader was emailed"
+    )
+    expect(page.get_by_text("Nothing is waiting to be posted.")).to_be_visible()
+    notice = mailbox.last_to(EMAIL)
+    assert notice["Subject"].endswith("is on its way")
+    assert "RM 4821 7730 GB" in notice.get_body(preferencelist=("plain",)).get_content()
+
+    site.follow(page.get_by_role("link", name="Shipped"))
+    expect(page.locator("section.shipment")).to_contain_text("posted")

@@ -300,6 +300,7 @@ SHOWN = [
     ("admin.product_edit", "admin", "name", ["/admin/products", "/shop"]),
     ("admin.product_edit", "admin", "description", ["/shop"]),
     ("admin.newsletter_edit", "admin", "subject", ["/admin/newsletters"]),
+    ("admin.shipping_rate_add", "admin", "name", ["/admin/shipping"]),
 ]
 
 
