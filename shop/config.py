@@ -177,6 +177,9 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         # Mailed links per address (past it, no more mail, same answer) and per account.
         "RESET_RATE_LIMIT_ADDRESS": env("RESET_RATE_LIMIT_ADDRESS") or "3 per hour",
         "REGISTER_RATE_LIMIT_ADDRESS": env("REGISTER_RATE_LIMIT_ADDRESS") or "3 per hour",
+        "SIGN_IN_RATE_LIMIT_ADDRESS": env("SIGN_IN_RATE_LIMIT_ADDRESS") or "5 per hour",
+        # Minutes a mailed sign-in link works; it works once.
+        "SIGN_IN_LINK_MINUTES": _int("SIGN_IN_LINK_MINUTES", env("SIGN_IN_LINK_MINUTES"), 15),
         "EMAIL_CHANGE_RATE_LIMIT": env("EMAIL_CHANGE_RATE_LIMIT") or "5 per hour",
         "COMMENT_RATE_LIMIT": env("COMMENT_RATE_LIMIT") or "5 per minute",
         "PROXY_HOPS": _int("PROXY_HOPS", env("PROXY_HOPS"), 0),

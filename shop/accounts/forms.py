@@ -1,9 +1,9 @@
 """Account forms: field shapes only; the rules live in services."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, StopValidation
+from wtforms.validators import DataRequired, Length, Optional, StopValidation
 
 from shop.accounts.services import address_problem
 
@@ -24,6 +24,7 @@ EMAIL_FIELD = [
     Length(max=254),
 ]
 PASSWORD_FIELD = [DataRequired(message="Enter a password."), Length(max=200)]
+NAME_FIELD = [Optional(), Length(max=80, message="Keep your name under 80 characters.")]
 
 DIGEST_FREQUENCY_CHOICES = [
     SelectChoice("daily", "Daily"),
@@ -37,6 +38,7 @@ class RegisterForm(FlaskForm):
 
     email = EmailField("Email", validators=EMAIL_FIELD)
     password = PasswordField("Password", validators=PASSWORD_FIELD)
+    display_name = StringField("Your name", validators=NAME_FIELD)
     digest = BooleanField("Email me a digest of new stories", default=False)
     # Only read when ``digest`` is ticked; the service checks the value then.
     digest_frequency = SelectField(
@@ -50,6 +52,13 @@ class LoginForm(FlaskForm):
     email = EmailField("Email", validators=EMAIL_FIELD)
     password = PasswordField("Password", validators=PASSWORD_FIELD)
     remember = BooleanField("Keep me logged in on this device")
+
+
+class SignInLinkForm(FlaskForm):
+    """Ask for a mailed sign-in link instead of typing a password."""
+
+    # Its own name: the login form beside it on the page has an "email" field too.
+    sign_in_email = EmailField("Email address", validators=EMAIL_FIELD)
 
 
 class ForgotPasswordForm(FlaskForm):
@@ -71,8 +80,26 @@ class ChangePasswordForm(FlaskForm):
     new_password = PasswordField("New password", validators=PASSWORD_FIELD)
 
 
+class SetPasswordForm(FlaskForm):
+    """Set a first password, for a member who has signed in by mailed link only."""
+
+    new_password = PasswordField("New password", validators=PASSWORD_FIELD)
+
+
 class ChangeEmailForm(FlaskForm):
     """Move the account to another address, confirmed by mail."""
 
     email = EmailField("New email", validators=EMAIL_FIELD)
     password = PasswordField("Your password", validators=PASSWORD_FIELD)
+
+
+class ChangeEmailWithoutPasswordForm(FlaskForm):
+    """Move an account that has no password to another address, confirmed by mail."""
+
+    email = EmailField("New email", validators=EMAIL_FIELD)
+
+
+class NameForm(FlaskForm):
+    """The name shown on the reader's comments and in their mail."""
+
+    display_name = StringField("Your name", validators=NAME_FIELD)

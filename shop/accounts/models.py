@@ -14,6 +14,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from shop.clock import utcnow
 from shop.extensions import Model
 
+# A password hash no password matches: an account that signs in by mailed link only.
+NO_PASSWORD = "!no-password"  # noqa: S105  (not a password: a hash nothing matches)
 ROLE_READER = "reader"
 ROLE_ADMIN = "admin"
 DEFAULT_HASH_METHOD = "scrypt"
@@ -53,6 +55,15 @@ class User(UserMixin, Model):
         """Store a hash of the password (scrypt unless ``PASSWORD_HASH_METHOD`` says otherwise)."""
         self.password_hash = generate_password_hash(password, method=password_hash_method())
 
+    def clear_password(self) -> None:
+        """Leave the account without a password: it signs in by mailed link."""
+        self.password_hash = NO_PASSWORD
+
+    @property
+    def has_password(self) -> bool:
+        """Whether the reader has set a password (members who subscribed by email have not)."""
+        return not self.password_hash.startswith("!")
+
     def check_password(self, password: str) -> bool:
         """Tell whether the password matches the stored hash."""
         return check_password_hash(self.password_hash, password)
@@ -69,8 +80,11 @@ class User(UserMixin, Model):
 
     @property
     def name(self) -> str:
-        """The name shown on bylines and comments."""
-        return self.display_name or self.email.split("@", 1)[0]
+        """The name the reader chose, for bylines, comments and greetings ("" if none).
+
+        Never a piece of the email address: that is the reader's, not a public name.
+        """
+        return self.display_name or ""
 
     def get_id(self) -> str:
         """Flask-Login's session id: the user id, the session version and the login token."""
@@ -97,3 +111,34 @@ class LoginSession(Model):
 
     def __repr__(self) -> str:
         return f"<LoginSession {self.id} of user {self.user_id}>"
+
+
+# What a mailed link is for: signing in, or confirming an email-only subscription.
+LINK_SIGN_IN = "sign_in"
+LINK_SUBSCRIBE = "subscribe"
+
+
+class MailedLink(Model):
+    """A single-use link mailed to an address: it signs in, or confirms a subscription.
+
+    Only a SHA-256 of the link's token is stored, so a copy of the database opens nothing;
+    ``used_at`` is set by one conditional UPDATE, so a link works once however often it is
+    opened or sent.
+    """
+
+    __tablename__ = "mailed_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Where to go once it is used (a path on this site), and the topic a subscriber chose.
+    next_url: Mapped[str | None] = mapped_column(String(500))
+    topic: Mapped[str | None] = mapped_column(String(140))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<MailedLink {self.purpose} {self.id}>"

@@ -117,6 +117,31 @@ def check_password_rules(password: str, email: str) -> None:
         raise AccountError("Your password cannot be your email address.", "password")
 
 
+NAME_MAX = 80
+
+
+def clean_display_name(text: str | None, required: bool = False) -> str | None:
+    """A name to show publicly, trimmed; None when left empty (AccountError if required)."""
+    name = " ".join((text or "").split())
+    if not name:
+        if required:
+            raise AccountError("Write the name to show with your comments.", "display_name")
+        return None
+    if len(name) > NAME_MAX:
+        raise AccountError(f"Keep your name under {NAME_MAX} characters.", "display_name")
+    if not name.isprintable() or "@" in name:
+        raise AccountError(
+            "Use a name, not an email address, and no special characters.", "display_name"
+        )
+    return name
+
+
+def set_display_name(user: User, text: str | None) -> None:
+    """Change the name shown on the reader's comments and in their mail."""
+    user.display_name = clean_display_name(text)
+    db.session.commit()
+
+
 def find_user_by_email(email: str) -> User | None:
     """Look an account up by address, ignoring case."""
     return db.session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
@@ -139,7 +164,7 @@ def _load_token(salt: str, token: str, max_age_setting: str, what: str) -> dict:
     return data
 
 
-def _send(to: str, subject: str, template: str, **ctx) -> None:
+def send_account_mail(to: str, subject: str, template: str, **ctx) -> None:
     """Send one account mail; a relay that is down becomes an AccountError in words."""
     try:
         send_email(to, subject, template, **ctx)
@@ -149,7 +174,7 @@ def _send(to: str, subject: str, template: str, **ctx) -> None:
 
 def _mail_link(to: str, subject: str, template: str, endpoint: str, token: str, **ctx) -> None:
     """Mail a message whose point is one signed link back to the site."""
-    _send(to, subject, template, link=external_url(endpoint, token=token), **ctx)
+    send_account_mail(to, subject, template, link=external_url(endpoint, token=token), **ctx)
 
 
 def _password_fingerprint(user: User) -> str:
@@ -164,6 +189,7 @@ def register(
     digest_consent: bool = False,
     digest_frequency: str = "weekly",
     next_url: str | None = None,
+    display_name: str | None = None,
 ) -> User | None:
     """Register an address: a new account gets a confirmation link, a taken one a warning.
 
@@ -174,9 +200,10 @@ def register(
     email = normalise_email(email)
     check_address(email)
     check_password_rules(password, email)
+    name = clean_display_name(display_name)
     if digest_consent and digest_frequency not in DIGEST_FREQUENCIES:
         raise AccountError("Choose how often you want the digest.", "digest_frequency")
-    user = User(email=email, role=ROLE_READER)
+    user = User(email=email, role=ROLE_READER, display_name=name)
     # Hashed before the lookup, so that a taken address costs as much as a new one.
     user.set_password(password)
     if find_user_by_email(email) is not None:
@@ -205,7 +232,7 @@ def _mail_taken_address(email: str) -> None:
     """Tell an account's owner that someone tried to register their address."""
     if not mail_allowed("taken", email, "REGISTER_RATE_LIMIT_ADDRESS"):
         return
-    _send(
+    send_account_mail(
         email,
         "You already have an account",
         "register_taken",
@@ -246,6 +273,10 @@ def authenticate(email: str, password: str) -> User:
     user = find_user_by_email(email)
     if user is None:
         # Hash anyway, so the answer takes as long whether or not the account exists.
+        check_password_hash(_dummy_hash(password_hash_method()), password)
+        raise AccountError("That email and password do not match an account.")
+    if not user.has_password:
+        # No hash to check: hash anyway, so the answer takes as long as for the others.
         check_password_hash(_dummy_hash(password_hash_method()), password)
         raise AccountError("That email and password do not match an account.")
     if not user.check_password(password):
@@ -301,20 +332,26 @@ def set_new_password(user: User, password: str) -> None:
     user.session_version += 1
 
 
-def change_password(user: User, current_password: str, new_password: str) -> None:
-    """Change a logged-in reader's password; other devices and pending changes end."""
-    if not user.check_password(current_password):
+def change_password(user: User, current_password: str | None, new_password: str) -> None:
+    """Change a logged-in reader's password; other devices and pending changes end.
+
+    A member who signed in by mailed link and never set a password sets one without it.
+    """
+    if user.has_password and not user.check_password(current_password or ""):
         raise AccountError("Your current password is not right.", "current_password")
     set_new_password(user, new_password)
     sessions.end_other_sessions(user, keep=user.login_token)
     db.session.commit()
 
 
-def request_email_change(user: User, new_email: str, password: str) -> None:
-    """Mail a confirmation link to the new address; the change waits for it."""
+def request_email_change(user: User, new_email: str, password: str | None) -> None:
+    """Mail a confirmation link to the new address; the change waits for it.
+
+    An account with no password (it signs in by mailed link) is proven by its session.
+    """
     new_email = normalise_email(new_email)
     check_address(new_email)
-    if not user.check_password(password):
+    if user.has_password and not user.check_password(password or ""):
         raise AccountError("Your password is not right.", "password")
     if new_email == user.email:
         raise AccountError("That is already your email address.", "email")

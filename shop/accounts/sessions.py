@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from flask_login import login_user
 from sqlalchemy import delete, select
 
 from shop.accounts.models import LoginSession, User
@@ -31,6 +32,12 @@ def start_session(user: User) -> str:
     db.session.commit()
     user.login_token = token
     return token
+
+
+def log_in(user: User, remember: bool = False) -> None:
+    """Open a login session for this device and hand its id to Flask-Login."""
+    start_session(user)
+    login_user(user, remember=remember)
 
 
 def _prune(user: User) -> None:

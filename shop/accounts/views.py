@@ -17,14 +17,18 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from shop.accounts import services, sessions
+from shop.accounts import links, services, sessions
 from shop.accounts.forms import (
     ChangeEmailForm,
+    ChangeEmailWithoutPasswordForm,
     ChangePasswordForm,
     ForgotPasswordForm,
     LoginForm,
+    NameForm,
     RegisterForm,
     ResetPasswordForm,
+    SetPasswordForm,
+    SignInLinkForm,
 )
 from shop.extensions import limiter
 from shop.forms import ActionForm, show_error
@@ -45,10 +49,7 @@ def _next_url(default: str = "articles.index") -> str:
     return _requested_next() or url_for(default)
 
 
-def _log_in(user, remember: bool = False) -> None:
-    """Open a login session for this device and hand its id to Flask-Login."""
-    sessions.start_session(user)
-    login_user(user, remember=remember)
+_log_in = sessions.log_in
 
 
 def _login_account_key() -> str:
@@ -97,6 +98,7 @@ def register():
                 digest_consent=bool(form.digest.data),
                 digest_frequency=form.digest_frequency.data,
                 next_url=_requested_next(),
+                display_name=form.display_name.data,
             )
         except services.AccountError as error:
             show_error(form, error)
@@ -149,7 +151,51 @@ def login():
             _log_in(user, remember=bool(form.remember.data))
             flash("You are logged in.", "success")
             return redirect(_next_url())
-    return render_template("accounts/login.html", form=form)
+    link_form = SignInLinkForm(formdata=None)
+    return render_template("accounts/login.html", form=form, link_form=link_form)
+
+
+@bp.route("/login/link", methods=["POST"])
+@limiter.limit(
+    _ip_limit,
+    error_message="Too many attempts from your network. Wait a minute and try again.",
+)
+def request_sign_in_link():
+    """Mail a single-use sign-in link; the same answer whether or not the account exists."""
+    if current_user.is_authenticated:
+        return redirect(_next_url())
+    form = SignInLinkForm()
+    if form.validate_on_submit():
+        try:
+            email = links.request_sign_in_link(form.sign_in_email.data, _requested_next())
+        except services.AccountError as error:
+            show_error(form, error)
+        else:
+            return render_template(
+                "accounts/link_sent.html", email=email, minutes=links.sign_in_minutes()
+            )
+    return render_template("accounts/login.html", form=LoginForm(formdata=None), link_form=form)
+
+
+@bp.route("/signin/<token>", methods=["GET", "POST"])
+def sign_in_link(token: str):
+    """A mailed sign-in link: GET shows who it signs in, the button (POST) uses it up."""
+    form = ActionForm()
+    try:
+        link = links.peek(token, links.LINK_SIGN_IN)
+    except services.AccountError as error:
+        return render_template("accounts/sign_in_link.html", problem=str(error), form=form), 410
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            user, next_url = links.sign_in_with(token)
+        except services.AccountError as error:
+            return render_template("accounts/sign_in_link.html", problem=str(error), form=form), 410
+        if current_user.is_authenticated:
+            logout_user()
+        _log_in(user)
+        flash("You are logged in.", "success")
+        return redirect(next_url or url_for("articles.index"))
+    return render_template("accounts/sign_in_link.html", email=link.email, form=form)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -263,13 +309,13 @@ def reset_password(token: str):
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def change_password():
-    """Change the password, which ends the reader's other sessions."""
-    form = ChangePasswordForm()
+    """Change the password (or set a first one), which ends the reader's other sessions."""
+    has_password = current_user.has_password
+    form = ChangePasswordForm() if has_password else SetPasswordForm()
     if form.validate_on_submit():
+        current = form.current_password.data if has_password else None
         try:
-            services.change_password(
-                current_user, form.current_password.data, form.new_password.data
-            )
+            services.change_password(current_user, current, form.new_password.data)
         except services.AccountError as error:
             show_error(form, error)
         else:
@@ -279,9 +325,11 @@ def change_password():
                 current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
             )
             login_user(current_user._get_current_object(), remember=bool(remembered))
-            flash("Your password is changed.", "success")
+            flash(
+                "Your password is changed." if has_password else "Your password is set.", "success"
+            )
             return redirect(url_for("accounts.account"))
-    return render_template("accounts/change_password.html", form=form)
+    return render_template("accounts/change_password.html", form=form, has_password=has_password)
 
 
 @bp.route("/account/email", methods=["GET", "POST"])
@@ -300,10 +348,11 @@ def change_password():
 )
 def change_email():
     """Ask to move the account to a new address, confirmed through a mailed link."""
-    form = ChangeEmailForm()
+    form = ChangeEmailForm() if current_user.has_password else ChangeEmailWithoutPasswordForm()
     if form.validate_on_submit():
+        password = form.password.data if isinstance(form, ChangeEmailForm) else None
         try:
-            services.request_email_change(current_user, form.email.data, form.password.data)
+            services.request_email_change(current_user, form.email.data, password)
         except services.AccountError as error:
             show_error(form, error)
         else:
@@ -326,3 +375,19 @@ def confirm_email_change(token: str):
     else:
         flash(f"Your email address is now {user.email}.", "success")
     return redirect(url_for("accounts.account") if current_user.is_authenticated else "/")
+
+
+@bp.route("/account/name", methods=["GET", "POST"])
+@login_required
+def change_name():
+    """The name shown on the reader's comments and in their mail."""
+    form = NameForm(obj=current_user)
+    if form.validate_on_submit():
+        try:
+            services.set_display_name(current_user, form.display_name.data)
+        except services.AccountError as error:
+            show_error(form, error)
+        else:
+            flash("Your name is saved.", "success")
+            return redirect(url_for("accounts.account"))
+    return render_template("accounts/change_name.html", form=form)

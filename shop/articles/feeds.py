@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from xml.etree import ElementTree as ET  # noqa: S405  (we build XML; we never parse input)
 
+from flask import current_app
+
 from shop.articles.models import Article
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -49,7 +51,7 @@ def atom_feed(
         _text(entry, "published", _iso(published))
         _text(entry, "updated", _iso(max(article.updated_at, published)))
         author = ET.SubElement(entry, "author")
-        _text(author, "name", article.author.name)
+        _text(author, "name", article.author.name or current_app.config["PUBLICATION_NAME"])
         for tag in article.tags:
             ET.SubElement(
                 entry, "category", {"term": tag.slug, "label": tag.name, "scheme": tag_url(tag)}

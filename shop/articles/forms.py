@@ -32,6 +32,11 @@ class CommentForm(FlaskForm):
         ],
     )
     website = StringField("Leave this field empty")
+    # Shown only to readers who have not chosen a name yet; it is saved on their account.
+    display_name = StringField(
+        "Your name (optional)",
+        validators=[Optional(), Length(max=80, message="Keep your name under 80 characters.")],
+    )
 
 
 class CheckboxListField(SelectMultipleField):

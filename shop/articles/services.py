@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from shop.accounts.models import User
+from shop.accounts.services import AccountError, clean_display_name
 from shop.articles.models import ACCESS_LEVELS, Article, ArticleStatus, Comment, Tag, article_tags
 from shop.articles.rendering import render_markdown
 from shop.clock import utcnow
@@ -243,13 +244,18 @@ def delete_tag(tag: Tag) -> None:
 # --- comments ------------------------------------------------------------------------
 
 
-def add_comment(article: Article, author: User, body: str) -> Comment:
-    """Add a reader's plain-text comment."""
+def add_comment(article: Article, author: User, body: str, name: str | None = None) -> Comment:
+    """Add a reader's plain-text comment; a reader without a name may give one with it."""
     body = (body or "").strip()
     if not body:
         raise ArticleError("Write something before posting.", "body")
     if len(body) > COMMENT_MAX:
         raise ArticleError(f"Keep comments under {COMMENT_MAX:,} characters.", "body")
+    if not author.display_name and name:
+        try:
+            author.display_name = clean_display_name(name)
+        except AccountError as error:
+            raise ArticleError(str(error), "display_name") from None
     comment = Comment(article=article, author=author, body=body)
     db.session.add(comment)
     db.session.commit()

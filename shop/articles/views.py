@@ -21,6 +21,7 @@ from shop.billing import access
 from shop.catalogue import services as catalogue
 from shop.clock import utcnow
 from shop.extensions import limiter
+from shop.forms import show_error
 from shop.pagination import check_page_exists, page_arg
 from shop.urls import external_url
 
@@ -91,9 +92,11 @@ def add_comment(slug: str):
         return redirect(url_for(".article", slug=slug, _anchor="reply"))
     if form.validate_on_submit():
         try:
-            comment = services.add_comment(item, current_user, form.body.data)
+            comment = services.add_comment(
+                item, current_user, form.body.data, name=form.display_name.data
+            )
         except services.ArticleError as error:
-            form.body.errors = [*form.body.errors, str(error)]
+            show_error(form, error)
         else:
             flash("Your comment is posted.", "success")
             return redirect(url_for(".article", slug=slug, _anchor=f"comment-{comment.id}"))

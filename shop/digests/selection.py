@@ -166,7 +166,7 @@ def plan_digests(
                 user_id=row.user_id,
                 email=row.email,
                 # As User.name puts it, without loading the user.
-                name=row.display_name or row.email.split("@", 1)[0],
+                name=row.display_name or "",
                 paying=row.user_id in paying,
                 article_ids=chosen,
             )

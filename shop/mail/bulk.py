@@ -25,7 +25,9 @@ from markupsafe import escape
 from shop.install import scoped_key
 from shop.mail.addresses import header_address
 
-# Placeholders: plain ASCII words that survive Jinja escaping and CSS inlining.
+# Placeholders: plain ASCII words that survive Jinja escaping and CSS inlining. NAME is
+# the reader's name with the space before it, or nothing for a reader without one, so that
+# "Hello{{ name }}," reads "Hello Nina," or "Hello,": never a piece of the address.
 NAME = "XXBSNAMEXX"
 UNSUB = "XXBSUNSUBXX"
 PREFS = "XXBSPREFSXX"
@@ -228,7 +230,8 @@ def build_bytes(
     them: an IDN domain as its A-label, a non-ASCII local part in UTF-8 (sent only
     over SMTPUTF8).
     """
-    name = _one_line(name)
+    name = _one_line(name).strip()
+    name = f" {name}" if name else ""
     unsubscribe_url = _one_line(unsubscribe_url)
     preferences_url = _one_line(preferences_url)
     values = {

@@ -260,3 +260,55 @@ def resubscribe(user: User) -> DigestPreference:
         pref.frequency = _consented_frequency(user)
     db.session.commit()
     return pref
+
+
+def start_subscription(user: User, topic: Tag | None) -> DigestPreference:
+    """A new member who subscribed by email alone: consent, and the stories they asked for.
+
+    From a tag page that tag only, otherwise everything, at the default frequency; the
+    preferences page they land on says so and changes it. The caller commits.
+    """
+    pref = _find_or_add(user)
+    _give_consent(user, pref)
+    if pref.frequency == Frequency.OFF:
+        pref.frequency = _consented_frequency(user)
+    pref.follow_all = topic is None
+    pref.tags = [topic] if topic is not None else []
+    return pref
+
+
+@dataclass(frozen=True)
+class FollowOutcome:
+    """What following a topic did, in the reader's words."""
+
+    changed: bool
+    message: str
+    # Whether the reader must change something in their preferences for it to count.
+    see_preferences: bool = False
+
+
+def follow_topic(user: User, tag: Tag) -> FollowOutcome:
+    """Add a topic to a member's digest, never turning "everything" or "off" into something
+    else behind their back: those cases send them to choose, the topic ticked for them."""
+    _require_confirmed(user)
+    pref = _find_or_add(user)
+    db.session.commit()
+    if not is_mailable(pref):
+        return FollowOutcome(
+            False,
+            f"Your digest is off, so following {tag.name} sends you nothing yet. We ticked it "
+            "below: choose how often you want the digest, then save.",
+            see_preferences=True,
+        )
+    if pref.follow_all:
+        return FollowOutcome(
+            False,
+            f"Your digest already has every topic, {tag.name} among them. To get only some "
+            "topics, choose them below.",
+            see_preferences=True,
+        )
+    if tag in pref.tags:
+        return FollowOutcome(False, f"You already follow {tag.name}.")
+    pref.tags.append(tag)
+    db.session.commit()
+    return FollowOutcome(True, f"You follow {tag.name} now: its stories join your digest.")

@@ -3,12 +3,15 @@
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
+    EmailField,
+    HiddenField,
     RadioField,
     SelectField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Optional
+from wtforms.validators import Length, Optional
 
+from shop.accounts.forms import EMAIL_FIELD
 from shop.articles.forms import CheckboxListField
 from shop.forms import column_int, row_id
 from shop.preferences.models import Frequency
@@ -46,3 +49,10 @@ class PreferencesForm(FlaskForm):
         validate_choice=False,
     )
     paused_until = DateField("Pause until", validators=[Optional()])
+
+
+class SubscribeForm(FlaskForm):
+    """Subscribe with an email address alone; ``topic`` is the tag page it was on."""
+
+    email = EmailField("Email address", validators=EMAIL_FIELD)
+    topic = HiddenField(validators=[Optional(), Length(max=140)])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -13,8 +14,9 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, logout_user
 
+from shop.accounts import sessions
 from shop.articles.services import all_tags
 from shop.digests.runs import preview_for
 from shop.errors import RuleError
@@ -23,7 +25,8 @@ from shop.forms import ActionForm, require_action, show_error
 from shop.preferences import services as preferences
 from shop.preferences.models import DigestPreference
 from shop.preferences.tokens import TokenError, user_id_from_token
-from shop.readers.forms import STORIES_ALL, STORIES_TOPICS, PreferencesForm
+from shop.readers import subscribe as subscription
+from shop.readers.forms import STORIES_ALL, STORIES_TOPICS, PreferencesForm, SubscribeForm
 
 bp = Blueprint("readers", __name__)
 
@@ -54,6 +57,20 @@ def _form(pref: DigestPreference) -> PreferencesForm:
     return form
 
 
+def _picked_topic(form: PreferencesForm):
+    """A topic named by ``?topic=`` (a subscribe box, a sign-in link): ticked, not saved."""
+    if request.method != "GET":
+        return None
+    try:
+        topic = subscription.topic_named(request.args.get("topic") or None)
+    except RuleError:
+        return None
+    if topic is not None:
+        form.stories.data = STORIES_TOPICS
+        form.tag_ids.data = sorted({*(form.tag_ids.data or []), topic.id})
+    return topic
+
+
 def _input(form: PreferencesForm) -> preferences.PreferenceInput:
     return preferences.PreferenceInput(
         frequency=form.frequency.data or "",
@@ -81,6 +98,7 @@ def preferences_page():
         ), status
     pref = preferences.get_preference(user)
     form = _form(pref)
+    picked = _picked_topic(form)
     if form.validate_on_submit():
         try:
             preferences.save_preferences(user, _input(form))
@@ -101,6 +119,7 @@ def preferences_page():
         weekdays=preferences.WEEKDAYS,
         preview=preview,
         preview_message=preview_message,
+        picked=picked,
     )
 
 
@@ -153,3 +172,79 @@ def unsubscribe(token: str):
             already=pref is not None and pref.unsubscribed_at is not None,
         )
     return render_template("newsletter/unsubscribed.html")
+
+
+def _ip_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT_IP"]
+
+
+@bp.route("/subscribe", methods=["GET", "POST"])
+@limiter.limit(
+    _ip_limit,
+    methods=["POST"],
+    error_message="Too many attempts from your network. Wait a minute and try again.",
+)
+def subscribe():
+    """Subscribe with an email address; the mailed link confirms it (double opt-in)."""
+    form = SubscribeForm(topic=request.args.get("topic", ""))
+    if form.validate_on_submit():
+        try:
+            email = subscription.request_subscription(form.email.data, form.topic.data or None)
+        except RuleError as error:
+            show_error(form, error)
+        else:
+            return render_template("newsletter/subscribe_sent.html", email=email)
+    status = 400 if request.method == "POST" else 200
+    try:
+        topic = subscription.topic_named(form.topic.data or None)
+    except RuleError:
+        topic = None
+    return render_template("newsletter/subscribe.html", form=form, topic=topic), status
+
+
+@bp.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
+def confirm_subscription(token: str):
+    """The mailed confirmation: GET shows the address, the button (POST) subscribes."""
+    form = ActionForm()
+    try:
+        email, topic = subscription.pending_subscription(token)
+    except RuleError as error:
+        return render_template("newsletter/subscribe_confirm.html", problem=str(error)), 410
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            confirmed = subscription.confirm_subscription(token)
+        except RuleError as error:
+            return render_template("newsletter/subscribe_confirm.html", problem=str(error)), 410
+        if current_user.is_authenticated:
+            logout_user()
+        sessions.log_in(confirmed.user)
+        if confirmed.new:
+            what = f"stories about {topic.name}" if topic else "every new story"
+            flash(
+                f"You are subscribed: a weekly email of {what}. Choose more topics or "
+                "another day and frequency below, any time.",
+                "success",
+            )
+        else:
+            flash("You are logged in. Choose your stories below.", "success")
+        return redirect(confirmed.landing)
+    return render_template("newsletter/subscribe_confirm.html", email=email, topic=topic, form=form)
+
+
+@bp.route("/tags/<slug>/follow", methods=["POST"])
+@login_required
+def follow_topic(slug: str):
+    """Add a topic to the reader's digest from its page."""
+    require_action()
+    user = current_user._get_current_object()
+    if not user.is_confirmed:
+        flash("Confirm your email address first: we sent you a link.", "error")
+        return redirect(url_for("articles.tag", slug=slug))
+    try:
+        tag, outcome = subscription.follow(user, slug)
+    except RuleError as error:
+        abort(404, description=str(error))
+    flash(outcome.message, "success" if outcome.changed else "warning")
+    if outcome.see_preferences:
+        return redirect(url_for("readers.preferences", topic=tag.slug))
+    return redirect(url_for("articles.tag", slug=tag.slug))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from shop.accounts.models import User
 from shop.articles.models import Comment
 from shop.extensions import db
 from tests.factories import ArticleFactory, UserFactory
@@ -113,3 +114,51 @@ def test_comment_on_unknown_article_is_404(client, auth, reader):
     auth.login("reader@example.org")
     response = auth.post("/articles/nope/comments", {"body": "hello"}, token_from="/account")
     assert response.status_code == 404
+
+
+def test_a_comment_shows_the_name_the_reader_chose_never_their_address(client, auth, reader):
+    ArticleFactory(title="Glaciers retreat")
+    auth.login("reader@example.org")
+    page = client.get("/articles/glaciers-retreat").get_data(as_text=True)
+    assert "Your name (optional)" in page
+    refused = auth.post(
+        "/articles/glaciers-retreat/comments",
+        {"body": "First.", "display_name": "me@example.org"},
+        token_from="/articles/glaciers-retreat",
+    )
+    assert "Use a name, not an email address" in refused.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Comment)) == 0
+
+    auth.post(
+        "/articles/glaciers-retreat/comments",
+        {"body": "Anonymous-ish.", "display_name": ""},
+        token_from="/articles/glaciers-retreat",
+    )
+    html = client.get("/articles/glaciers-retreat").get_data(as_text=True)
+    assert '<span class="author">A reader</span>' in html
+    assert ">reader<" not in html and "reader@example.org" not in html.split("comments")[1]
+
+    auth.post(
+        "/articles/glaciers-retreat/comments",
+        {"body": "Named now.", "display_name": "  Nina   Reader "},
+        token_from="/articles/glaciers-retreat",
+    )
+    db.session.refresh(reader)
+    assert reader.display_name == "Nina Reader"
+    html = client.get("/articles/glaciers-retreat").get_data(as_text=True)
+    # The name is the account's: every comment of the reader shows it, and the field is gone.
+    assert html.count('<span class="author">Nina Reader</span>') == 2
+    assert "Your name (optional)" not in html
+
+
+def test_the_name_is_asked_at_sign_up_and_kept_editable(client, auth, mailbox):
+    assert "Your name" in client.get("/register").get_data(as_text=True)
+    auth.register("named@example.org", display_name="Ada Lovelace")
+    user = db.session.scalar(select(User).where(User.email == "named@example.org"))
+    assert user.display_name == "Ada Lovelace"
+    assert "Your name: Ada Lovelace" in client.get("/account").get_data(as_text=True)
+    auth.post("/account/name", {"display_name": "Ada King"}, token_from="/account/name")
+    db.session.refresh(user)
+    assert user.display_name == "Ada King"
+    page = auth.post("/account/name", {"display_name": "x" * 81}, token_from="/account/name")
+    assert "Keep your name under 80 characters." in page.get_data(as_text=True)

@@ -145,6 +145,8 @@ def test_paid_articles_are_full_for_payers_and_a_teaser_for_others(app, mailbox,
 
 def test_the_message_itself(app, mailbox, tags):
     reader = subscriber("reader.one@example.org")
+    reader.display_name = "Nina Reader"
+    db.session.commit()
     app.config["PUBLICATION_ADDRESS"] = "1 Press Street, Newtown"
     article("Glaciers retreat", [tags["Climate"]])
     article("Markets calm", [tags["Economy"]])
@@ -168,7 +170,7 @@ def test_the_message_itself(app, mailbox, tags):
     )
     assert unsubscribe
     html, text = html_of(message), text_of(message)
-    assert f"Hello {reader.name}," in text and f"Hello {reader.name}," in html
+    assert "Hello Nina Reader," in text and "Hello Nina Reader," in html
     assert "1 Press Street, Newtown" in text and "1 Press Street, Newtown" in html
     assert 'style="' in html and "<style>" not in html  # CSS inlined
     for url in re.findall(r'href="([^"]+)"', html):

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from shop import background, clock, scheduler
-from shop.accounts.models import User
 from shop.billing.models import Subscription
 from shop.clock import utcnow
 from shop.extensions import db
@@ -181,10 +180,10 @@ def test_sending_reaches_every_reader_once_with_working_links(editor, auth, clie
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["List-Unsubscribe"].startswith("<http://localhost/unsubscribe/")
     assert re.fullmatch(r"<\w+-run-\d+-\w+-delivery\d+-u\d+@localhost>", message["Message-ID"])
-    user = db.session.scalar(select(User).where(User.email == "reader1@example.org"))
-    assert f"Hello {user.name}," in text_of(message)
+    # These readers chose no name: greeted without one, never by a piece of the address.
+    assert "Hello," in text_of(message) and "reader1" not in text_of(message).split("Hello")[1][:10]
     html = html_of(message)
-    assert f"Hello {user.name}," in html and 'style="' in html
+    assert "Hello," in html and 'style="' in html
     for url in re.findall(r'href="([^"]+)"', html):
         assert url.startswith("http://localhost/"), url
     raw = next(m[2] for m in mailbox.handler.messages if "reader1@example.org" in m[1])

@@ -78,6 +78,7 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
             "password": PASSWORD,
             "digest": "y",
             "digest_frequency": "weekly",
+            "display_name": "Fresh Reader",
             "next": "/",
         },
     ),
@@ -172,7 +173,22 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
     "admin.shipping_rate_add": ("admin", {"name": "Standard post", "amount": "3.50"}),
     "admin.shipping_rate_toggle": ("admin", {"active": "0"}),
     "billing.cancel_confirm": ("reader", {"order": "{pending_order_id}"}),
-    "articles.add_comment": ("reader", {"body": "A fair point.", "website": ""}),
+    "accounts.change_name": ("reader", {"display_name": "Nina Reader"}),
+    "accounts.request_sign_in_link": (
+        "anonymous",
+        {"sign_in_email": "reader@example.org", "next": "/"},
+    ),
+    "accounts.sign_in_link": ("anonymous", {}),
+    "readers.subscribe": (
+        "anonymous",
+        {"email": "new.subscriber@example.org", "topic": "{tag_slug}"},
+    ),
+    "readers.confirm_subscription": ("anonymous", {}),
+    "readers.follow_topic": ("reader", {}),
+    "articles.add_comment": (
+        "reader",
+        {"body": "A fair point.", "website": "", "display_name": "Nina Reader"},
+    ),
     "readers.preferences": (
         "reader",
         {
@@ -229,6 +245,8 @@ QUERY_PARAMS: dict[str, list[str]] = {
     "admin.orders_list": ["page", "q", "status", "attention"],
     "admin.orders_export": ["q", "status", "attention"],
     "admin.outbox_list": ["page"],
+    "readers.preferences": ["topic"],
+    "readers.subscribe": ["topic"],
     "admin.shipping_queue": ["page", "show"],
     "admin.audit_log": ["page", "q", "action"],
     "admin.runs_list": ["page", "kind", "state", "q"],

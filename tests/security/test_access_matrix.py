@@ -56,6 +56,13 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
     # accounts
     ("GET", "accounts.account"): members(200),
     ("GET", "accounts.change_email"): members(200),
+    ("GET", "accounts.change_name"): members(200),
+    ("POST", "accounts.change_name"): members("302 /account"),
+    # A mailed sign-in link: asked for by visitors; the walked token names no link, so
+    # everyone is told it is not valid (the journey itself is in test_sign_in_links.py).
+    ("POST", "accounts.request_sign_in_link"): visitors(200, HOME),
+    ("GET", "accounts.sign_in_link"): everyone(410),
+    ("POST", "accounts.sign_in_link"): everyone(410),
     ("POST", "accounts.change_email"): members(200),
     ("GET", "accounts.change_password"): members(200),
     ("POST", "accounts.change_password"): members(200),
@@ -134,6 +141,17 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
     ("GET", "admin.tag_edit"): admins(200),
     ("POST", "admin.tag_edit"): admins("302 /admin/tags"),
     ("POST", "admin.tag_delete"): admins("302 /admin/tags"),
+    # email-only subscribe (the walked confirmation token names no link), following a topic
+    ("GET", "readers.subscribe"): everyone(200),
+    # The walk posts no address: the form says what is missing.
+    ("POST", "readers.subscribe"): everyone(400),
+    ("GET", "readers.confirm_subscription"): everyone(410),
+    ("POST", "readers.confirm_subscription"): everyone(410),
+    # The walked readers' digests are off or have every topic: they are sent to choose.
+    ("POST", "readers.follow_topic"): {
+        **members("302 /account/preferences"),
+        UNCONFIRMED: "302 /tags/{tag_slug}",
+    },
     # articles
     ("GET", "articles.index"): everyone(200),
     ("GET", "articles.article"): everyone(200),

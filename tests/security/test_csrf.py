@@ -23,6 +23,7 @@ ANONYMOUS_FORMS = {
     "accounts.register",
     "accounts.forgot_password",
     "accounts.reset_password",
+    "accounts.request_sign_in_link",
 }
 # What the form would carry if a page on another site made the browser send it.
 FORM_DATA: dict[str, dict[str, object]] = {
@@ -44,6 +45,9 @@ FORM_DATA: dict[str, dict[str, object]] = {
     "admin.shipping_rate_add": {"name": "Forged", "amount": "0"},
     "admin.shipping_rate_toggle": {"active": "0"},
     "admin.tags_list": {"name": "Forged"},
+    "accounts.change_name": {"display_name": "Forged"},
+    "accounts.request_sign_in_link": {"sign_in_email": "reader@example.org"},
+    "readers.subscribe": {"email": "forged@example.org"},
     "admin.tag_edit": {"name": "Forged"},
     "articles.add_comment": {"body": "Forged comment."},
     "readers.preferences": {"frequency": "daily", "stories": "all"},
