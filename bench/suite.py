@@ -15,8 +15,8 @@ process, after it on every core with ``--dist loadgroup``). The lint and type ch
 prints each run's time and counts and the ratio of the earlier suite's time to the mean
 of the later one's two; it asserts nothing.
 
-The default commit is the one the redesign issue was measured on (2026-12-01), the last
-before the suite's setup changed.
+The default earlier commit is main as it stood before the redesign's first commit
+(2026-12-01), with the suite's old setup.
 """
 
 from __future__ import annotations
