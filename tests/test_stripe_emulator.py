@@ -1976,3 +1976,124 @@ def test_form_parser():
         parse_pairs([("items[0]", "a"), ("items[2]", "b")])
     with pytest.raises(EmulatorError):
         parse_pairs([("a]b", "x")])
+
+
+# --- portal configurations and plan switching -------------------------------------------------
+
+
+def _switchable_portal(client, emu, proration="create_prorations"):
+    customer, monthly, yearly, _ = catalogue(client)
+    s = session(client, customer, [(monthly, 1)], "subscription")
+    emu.pay(s.id)
+    sub_id = emu.get(s.id)["subscription"]
+    config = client.v1.billing_portal.configurations.create(
+        params={
+            "features": {
+                "subscription_update": {
+                    "enabled": True,
+                    "default_allowed_updates": ["price"],
+                    "proration_behavior": proration,
+                    "products": [{"product": monthly.product, "prices": [monthly.id, yearly.id]}],
+                },
+                "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+            },
+            "metadata": {"broadsheet_plans": "k1"},
+        }
+    )
+    portal = client.v1.billing_portal.sessions.create(
+        params={"customer": customer.id, "configuration": config.id}
+    )
+    return config, portal, sub_id, monthly, yearly
+
+
+def test_portal_configurations_are_made_listed_and_read(client, emu):
+    config, portal, _, _, _ = _switchable_portal(client, emu)
+    assert config.id.startswith("bpc_") and config.object == "billing_portal.configuration"
+    assert config.features.subscription_update.enabled is True
+    assert config.features.subscription_update.proration_behavior == "create_prorations"
+    assert config.metadata.to_dict() == {"broadsheet_plans": "k1"}
+    assert portal.configuration == config.id
+    listed = client.v1.billing_portal.configurations.list(params={"active": True})
+    assert [c.id for c in listed.data] == [config.id]
+    check_object(raw(client.v1.billing_portal.configurations.retrieve(config.id)))
+    check_object(raw(portal))
+
+
+@pytest.mark.parametrize(
+    ("update", "param"),
+    [
+        ({"enabled": True, "default_allowed_updates": ["price"]}, "products"),
+        ({"enabled": True, "default_allowed_updates": ["colour"]}, "default_allowed_updates"),
+        ({"enabled": True, "proration_behavior": "sometimes"}, "proration_behavior"),
+        (
+            {
+                "enabled": True,
+                "default_allowed_updates": ["price"],
+                "products": [{"product": "prod_nope", "prices": ["price_nope"]}],
+            },
+            "product",
+        ),
+    ],
+)
+def test_portal_configuration_validation(client, emu, update, param):
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.billing_portal.configurations.create(
+            params={"features": {"subscription_update": update}}
+        )
+    assert param in (caught.value.param or "")
+    customer = client.v1.customers.create(params={"email": "reader@example.org"})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.billing_portal.sessions.create(
+            params={"customer": customer.id, "configuration": "bpc_nope"}
+        )
+    assert caught.value.param == "configuration"
+
+
+def test_switching_monthly_to_yearly_in_the_portal_restarts_the_period_and_prorates(
+    client, emu, server
+):
+    _, portal, sub_id, monthly, yearly = _switchable_portal(client, emu)
+    path = urlsplit(portal.url).path
+    page = _get(server, path)[2].decode()
+    assert ">Switch to Supporter: £50.00 a year</button>" in page
+    assert "£5.00 a month</button>" not in page  # not to the plan it is on
+    start = len(emu.events())
+    status, headers, _ = _get(
+        server,
+        f"{path}/subscriptions/{sub_id}/price",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+        body=f"price={yearly.id}",
+    )
+    assert status == 303 and headers["Location"].endswith(path)
+    types = types_since(emu, start)
+    assert types[-1] == "customer.subscription.updated" and "invoice.paid" in types
+    sub = client.v1.subscriptions.retrieve(sub_id)
+    item = sub["items"].data[0]
+    assert item.price.id == yearly.id
+    assert item.current_period_end == add_interval(item.current_period_start, "year")
+    invoice = client.v1.invoices.retrieve(sub.latest_invoice)
+    assert invoice.billing_reason == "subscription_update" and invoice.status == "paid"
+    amounts = sorted(line.amount for line in invoice.lines.data)
+    # Almost the whole month unused: nearly its full price comes off the year.
+    assert amounts[0] < 0 and -amounts[0] <= 500 and amounts[1] == 5000
+    assert invoice.total == 5000 + amounts[0]
+    page = _get(server, path)[2].decode()
+    assert ">Switch to Supporter: £5.00 a month</button>" in page
+
+    # A price the configuration does not offer is refused.
+    status, _, body = _get(
+        server,
+        f"{path}/subscriptions/{sub_id}/price",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+        body="price=price_nope",
+    )
+    assert status == 400 and b"does not offer that plan" in body
+
+
+def test_a_portal_without_price_updates_offers_no_switch(client, emu, server):
+    customer, sub_id = _subscribe(client, emu)
+    portal = client.v1.billing_portal.sessions.create(params={"customer": customer.id})
+    page = _get(server, urlsplit(portal.url).path)[2].decode()
+    assert "Switch to" not in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from shop.billing.customers import stripe_customer_id
 from shop.billing.errors import BillingError
 from shop.billing.models import Subscription
 from shop.cart.models import Order, OrderStatus
+from shop.catalogue import services as catalogue
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.urls import external_url
@@ -97,6 +99,26 @@ def portal_url(user: User) -> str:
     if customer is None:
         raise BillingError("You have no billing account yet: nothing has been bought.")
     try:
-        return gateway.create_portal_session(customer, external_url("accounts.account"))
+        configuration = _portal_configuration()
+        return gateway.create_portal_session(
+            customer, external_url("accounts.account"), configuration
+        )
     except gateway.GatewayError as exc:
         raise BillingError(str(exc)) from exc
+
+
+def _portal_configuration() -> str | None:
+    """The portal configuration for the plans on sale now, so a reader can switch between
+    them (monthly and yearly) there; None when no plan is in Stripe yet."""
+    plans = [
+        (product.stripe_product_id, [price.stripe_price_id])
+        for product in catalogue.plans_on_sale()
+        if product.stripe_product_id
+        and (price := product.price) is not None
+        and price.stripe_price_id
+    ]
+    if not plans:
+        return None
+    # Named by what it offers: a new price or plan makes a new configuration.
+    key = hashlib.sha256(repr(sorted(plans)).encode()).hexdigest()[:32]
+    return gateway.portal_configuration(key, plans)

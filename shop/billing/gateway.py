@@ -311,12 +311,57 @@ def expire_checkout_session(session_id: str) -> CheckoutSession | None:
     return checkout_session_from(session)
 
 
-def create_portal_session(customer_id: str, return_url: str) -> str:
-    """Open a customer portal session; return its URL."""
+# The metadata key that names a portal configuration made by Broadsheet, and for what.
+PORTAL_KEY = "broadsheet_plans"
+
+
+def portal_configuration(key: str, plans: list[tuple[str, list[str]]]) -> str:
+    """The id of a customer portal configuration that lets readers switch between these
+    plans ((Stripe product, its prices)) with prorations, cancel at period end, and update
+    their card; made once per ``key`` (found again by its metadata), so it is not
+    duplicated on every visit."""
+    client = _client()
+    found = _call(
+        "portal configuration list",
+        client.v1.billing_portal.configurations.list,
+        params={"active": True, "limit": 100},
+    )
+    for config in found.data:
+        metadata: dict[str, str] = _plain(config).get("metadata") or {}
+        if metadata.get(PORTAL_KEY) == key:
+            return config.id
+    features: dict[str, Any] = {
+        "customer_update": {"enabled": False},
+        "invoice_history": {"enabled": True},
+        "payment_method_update": {"enabled": True},
+        "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+    }
+    if len(plans) > 1 or any(len(prices) > 1 for _, prices in plans):
+        features["subscription_update"] = {
+            "enabled": True,
+            "default_allowed_updates": ["price"],
+            "proration_behavior": "create_prorations",
+            "products": [{"product": product, "prices": prices} for product, prices in plans],
+        }
+    config = _call(
+        "portal configuration create",
+        client.v1.billing_portal.configurations.create,
+        params=cast("Any", {"features": features, "metadata": {PORTAL_KEY: key}}),
+    )
+    return config.id
+
+
+def create_portal_session(
+    customer_id: str, return_url: str, configuration: str | None = None
+) -> str:
+    """Open a customer portal session (with that configuration, if given); return its URL."""
+    params: dict[str, Any] = {"customer": customer_id, "return_url": return_url}
+    if configuration:
+        params["configuration"] = configuration
     session = _call(
         "portal create",
         _client().v1.billing_portal.sessions.create,
-        params={"customer": customer_id, "return_url": return_url},
+        params=cast("Any", params),
     )
     return session.url
 

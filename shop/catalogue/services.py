@@ -74,9 +74,14 @@ def is_on_sale(product: Product) -> bool:
     return sale_problem(product) is None
 
 
+def plans_on_sale() -> list[Product]:
+    """Every plan a reader can buy now."""
+    return [p for p in active_products() if p.is_plan and is_on_sale(p)]
+
+
 def plan_offer() -> Product | None:
     """The plan to offer at the paywall: the cheapest monthly plan on sale, else any plan."""
-    plans = [p for p in active_products() if p.is_plan and is_on_sale(p)]
+    plans = plans_on_sale()
     if not plans:
         return None
     return min(plans, key=_offer_rank)

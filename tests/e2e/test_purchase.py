@@ -183,3 +183,33 @@ def test_a_reader_buys_a_posted_item_and_the_admin_posts_it_with_tracking(
 
     site.follow(page.get_by_role("link", name="Shipped"))
     expect(page.locator("section.shipment")).to_contain_text("posted")
+
+
+def test_a_reader_switches_to_the_yearly_plan_in_the_portal(
+    checked_page, live_server, emulator_server, reader
+):
+    site, page = checked_page, checked_page.page
+    emulator_server.configure_webhook(live_server + "/webhooks/stripe", WEBHOOK_SECRET)
+    push_product(make_product("Supporter, monthly", 800, kind="plan", interval="month"))
+    push_product(make_product("Supporter, yearly", 8000, kind="plan", interval="year"))
+
+    site.goto("/login")
+    page.get_by_label("Email", exact=True).fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    site.submit("Log in")
+    site.goto("/shop")
+    site.submit("Add to cart", within=page.get_by_role("listitem").filter(has_text="monthly"))
+    site.submit("Check out")
+    site.submit("Pay")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you!")
+
+    site.goto("/account")
+    site.submit("Manage billing")
+    expect(page).to_have_url(re.compile(r"/p/session/"))
+    site.submit("Switch to Supporter, yearly: $80.00 a year")
+    expect(
+        page.get_by_role("button", name="Switch to Supporter, monthly: $8.00 a month")
+    ).to_be_visible()
+    site.follow(page.get_by_role("link", name="Return to the site"))
+    plan = page.get_by_role("region", name="Your plan")
+    expect(plan).to_contain_text("Supporter, yearly: active")

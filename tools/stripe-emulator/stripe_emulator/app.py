@@ -46,6 +46,9 @@ ROUTES = [
     ("GET", "/v1/shipping_rates", "list_shipping_rates"),
     ("GET", "/v1/shipping_rates/<object_id>", "retrieve_shipping_rate"),
     ("POST", "/v1/billing_portal/sessions", "create_portal_session"),
+    ("POST", "/v1/billing_portal/configurations", "create_portal_configuration"),
+    ("GET", "/v1/billing_portal/configurations", "list_portal_configurations"),
+    ("GET", "/v1/billing_portal/configurations/<object_id>", "retrieve_portal_configuration"),
     ("GET", "/v1/subscriptions", "list_subscriptions"),
     ("GET", "/v1/subscriptions/<object_id>", "retrieve_subscription"),
     ("POST", "/v1/subscriptions/<object_id>", "update_subscription"),
@@ -272,6 +275,14 @@ def create_app(emulator: Emulator) -> Flask:
             return _html(
                 pages.message("Subscription not found", "There is no such subscription."), 404
             )
+        return redirect(f"/p/session/{portal_id}", code=303)
+
+    @app.post("/p/session/<portal_id>/subscriptions/<sub_id>/price")
+    def portal_switch(portal_id: str, sub_id: str) -> Response:
+        try:
+            emulator.portal_switch_price(portal_id, sub_id, request.form.get("price", ""))
+        except EmulatorError as error:
+            return _html(pages.message("Not switched", str(error)), 400)
         return redirect(f"/p/session/{portal_id}", code=303)
 
     # --- /_emulator control ----------------------------------------------------------------

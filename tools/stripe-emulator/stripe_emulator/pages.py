@@ -158,6 +158,11 @@ _PORTAL = """{% extends "base" %}
 <button type="submit" class="{{ 'primary' if sub.ending else 'secondary' }}">
 {{- 'Keep my plan' if sub.ending else 'Cancel plan at period end' -}}
 </button></form>
+{% for choice in sub.switch_to %}
+<form method="post" action="{{ sub.action }}/price">
+<input type="hidden" name="price" value="{{ choice.price }}">
+<button type="submit" class="secondary">Switch to {{ choice.label }}</button></form>
+{% endfor %}
 </section>
 {% else %}
 <p>You have no active subscriptions.</p>
@@ -315,6 +320,7 @@ def portal(data: dict) -> str:
                 "when": f"Ends on {_date(end)}." if ending else f"Renews on {_date(end)}.",
                 "ending": ending,
                 "action": f"/p/session/{portal_session['id']}/subscriptions/{sub['id']}",
+                "switch_to": sub.get("_switch_to", []),
             }
         )
     return _ENV.get_template("portal").render(

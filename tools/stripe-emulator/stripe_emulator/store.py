@@ -98,6 +98,8 @@ class Store:
         self._objects: dict[str, dict] = {}
         self._ids: dict[str, list[str]] = {}
         self._checkout: dict[str, dict] = {}
+        # Per portal configuration: the products and prices a customer may switch to.
+        self._portal_products: dict[str, list[dict]] = {}
         self._events: list[dict] = []
         self._event_index: dict[str, dict] = {}
         self._idempotency: dict[str, Saved] = {}
@@ -161,6 +163,7 @@ class Store:
             "objects": self._objects,
             "ids": self._ids,
             "checkout": self._checkout,
+            "portal_products": self._portal_products,
             "events": self._events,
             "idempotency": {
                 key: {
@@ -188,6 +191,7 @@ class Store:
             self._objects = state["objects"]
             self._ids = state["ids"]
             self._checkout = state["checkout"]
+            self._portal_products = state.get("portal_products", {})
             self._events = state["events"]
             self._event_index = {event["id"]: event for event in self._events}
             self._idempotency = {

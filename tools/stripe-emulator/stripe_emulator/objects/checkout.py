@@ -225,3 +225,30 @@ def portal_session(
         url=url,
         customer_account=None,
     )
+
+
+def portal_configuration(
+    *, object_id: str, now: int, features: dict, metadata: dict, is_default: bool = False
+) -> dict:
+    """A customer portal configuration (what the portal lets a customer change)."""
+    return fill(
+        blank("billing_portal.configuration"),
+        id=object_id,
+        object="billing_portal.configuration",
+        active=True,
+        application=None,
+        business_profile={
+            "headline": None,
+            "privacy_policy_url": None,
+            "terms_of_service_url": None,
+        },
+        created=now,
+        default_return_url=None,
+        features=features,
+        is_default=is_default,
+        livemode=LIVEMODE,
+        login_page={"enabled": False, "url": None},
+        metadata=metadata,
+        updated=now,
+        name=None,
+    )
