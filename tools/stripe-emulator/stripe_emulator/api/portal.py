@@ -207,14 +207,19 @@ class Portal(Store):
             customer = self._view(self._objects[portal["customer"]])
             return {"portal": self._view(portal), "subscriptions": subs, "customer": customer}
 
+    def _portal_subscription(self, portal_id: str, sub_id: str) -> tuple[dict, dict]:
+        """A portal session and a live subscription of its customer (404 for another's)."""
+        portal = self._get("billing_portal.session", portal_id)
+        sub = self._get("subscription", sub_id)
+        if sub["customer"] != portal["customer"]:
+            raise missing("subscription", sub_id)
+        self._require_live_subscription(sub)
+        return portal, sub
+
     def portal_set_cancel_at_period_end(self, portal_id: str, sub_id: str, cancel: bool) -> None:
         """The portal's "Cancel plan at period end" / "Keep my plan" button."""
         with self._transaction():
-            portal = self._get("billing_portal.session", portal_id)
-            sub = self._get("subscription", sub_id)
-            if sub["customer"] != portal["customer"]:
-                raise missing("subscription", sub_id)
-            self._require_live_subscription(sub)
+            _, sub = self._portal_subscription(portal_id, sub_id)
             old = self._view(sub)
             self._set_cancel_at_period_end(sub, cancel)
             changes = diff(old, self._view(sub))
@@ -246,11 +251,7 @@ class Portal(Store):
         says. A new billing interval restarts the period now and invoices at once (as Stripe
         does): the new price less the unused time of the old one. The invoice id, if any."""
         with self._transaction():
-            portal = self._get("billing_portal.session", portal_id)
-            sub = self._get("subscription", sub_id)
-            if sub["customer"] != portal["customer"]:
-                raise missing("subscription", sub_id)
-            self._require_live_subscription(sub)
+            portal, sub = self._portal_subscription(portal_id, sub_id)
             if price_id not in {c["price"] for c in self._switch_choices(portal, sub)}:
                 raise EmulatorError("This portal does not offer that plan.", param="price")
             config = self._objects[portal["configuration"]]
