@@ -154,6 +154,7 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
             "stock": "5",
             "amount": "12.50",
             "interval": "",
+            "trial_days": "",
         },
     ),
     "admin.product_edit": (
@@ -167,6 +168,7 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
             "stock": "5",
             "amount": "5",
             "interval": "",
+            "trial_days": "",
         },
     ),
     "admin.shipping_ship": ("admin", {"tracking_number": "RM 4821 7730 GB", "show": "to-ship"}),
