@@ -379,7 +379,7 @@ def test_a_deleted_subscription_stripe_has_forgotten_ends_here(client, shopper, 
 
 def test_the_shop_shows_the_trial(client, plans):
     page = html.unescape(client.get("/shop").get_data(as_text=True))
-    assert "14 days free, then $8 a month. One free trial per reader" in page
+    assert "<strong>14 days free, then $8 a month.</strong> One free trial per reader" in page
     assert page.count("days free") == 1  # only the plan that has one
 
 
