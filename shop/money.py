@@ -62,6 +62,22 @@ def format_money(amount: int | None, currency_code: str | None = None) -> str:
     return format_currency(to_major(amount, code), code, format=pattern, locale=LOCALE)
 
 
+def format_money_short(amount: int, currency_code: str | None = None) -> str:
+    """Money in running text: whole amounts without decimals ("$8", "$16"), others in full."""
+    code = _code(currency_code)
+    places = decimals(code)
+    if places == 0 or amount % 10**places:
+        return format_money(amount, code)
+    pattern = Locale.parse(LOCALE).currency_formats["standard"].pattern
+    # The standard pattern without its decimals ("¤#,##0.00" -> "¤#,##0"), spaced as above.
+    pattern = pattern.replace("." + "0" * places, "")
+    if get_currency_symbol(code, locale=LOCALE)[-1:].isalpha():
+        pattern = pattern.replace("¤", "¤\xa0")
+    return format_currency(
+        to_major(amount, code), code, format=pattern, currency_digits=False, locale=LOCALE
+    )
+
+
 def format_major(amount: int, currency_code: str | None = None) -> str:
     """Minor units as a plain number for a form field: 1250 -> "12.50" (no sign, no commas)."""
     return f"{to_major(amount, currency_code):f}"

@@ -1536,6 +1536,229 @@ def test_renew_and_fail_payment(client, emu):
     assert client.v1.invoices.list(params={"customer": customer.id, "status": "open"}).data
 
 
+# --- free trials ----------------------------------------------------------------------------
+
+TRIAL_START_EVENTS = [
+    "customer.subscription.created",
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "checkout.session.completed",
+]
+
+
+def _trial(client, emu, days=14, lines=None):
+    """A customer and a paid trial Checkout Session of the monthly plan; (customer, session)."""
+    customer, monthly, _, one_off = catalogue(client)
+    lines = lines or [(monthly, 1)]
+    if lines == "with one-off":
+        lines = [(monthly, 1), (one_off, 2)]
+    s = session(
+        client,
+        customer,
+        lines,
+        mode="subscription",
+        subscription_data={"trial_period_days": days, "metadata": {"order_id": "9"}},
+    )
+    return customer, s
+
+
+def test_a_trial_checkout_starts_a_trialing_subscription_with_a_zero_invoice(client, emu):
+    """Checkout with trial_period_days: nothing due today, a trialing sub, a paid 0 invoice."""
+    _, s = _trial(client, emu)
+    assert (s.amount_subtotal, s.amount_total) == (0, 0)
+    start = len(emu.events())
+    emu.pay(s.id)
+    assert types_since(emu, start) == TRIAL_START_EVENTS  # no PaymentIntent, no charge
+    done = client.v1.checkout.sessions.retrieve(s.id)
+    assert (done.status, done.payment_status) == ("complete", "no_payment_required")
+    sub = raw(client.v1.subscriptions.retrieve(done.subscription))
+    check_object(sub)
+    day = 24 * 60 * 60
+    assert sub["status"] == "trialing"
+    assert sub["trial_end"] - sub["trial_start"] == 14 * day
+    assert sub["trial_start"] == sub["created"] and sub["billing_cycle_anchor"] == sub["trial_end"]
+    item = sub["items"]["data"][0]
+    assert (item["current_period_start"], item["current_period_end"]) == (
+        sub["trial_start"],
+        sub["trial_end"],
+    )
+    assert sub["metadata"] == {"order_id": "9"}
+    invoice = raw(client.v1.invoices.retrieve(done.invoice))
+    check_object(invoice)
+    assert (invoice["billing_reason"], invoice["status"]) == ("subscription_create", "paid")
+    assert (invoice["total"], invoice["amount_due"], invoice["amount_paid"]) == (0, 0, 0)
+    line = invoice["lines"]["data"][0]
+    assert (line["amount"], line["description"]) == (0, "Trial period for Supporter")
+    assert line["period"] == {"start": sub["trial_start"], "end": sub["trial_end"]}
+    assert client.v1.invoice_payments.list(params={"invoice": invoice["id"]}).data == []
+    assert client.v1.payment_intents.list().data == []
+
+
+def test_a_trial_with_a_one_off_item_charges_the_item_today(client, emu):
+    """One-off items in a trial checkout are paid at once; the plan line is 0."""
+    _, s = _trial(client, emu, days=7, lines="with one-off")
+    assert s.amount_total == 2500
+    emu.pay(s.id)
+    done = client.v1.checkout.sessions.retrieve(s.id)
+    assert done.payment_status == "paid"
+    assert client.v1.subscriptions.retrieve(done.subscription).status == "trialing"
+    invoice = client.v1.invoices.retrieve(done.invoice)
+    assert (invoice.amount_paid, [line.amount for line in invoice.lines.data]) == (2500, [0, 2500])
+    assert client.v1.invoice_payments.list(params={"invoice": invoice.id}).data
+
+
+def test_a_trial_needs_no_delayed_payment(client, emu):
+    """A bank debit for nothing due: the trial starts at once, nothing is left to settle."""
+    _, s = _trial(client, emu)
+    emu.pay(s.id, action="delayed")
+    done = client.v1.checkout.sessions.retrieve(s.id)
+    assert done.payment_status == "no_payment_required"
+    assert client.v1.subscriptions.retrieve(done.subscription).status == "trialing"
+    with pytest.raises(EmulatorError):
+        emu.settle_async(s.id)
+
+
+@pytest.mark.parametrize(
+    ("mode", "days", "message"),
+    [
+        ("subscription", 0, "greater than or equal to 1"),
+        ("subscription", 731, "at most 730"),
+        ("subscription", "two weeks", "Invalid integer"),
+        ("payment", 14, "only pass subscription_data in subscription mode"),
+    ],
+)
+def test_trial_period_days_is_checked_as_stripe_checks_it(client, emu, mode, days, message):
+    """1 to 730 days, subscription mode only; anything else is a 400 naming the parameter."""
+    customer, monthly, _, one_off = catalogue(client)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        session(
+            client,
+            customer,
+            [(monthly if mode == "subscription" else one_off, 1)],
+            mode=mode,
+            subscription_data={"trial_period_days": days},
+        )
+    assert caught.value.http_status == 400 and message in str(caught.value.user_message)
+    assert caught.value.param.startswith("subscription_data")
+    assert client.v1.checkout.sessions.list().data == []
+    ok = session(
+        client,
+        customer,
+        [(monthly, 1)],
+        mode="subscription",
+        subscription_data={"trial_period_days": 730},
+    )
+    assert ok.amount_total == 0
+
+
+def test_ending_a_trial_paid_makes_it_active(client, emu):
+    """``end_trial``: the first paid period is billed (subscription_cycle), the sub goes active."""
+    _, s = _trial(client, emu)
+    emu.pay(s.id)
+    sub_id = emu.get(s.id)["subscription"]
+    trial = emu.get(sub_id)
+    start = len(emu.events())
+    invoice_id = emu.end_trial(sub_id)
+    assert types_since(emu, start) == [
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "payment_intent.succeeded",
+        "charge.succeeded",
+        "customer.subscription.updated",
+    ]
+    sub = emu.get(sub_id)
+    check_object(sub)
+    item = sub["items"]["data"][0]
+    assert sub["status"] == "active" and sub["trial_end"] == trial["trial_end"]
+    assert item["current_period_start"] == trial["trial_end"]
+    assert item["current_period_end"] == add_interval(trial["trial_end"], "month")
+    invoice = client.v1.invoices.retrieve(invoice_id)
+    assert (invoice.billing_reason, invoice.status, invoice.amount_paid) == (
+        "subscription_cycle",
+        "paid",
+        500,
+    )
+    updated = emu.events("customer.subscription.updated")[-1]["data"]
+    assert updated["previous_attributes"]["status"] == "trialing"
+    with pytest.raises(EmulatorError, match="not trialing"):
+        emu.end_trial(sub_id)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "last_event"),
+    [
+        ("past_due", "past_due", "customer.subscription.updated"),
+        ("unpaid", "unpaid", "customer.subscription.updated"),
+        ("canceled", "canceled", "customer.subscription.deleted"),
+    ],
+)
+def test_ending_a_trial_unpaid(client, emu, outcome, status, last_event):
+    """A failed first payment: past due, then unpaid or canceled as the retry settings say."""
+    _, s = _trial(client, emu)
+    emu.pay(s.id)
+    sub_id = emu.get(s.id)["subscription"]
+    start = len(emu.events())
+    invoice_id = emu.end_trial(sub_id, outcome)
+    types = types_since(emu, start)
+    assert types[:4] == [
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.payment_failed",
+        "customer.subscription.updated",
+    ]
+    assert types[-1] == last_event and len(types) == (4 if outcome == "past_due" else 5)
+    first_update = emu.events("customer.subscription.updated")[-1 if outcome != "unpaid" else -2]
+    assert first_update["data"]["object"]["status"] == "past_due"
+    sub = client.v1.subscriptions.retrieve(sub_id)
+    assert sub.status == status
+    if outcome == "canceled":
+        assert sub.ended_at and sub.cancellation_details.reason == "payment_failed"
+    invoice = client.v1.invoices.retrieve(invoice_id)
+    assert (invoice.status, invoice.amount_paid, invoice.amount_remaining) == ("open", 0, 500)
+    with pytest.raises(EmulatorError, match="outcome must be one of"):
+        emu.end_trial(sub_id, "forgiven")
+
+
+def test_a_trial_set_to_cancel_just_ends(client, emu):
+    """Cancelled during the trial: at its end the subscription ends, with nothing billed."""
+    _, s = _trial(client, emu)
+    emu.pay(s.id)
+    sub_id = emu.get(s.id)["subscription"]
+    client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
+    start = len(emu.events())
+    assert emu.end_trial(sub_id) is None
+    assert types_since(emu, start) == ["customer.subscription.deleted"]
+    assert emu.get(sub_id)["status"] == "canceled"
+
+
+def test_the_hosted_page_shows_the_trial(client, emu, server):
+    """The page says the trial's length and that nothing is charged today."""
+    _, s = _trial(client, emu)
+    page = _get(server, f"/c/pay/{s.id}")[2].decode()
+    assert "Free for 14 days" in page and "not charged today" in page
+    assert "Total due today" in page and "£0.00" in page
+
+
+def test_end_trial_over_http(client, emu, server):
+    """``POST /_emulator/end_trial`` mirrors the Python call."""
+    _, s = _trial(client, emu)
+    emu.pay(s.id)
+    sub_id = emu.get(s.id)["subscription"]
+    status, _, body = _get(
+        server,
+        "/_emulator/end_trial",
+        {"Content-Type": "application/json"},
+        "POST",
+        json.dumps({"subscription_id": sub_id, "outcome": "past_due"}),
+    )
+    assert status == 200 and json.loads(body)["invoice"].startswith("in_")
+    assert emu.get(sub_id)["status"] == "past_due"
+
+
 def test_cancel_at_period_end_and_cancel(client, emu):
     """Update cancel_at_period_end (updated events), cancel now (deleted event), list filters."""
     customer, sub_id = _subscribe(client, emu)

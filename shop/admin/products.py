@@ -35,6 +35,7 @@ def _form_input(form: ProductForm) -> catalogue_admin.ProductInput:
         amount=catalogue_admin.parse_price(form.amount.data),
         interval=form.interval.data or None,
         needs_shipping=bool(form.needs_shipping.data),
+        trial_days=form.trial_days.data,
     )
 
 

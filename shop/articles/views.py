@@ -17,8 +17,7 @@ from flask_login import current_user, login_required
 from shop.articles import feeds, services
 from shop.articles.forms import CommentForm
 from shop.articles.models import Article, Tag
-from shop.billing import access
-from shop.catalogue import services as catalogue
+from shop.billing import access, offers
 from shop.clock import utcnow
 from shop.extensions import limiter
 from shop.forms import show_error
@@ -53,11 +52,11 @@ def article(slug: str):
 
 
 def _render_article(item: Article, form: CommentForm):
-    """The article page, with the paywall's offer in place of a body the reader can't read."""
+    """The article page, with the paywall's plans in place of a body the reader can't read."""
     readable = access.can_read(current_user, item.access)
-    offer = None if readable or item.access != "paid" else catalogue.plan_offer()
+    plans = [] if readable or item.access != "paid" else offers.plan_offers(current_user)
     return render_template(
-        "articles/article.html", article=item, form=form, readable=readable, offer=offer
+        "articles/article.html", article=item, form=form, readable=readable, plans=plans
     )
 
 

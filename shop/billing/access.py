@@ -5,27 +5,35 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, or_, select
 
-from shop.billing.models import ACCESS_STATUSES, Subscription
+from shop.billing.models import ACCESS_STATUSES, Payment, Subscription
 from shop.clock import utcnow
 from shop.extensions import db
 
 
 def paying_clause():
-    """SQL condition: a subscription that gives paid access now (past due within grace)."""
+    """SQL condition: a subscription that gives paid access now (past due within grace).
+
+    The grace is for readers who have paid: a subscription past due because its free
+    trial ended and the first payment failed was never paid for, so it gives none (Stripe
+    has already moved its period on past the trial, so the period's end says nothing).
+    """
     grace = timedelta(days=current_app.config["PAYWALL_GRACE_DAYS"])
+    paid_before = exists().where(Payment.subscription_id == Subscription.id, Payment.amount > 0)
     return or_(
         Subscription.status.in_(ACCESS_STATUSES),
         and_(
             Subscription.status == "past_due",
             Subscription.current_period_end >= utcnow() - grace,
+            or_(Subscription.trial_end.is_(None), paid_before),
         ),
     )
 
 
 def has_paid_access(user) -> bool:
-    """Whether the reader's subscription is active, trialing, or past due within grace."""
+    """Whether the reader's subscription is active, trialing, or (once paid) past due within
+    grace."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     query = select(Subscription.id).where(Subscription.user_id == user.id, paying_clause())

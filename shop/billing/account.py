@@ -47,6 +47,8 @@ def plan_state(sub: Subscription, now: datetime | None = None) -> PlanState:
         ended = end if end is not None and end <= now else sub.canceled_at or end
         return PlanState("ended on", ended) if ended else PlanState("ended")
     if sub.status in ("trialing", "active"):
+        if sub.status == "trialing" and sub.trial_end is not None:
+            end = sub.trial_end  # the trial's end is its first period's end
         name = "free trial" if sub.status == "trialing" else "active"
         if end is None:
             return PlanState(name)

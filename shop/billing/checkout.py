@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from shop.accounts.models import User
-from shop.billing import gateway, holds
+from shop.billing import gateway, holds, offers
 from shop.billing.catalogue import push_product
 from shop.billing.customers import stripe_customer_id
 from shop.billing.errors import BillingError
@@ -18,11 +18,14 @@ from shop.billing.models import Subscription
 from shop.cart import limits
 from shop.cart import services as carts
 from shop.cart.models import Cart, Order, OrderLine, OrderStatus
+from shop.catalogue import services as catalogue
+from shop.catalogue.models import Product
 from shop.clock import utcnow
 from shop.extensions import db
+from shop.forms import MAX_ROW_ID
 from shop.install import scoped_key
 from shop.shipping import services as shipping
-from shop.urls import external_url
+from shop.urls import external_url, safe_next
 
 PLAN_AND_POSTED = (
     "A plan and items we post are checked out separately, because Stripe cannot add "
@@ -41,6 +44,11 @@ HOLD_MINUTES_MAX = 60
 EXPIRY_SLACK = timedelta(minutes=2)
 # A session this close to its end is replaced rather than handed out again.
 REUSE_MARGIN = timedelta(minutes=5)
+# The cart version of an order made by a plan's own button (the paywall's), not from the
+# cart: carts start at version 1, so such an order never matches a cart, and paying it
+# leaves the cart as it is.
+NO_CART_VERSION = 0
+HAS_PLAN = "You already have a plan. Change or cancel it from your account's billing page."
 
 
 def checkout_key(order: Order, cart_version: int) -> str:
@@ -145,9 +153,7 @@ def start_checkout(user: User) -> str:
     if has_plan and posted:
         raise BillingError(PLAN_AND_POSTED)
     if has_plan and _holds_plan(user):
-        raise BillingError(
-            "You already have a plan. Change or cancel it from your account's billing page."
-        )
+        raise BillingError(HAS_PLAN)
 
     # The same cart, unchanged, checked out again: the same order and session.
     existing = db.session.scalar(
@@ -181,13 +187,17 @@ def start_checkout(user: User) -> str:
     except gateway.GatewayError as exc:
         raise BillingError(str(exc)) from exc
     currency = lines[0].checked_price().currency
+    plan = next((line.product for line in lines if line.product.is_plan), None)
+    trial_days = offers.trial_days_for(user, plan) if plan is not None else None
     order = Order(
         user_id=user.id,
         status=OrderStatus.PENDING,
         mode="subscription" if has_plan else "payment",
         currency=currency,
-        total=sum(line.amount for line in lines),
+        # What is charged today: a plan in its free trial is not.
+        total=sum(line.amount for line in lines if not (trial_days and line.product.is_plan)),
         cart_version=cart.version,
+        trial_days=trial_days,
         lines=[_order_line(line) for line in lines],
     )
     _check_account_cap(user, cart, lines)
@@ -199,6 +209,15 @@ def start_checkout(user: User) -> str:
         order.checkout_expires_at = _hold_until(utcnow())
     db.session.commit()
 
+    return _open_session(user, order, posted=posted)
+
+
+def _open_session(user: User, order: Order, *, posted: bool) -> str:
+    """Create the committed pending order's Checkout Session; its URL.
+
+    When Stripe refuses or cannot be reached, the order is abandoned (its stock given
+    back) and BillingError raised.
+    """
     try:
         customer = stripe_customer_id(user)
         params: dict[str, Any] = {
@@ -215,6 +234,8 @@ def start_checkout(user: User) -> str:
         }
         if order.mode == "subscription":
             params["subscription_data"] = {"metadata": {"order_id": str(order.id)}}
+            if order.trial_days:
+                params["subscription_data"]["trial_period_days"] = order.trial_days
         else:
             params["payment_intent_data"] = {"metadata": {"order_id": str(order.id)}}
         if posted:
@@ -234,6 +255,105 @@ def start_checkout(user: User) -> str:
     order.checkout_url = session.url
     db.session.commit()
     return session.url
+
+
+def _plan_to_buy(product_id: int) -> Product:
+    """The plan a paywall's button names, if it can be bought now; else BillingError."""
+    # Beyond a column's range is no product; PostgreSQL would refuse to even look.
+    product = catalogue.product_by_id(product_id) if 0 < product_id <= MAX_ROW_ID else None
+    if product is None:
+        raise BillingError("We could not find that plan. Choose one in the shop.")
+    if not product.is_plan:
+        raise BillingError(
+            f"“{product.name}” is not a subscription plan: add it to your cart in the shop."
+        )
+    problem = catalogue.sale_problem(product)
+    if problem is not None:
+        raise BillingError(problem + " Choose another plan in the shop.")
+    return product
+
+
+def _reusable_plan_checkout(user: User, price_id: int) -> Order | None:
+    """The reader's open one-plan checkout of this price, if its session can still be paid.
+
+    A second press of the same button (or a reload) goes back to the same page rather
+    than opening another session.
+    """
+    order = db.session.scalar(
+        select(Order)
+        .where(
+            Order.user_id == user.id,
+            Order.status == OrderStatus.PENDING,
+            Order.cart_version == NO_CART_VERSION,
+            Order.checkout_url.is_not(None),
+        )
+        .order_by(Order.id.desc())
+        .limit(1)
+    )
+    if order is None or [line.price_id for line in order.lines] != [price_id]:
+        return None
+    assert order.stripe_checkout_session_id is not None  # stored with the URL
+    try:
+        session = gateway.retrieve_checkout_session(order.stripe_checkout_session_id)
+    except gateway.MissingObjectError:
+        return None
+    except gateway.GatewayError as exc:
+        raise BillingError(str(exc)) from exc
+    created = order.created_at or utcnow()
+    # Stripe's default lifetime: 24 hours; replaced a little before the end.
+    ending = created + timedelta(hours=24) - REUSE_MARGIN <= utcnow()
+    return order if session.status == "open" and not ending else None
+
+
+def start_plan_checkout(user: User, product_id: int, return_path: str | None = None) -> str:
+    """Checkout for one plan alone (the paywall's button); the Checkout Session's URL.
+
+    The cart is not read nor changed. ``return_path``, if a safe path on this site, is
+    kept on the order so that the success page takes the reader back to it.
+    """
+    if not gateway.is_configured():
+        raise BillingError("Payments are not set up on this site yet.")
+    product = _plan_to_buy(product_id)
+    if _holds_plan(user):
+        raise BillingError(HAS_PLAN)
+    price = product.price
+    assert price is not None  # _plan_to_buy checked it is on sale
+    existing = _reusable_plan_checkout(user, price.id)
+    if existing is not None:
+        _replace_open_checkouts(user, keep=existing)
+        assert existing.checkout_url is not None  # the query asked for one
+        return existing.checkout_url
+    _replace_open_checkouts(user)
+    try:
+        if not price.stripe_price_id:
+            push_product(product)
+    except gateway.GatewayError as exc:
+        raise BillingError(str(exc)) from exc
+    trial_days = offers.trial_days_for(user, product)
+    order = Order(
+        user_id=user.id,
+        status=OrderStatus.PENDING,
+        mode="subscription",
+        currency=price.currency,
+        total=0 if trial_days else price.amount,
+        cart_version=NO_CART_VERSION,
+        trial_days=trial_days,
+        return_path=safe_next(return_path),
+        lines=[
+            OrderLine(
+                product_id=product.id,
+                price_id=price.id,
+                name=product.name,
+                unit_amount=price.amount,
+                quantity=1,
+                interval=price.interval,
+                stripe_price_id=price.stripe_price_id,
+            )
+        ],
+    )
+    db.session.add(order)
+    db.session.commit()
+    return _open_session(user, order, posted=False)
 
 
 def _order_line(line: carts.CartLine) -> OrderLine:

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 SWEEP_GRACE = timedelta(minutes=5)
 # Orders made before expires_at was set: Stripe's default session lifetime.
 DEFAULT_SESSION_LIFETIME = timedelta(hours=24)
+# A completed session's payment statuses that settle it: paid, or nothing to pay today
+# (a plan's free trial, or a discount of everything).
+SETTLED = ("paid", "no_payment_required")
 
 
 def release_expired_checkouts(now: datetime | None = None) -> int:
@@ -109,7 +112,7 @@ def fulfil(session: gateway.CheckoutSession) -> bool:
 
     The caller commits. The receipt is mailed by ``send_receipt`` after the commit.
     """
-    if session.payment_status != "paid":
+    if session.payment_status not in SETTLED:
         return False
     order = order_for_session(session)
     if order is None:

@@ -380,6 +380,7 @@ class SubscriptionState:
     current_period_end: datetime | None
     canceled_at: datetime | None
     price_id: str | None
+    trial_end: datetime | None = None
 
 
 @_reads_object
@@ -396,6 +397,7 @@ def subscription_state_from(obj: Any) -> SubscriptionState:
         current_period_end=_ts(first.get("current_period_end")),
         canceled_at=_ts(data.get("canceled_at")),
         price_id=_id(first.get("price")),
+        trial_end=_ts(data.get("trial_end")),
     )
 
 

@@ -54,6 +54,8 @@ class Subscription(Model):
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
     current_period_end: Mapped[datetime | None]
     canceled_at: Mapped[datetime | None]
+    # When its free trial ends or ended (None: it had none), as Stripe says.
+    trial_end: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

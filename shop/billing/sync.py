@@ -15,6 +15,7 @@ from shop.billing.customers import user_for_customer
 from shop.billing.models import Payment, PaymentStatus, Subscription, SubscriptionChange
 from shop.cart.models import Order, OrderStatus
 from shop.catalogue.models import Price
+from shop.clock import utcnow
 from shop.extensions import db
 from shop.mail import send_email
 from shop.urls import external_url
@@ -53,6 +54,7 @@ def sync_subscription(stripe_subscription_id: str) -> Subscription | None:
     sub.cancel_at_period_end = state.cancel_at_period_end
     sub.current_period_end = state.current_period_end
     sub.canceled_at = state.canceled_at
+    sub.trial_end = state.trial_end
     sub.stripe_price_id = state.price_id
     if price is not None:
         sub.product_id = price.product_id
@@ -64,6 +66,23 @@ def sync_subscription(stripe_subscription_id: str) -> Subscription | None:
                 cancel_at_period_end=state.cancel_at_period_end,
             )
         )
+    db.session.flush()
+    return sub
+
+
+def end_subscription(state: gateway.SubscriptionState) -> Subscription | None:
+    """Mark a subscription Stripe has deleted as ended, from the deletion event's copy."""
+    sub = db.session.scalar(
+        select(Subscription).where(Subscription.stripe_subscription_id == state.id)
+    )
+    if sub is None:
+        return None
+    old_status = sub.status
+    sub.status = "canceled"
+    sub.cancel_at_period_end = False
+    sub.canceled_at = state.canceled_at or sub.canceled_at or utcnow()
+    if old_status != "canceled":
+        sub.changes.append(SubscriptionChange(old_status=old_status, status="canceled"))
     db.session.flush()
     return sub
 

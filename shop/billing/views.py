@@ -15,6 +15,7 @@ from shop.billing.errors import BillingError
 from shop.cart.services import CartError
 from shop.extensions import csrf, limiter
 from shop.forms import ActionForm, parse_row_id, require_action
+from shop.urls import safe_next
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,52 @@ def checkout():
     return redirect(url, code=303)
 
 
+@bp.route("/checkout/plan/<int:product_id>", methods=["POST"])
+def plan_checkout(product_id: int):
+    """Start Stripe Checkout for one plan alone (the paywall's buttons); 303 to Stripe.
+
+    ``next`` is where the reader was (the story that asked): back there after logging in,
+    after an error, and after paying. The cart is left as it is.
+    """
+    back = safe_next(request.form.get("next"))
+    if not current_user.is_authenticated:
+        flash("Log in or create an account to subscribe.", "info")
+        return redirect(url_for("accounts.login", next=back or url_for("catalogue.catalogue")))
+    require_action()
+    try:
+        url = checkouts.start_plan_checkout(current_user, product_id, back)
+    except BillingError as error:
+        flash(str(error), "error")
+        return redirect(back or url_for("catalogue.catalogue"))
+    return redirect(url, code=303)
+
+
 @bp.route("/checkout/success")
 @login_required
 def success():
-    """Where Stripe sends the buyer back: the order's real state, never the URL's word."""
+    """Where Stripe sends the buyer back: the order's real state, never the URL's word.
+
+    A paid checkout started from a story goes straight back to that story.
+    """
     order = fulfilment.confirm_return(current_user, request.args.get("session_id"))
     if order is None:
         abort(404, description="We could not find that checkout.")
-    return render_template("billing/success.html", order=order)
+    back = safe_next(order.return_path)
+    if back and order.status == "paid":
+        if order.trial_days:
+            flash(
+                f"Your {order.trial_days}-day free trial has started: enjoy the story. "
+                f"We have mailed a receipt to {current_user.email}.",
+                "success",
+            )
+        else:
+            flash(
+                f"Thank you! Your subscription is active: enjoy the story. "
+                f"We have mailed a receipt to {current_user.email}.",
+                "success",
+            )
+        return redirect(back, code=303)
+    return render_template("billing/success.html", order=order, back=back)
 
 
 @bp.route("/checkout/cancel")

@@ -28,7 +28,7 @@ Handler = Callable[[dict], Callable[[], None] | None]
 
 def _session_completed(obj: dict):
     session = gateway.checkout_session_from(obj)
-    if session.payment_status != "paid":
+    if session.payment_status not in fulfilment.SETTLED:
         # A delayed method: async_payment_succeeded or _failed follows.
         return None
     return _fulfil(session)
@@ -69,6 +69,16 @@ def _subscription_changed(obj: dict):
     sync.sync_subscription(obj["id"])
 
 
+def _subscription_deleted(obj: dict):
+    try:
+        sync.sync_subscription(obj["id"])
+    except gateway.MissingObjectError:
+        # Stripe no longer has it. A deleted subscription never comes back, so the
+        # event's copy is final: without this the reader would keep reading for free.
+        if sync.end_subscription(gateway.subscription_state_from(obj)) is None:
+            raise  # not ours either: nothing to end
+
+
 def _charge_refunded(obj: dict):
     sync.record_refund(gateway.retrieve_charge(obj["id"]))
 
@@ -82,7 +92,7 @@ HANDLERS: dict[str, Handler] = {
     "invoice.payment_failed": _invoice_failed,
     "customer.subscription.created": _subscription_changed,
     "customer.subscription.updated": _subscription_changed,
-    "customer.subscription.deleted": _subscription_changed,
+    "customer.subscription.deleted": _subscription_deleted,
     "charge.refunded": _charge_refunded,
 }
 

@@ -90,6 +90,12 @@ class Order(Model):
     paid_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]  # abandoned or failed
     receipt_sent_at: Mapped[datetime | None]
+    # The free trial this checkout gives its plan, in days (None: none): its plan line is
+    # not charged today, so it is not in ``total``.
+    trial_days: Mapped[int | None]
+    # Where the reader was when they chose to pay (a checked path on this site, such as the
+    # story a paywall stood in front of): the success page takes them back there.
+    return_path: Mapped[str | None] = mapped_column(String(2048))
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"

@@ -12,7 +12,15 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from shop import money
-from shop.catalogue.models import INTERVALS, KIND_ITEM, KIND_PLAN, KINDS, Price, Product
+from shop.catalogue.models import (
+    INTERVALS,
+    KIND_ITEM,
+    KIND_PLAN,
+    KINDS,
+    MAX_TRIAL_DAYS,
+    Price,
+    Product,
+)
 from shop.catalogue.services import CatalogueError
 from shop.extensions import db
 from shop.text import slugify, unique_slug
@@ -48,6 +56,27 @@ class ProductInput:
     amount: int = 0
     interval: str | None = None
     needs_shipping: bool = False
+    trial_days: int | None = None
+
+
+TRIAL_HINT = (
+    f"A free trial is a whole number of days from 1 to {MAX_TRIAL_DAYS} (Stripe's limit), "
+    "or empty (or 0) for none."
+)
+
+
+def _check_trial_days(kind: str, trial_days: int | None) -> int | None:
+    """The plan's free trial in days, None for none; one-off items have no trial."""
+    if trial_days is None or trial_days == 0:
+        return None
+    if kind != KIND_PLAN:
+        raise CatalogueError(
+            "Only plans have free trials: a one-off item is paid for at once. Leave it empty.",
+            "trial_days",
+        )
+    if not _is_int(trial_days) or not 1 <= trial_days <= MAX_TRIAL_DAYS:
+        raise CatalogueError(TRIAL_HINT, "trial_days")
+    return trial_days
 
 
 def _is_int(value: Any) -> bool:
@@ -97,6 +126,7 @@ def _check_product_input(data: ProductInput, product: Product | None) -> Product
                 f"Stock is a whole number from 0 to {MAX_STOCK:,}, or empty for unlimited.",
                 "stock",
             )
+    trial_days = _check_trial_days(data.kind, data.trial_days)
     amount = data.amount
     if not _is_int(amount) or amount < 0:
         raise CatalogueError("The price cannot be negative.", "amount")
@@ -113,6 +143,7 @@ def _check_product_input(data: ProductInput, product: Product | None) -> Product
         amount=amount,
         interval=interval,
         needs_shipping=bool(data.needs_shipping),
+        trial_days=trial_days,
     )
 
 
@@ -128,6 +159,7 @@ def save_product(data: ProductInput, product: Product | None = None) -> Product:
         product.active = clean.active
         product.stock = clean.stock
         product.needs_shipping = clean.needs_shipping
+        product.trial_days = clean.trial_days
         current = product.price
         code = money.currency()
         if (

@@ -46,3 +46,5 @@ class ProductForm(FlaskForm):
         ],
     )
     interval = SelectField("Billing", choices=INTERVAL_CHOICES, default="")
+    # The range is checked in shop.catalogue.admin, with a message that names Stripe's limit.
+    trial_days = WholeNumberField("Free trial (days)", validators=[Optional()])

@@ -16,12 +16,21 @@ KINDS = (KIND_PLAN, KIND_ITEM)
 
 INTERVALS = ("month", "year")
 
+# Stripe's longest free trial (Checkout's subscription_data[trial_period_days]).
+MAX_TRIAL_DAYS = 730
+
 
 class Product(Model):
     """A plan (recurring) or a one-off item in the catalogue."""
 
     __tablename__ = "products"
-    __table_args__ = (CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+        CheckConstraint(
+            f"trial_days IS NULL OR (trial_days >= 1 AND trial_days <= {MAX_TRIAL_DAYS})",
+            name="trial_days_in_range",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
@@ -34,6 +43,9 @@ class Product(Model):
     stock: Mapped[int | None]
     # A one-off item that is posted: checkout asks for an address and a shipping rate.
     needs_shipping: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Plans only: days free before the first payment (None: no trial). Checkout passes it
+    # as subscription_data[trial_period_days]; billing/offers.py decides who gets it.
+    trial_days: Mapped[int | None]
     stripe_product_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -9,7 +9,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from shop import money
-from shop.catalogue.models import KIND_PLAN, Product
+from shop.catalogue.models import KIND_PLAN, Price, Product
 from shop.errors import RuleError
 from shop.extensions import db
 
@@ -75,23 +75,49 @@ def is_on_sale(product: Product) -> bool:
 
 
 def plans_on_sale() -> list[Product]:
-    """Every plan a reader can buy now."""
-    return [p for p in active_products() if p.is_plan and is_on_sale(p)]
-
-
-def plan_offer() -> Product | None:
-    """The plan to offer at the paywall: the cheapest monthly plan on sale, else any plan."""
-    plans = plans_on_sale()
-    if not plans:
-        return None
-    return min(plans, key=_offer_rank)
+    """Every plan on sale, as the paywall offers them: monthly first, then the cheapest."""
+    plans = [p for p in active_products() if p.is_plan and is_on_sale(p)]
+    return sorted(plans, key=_offer_rank)
 
 
 def _offer_rank(plan: Product) -> tuple[bool, int, int]:
     """Monthly plans first, then the cheapest, then the oldest."""
     price = plan.price
-    assert price is not None  # plan_offer ranks plans on sale, which have a price
+    assert price is not None  # plans on sale have a price
     return (price.interval != "month", price.amount, plan.id)
+
+
+def price_words(price: Price) -> str:
+    """A price in running text: "$8 a month", "$80 a year", "$25" for a one-off."""
+    amount = money.format_money_short(price.amount, price.currency)
+    return f"{amount} a {price.interval}" if price.interval else amount
+
+
+def trial_words(product: Product, trial_days: int | None = None) -> str | None:
+    """A plan's free trial in words, "14 days free, then $8 a month"; None without one.
+
+    ``trial_days`` is the trial a reader would get (default: the plan's own).
+    """
+    days = product.trial_days if trial_days is None else trial_days
+    price = product.price
+    if not product.is_plan or not days or price is None:
+        return None
+    return f"{days} day{'s' if days != 1 else ''} free, then {price_words(price)}"
+
+
+def yearly_saving(plan: Product, monthly: Product | None) -> int | None:
+    """What a yearly plan saves against twelve months of ``monthly``, in minor units.
+
+    None when ``plan`` is not yearly, there is no monthly plan in the same currency, or
+    the yearly plan saves nothing.
+    """
+    price, month = plan.price, monthly.price if monthly is not None else None
+    if price is None or month is None or price.interval != "year" or month.interval != "month":
+        return None
+    if price.currency.lower() != month.currency.lower():
+        return None
+    saving = 12 * month.amount - price.amount
+    return saving if saving > 0 else None
 
 
 def max_quantity(product: Product) -> int:

@@ -26,4 +26,5 @@ def catalogue():
         items=[p for p in products if not p.is_plan],
         max_quantity=services.max_quantity,
         low_stock=services.LOW_STOCK,
+        trial_words=services.trial_words,
     )

@@ -1,5 +1,5 @@
-"""The demo shop: two supporter plans, two posted items and two shipping rates, loaded
-idempotently."""
+"""The demo shop: two supporter plans (the monthly one with a 14-day free trial), two
+posted items and two shipping rates, loaded idempotently."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ PRODUCTS: list[dict] = [
         "amount": 800,
         "interval": "month",
         "stock": None,
+        # The Quick start's emulator runs trials end to end: the paywall, Checkout, and
+        # reading while trialing (ending one is the emulator's end_trial control call).
+        "trial_days": 14,
     },
     {
         "name": "Supporter, yearly",
@@ -66,6 +69,9 @@ def load_catalogue() -> int:
             # An earlier demo sold these as posted without asking for an address.
             if spec.get("needs_shipping") and not existing.needs_shipping:
                 existing.needs_shipping = True
+            # Earlier demos had no trials.
+            if spec.get("trial_days") and existing.trial_days is None:
+                existing.trial_days = spec["trial_days"]
             continue
         products.save_product(products.ProductInput(active=True, **spec))
         created += 1

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 
-from shop.billing.models import Subscription
+from sqlalchemy import select
+
+from shop.billing.models import Payment, Subscription
 from shop.clock import utcnow
 from shop.extensions import db
 from tests.factories import AdminFactory, ArticleFactory, UserFactory, make_product
@@ -46,28 +50,66 @@ def test_members_articles_need_a_confirmed_account(app, client):
     assert BODY in _page(client, article)
 
 
-def test_paid_articles_show_the_summary_and_a_one_click_offer(app, client):
-    plan = make_product("Supporter, monthly", 800, kind="plan", interval="month")
+def _plan_forms(page: str) -> dict[str, str]:
+    """The paywall's plan buttons: form action -> the ``next`` it posts."""
+    forms = re.findall(
+        r'<form method="post" action="(/checkout/plan/\d+)">.*?name="next" value="([^"]*)"',
+        page,
+        re.S,
+    )
+    return dict(forms)
+
+
+def test_paid_articles_offer_every_plan_in_one_click(app, client):
+    monthly = make_product("Supporter, monthly", 800, kind="plan", interval="month")
+    yearly = make_product("Supporter, yearly", 8000, kind="plan", interval="year")
+    make_product("Old plan", 500, kind="plan", interval="month", active=False)
+    make_product("Tote bag", 1800)
     article = ArticleFactory(
         title="Paid piece", access="paid", summary="The summary.", body_markdown=BODY
     )
     UserFactory(email="free@example.org")
     AuthActions(client).login("free@example.org")
-    page = _page(client, article)
+    page = html.unescape(_page(client, article))
     assert BODY not in page
     assert "The summary." in page
-    assert f'name="product_id" value="{plan.id}"' in page
-    assert "Subscribe for $8.00 a month" in page
+    path = f"/articles/{article.slug}"
+    # Monthly first, then yearly, each its own checkout, each back to this story.
+    assert _plan_forms(page) == {
+        f"/checkout/plan/{monthly.id}": path,
+        f"/checkout/plan/{yearly.id}": path,
+    }
+    assert "$8 a month" in page and "$80 a year" in page
+    assert "save $16 a year" in page  # 12 x $8 - $80, computed
+    assert "Subscribe monthly" in page and "Subscribe yearly" in page
+    assert "free" not in page.split('class="paywall"')[1].split("</section>")[0].lower()
+    assert "Log in or create an account to subscribe" not in page
 
-    # One click puts the plan in the cart.
-    import re
 
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post(
-        "/cart/add", data={"product_id": plan.id, "next": "/cart", "csrf_token": token}
-    )
-    assert response.headers["Location"].endswith("/cart")
-    assert "Supporter, monthly" in client.get("/cart").get_data(as_text=True)
+def test_the_paywall_shows_a_trial_and_tells_visitors_to_log_in(app, client):
+    monthly = make_product("Supporter, monthly", 800, kind="plan", interval="month")
+    monthly.trial_days = 14
+    db.session.commit()
+    article = ArticleFactory(title="Paid piece", access="paid", body_markdown=BODY)
+    page = html.unescape(_page(client, article))
+    assert "14 days free, then $8 a month" in page
+    assert "Start the free trial" in page
+    assert "Log in or create an account to subscribe" in page
+    assert _plan_forms(page) == {f"/checkout/plan/{monthly.id}": f"/articles/{article.slug}"}
+
+    # A reader who has had a plan before is offered no second trial.
+    lapsed = UserFactory(email="lapsed@example.org")
+    _subscribe(lapsed, "canceled", -40)
+    AuthActions(client).login(lapsed.email)
+    page = html.unescape(_page(client, article))
+    assert "14 days free" not in page and "$8 a month" in page
+    assert "Subscribe monthly" in page
+
+
+def test_no_plan_on_sale_leaves_the_paywall_without_buttons(app, client):
+    article = ArticleFactory(title="Paid piece", access="paid", body_markdown=BODY)
+    page = _page(client, article)
+    assert "This story is for subscribers" in page and "/checkout/plan/" not in page
 
 
 def test_paid_access_by_subscription_status(app, client):
@@ -79,6 +121,8 @@ def test_paid_access_by_subscription_status(app, client):
         ("past_due", -30, False),
         ("canceled", -1, False),
         ("incomplete", 20, False),
+        ("unpaid", 20, False),
+        ("incomplete_expired", 20, False),
     ]
     for n, (status, days, readable) in enumerate(cases):
         user = UserFactory(email=f"sub{n}@example.org")
@@ -86,6 +130,24 @@ def test_paid_access_by_subscription_status(app, client):
         reader = app.test_client()
         AuthActions(reader).login(user.email)
         assert (BODY in _page(reader, article)) is readable, (status, days)
+
+
+def test_a_trial_that_ends_unpaid_gives_no_grace(app, client):
+    """Past due after a trial whose first payment failed: never paid, so no grace period."""
+    article = ArticleFactory(title="Paid piece", access="paid", body_markdown=BODY)
+    trialist = UserFactory(email="trialist@example.org")
+    # Stripe has moved the period past the trial: its end is a month ahead.
+    _subscribe(trialist, "past_due", 30)
+    sub = db.session.scalar(select(Subscription).where(Subscription.user_id == trialist.id))
+    sub.trial_end = utcnow() - timedelta(hours=1)
+    db.session.commit()
+    AuthActions(client).login(trialist.email)
+    assert BODY not in _page(client, article)
+
+    # Once paid for (a month after the trial, say), a failed renewal has its grace again.
+    db.session.add(Payment(user_id=trialist.id, subscription_id=sub.id, amount=800, currency="usd"))
+    db.session.commit()
+    assert BODY in _page(client, article)
 
 
 def test_a_payer_reads_members_stories_before_confirming_the_address(app, client):

@@ -194,7 +194,10 @@ def world(app, admin, real_ids, mailbox) -> World:  # noqa: F811
         "billing.success": {"session_id": "cs_test_owner_paid"},
         "billing.cancel": {"order": str(pending.id)},
     }
-    form = {"billing.cancel_confirm": {"order": str(pending.id)}}
+    form = {
+        "billing.cancel_confirm": {"order": str(pending.id)},
+        "billing.plan_checkout": {"next": "/articles/a-paid-story"},
+    }
     return World(ids=ids, query=query, form=form)
 
 

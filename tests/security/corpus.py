@@ -154,6 +154,7 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
             "stock": "5",
             "amount": "12.50",
             "interval": "",
+            "trial_days": "",
         },
     ),
     "admin.product_edit": (
@@ -167,6 +168,7 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
             "stock": "5",
             "amount": "5",
             "interval": "",
+            "trial_days": "",
         },
     ),
     "admin.shipping_ship": ("admin", {"tracking_number": "RM 4821 7730 GB", "show": "to-ship"}),
@@ -206,6 +208,8 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
         {"product_id": "{plan_id}", "quantity": "2", "next": "/cart"},
     ),
     "cart.cart_remove": ("anonymous", {"product_id": "{plan_id}", "next": "/cart"}),
+    # The URL names the world's one-off product, which the rule refuses (no checkout).
+    "billing.plan_checkout": ("reader", {"next": "/articles/{slug}"}),
 }
 
 # POST endpoints that read no field but the CSRF token: only their URL can be hostile.

@@ -170,6 +170,9 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
     ("GET", "health.healthz"): everyone(200),
     # billing
     ("POST", "billing.checkout"): visitors(LOGIN, "302 /cart"),  # the cart is empty
+    # A plan's own button: visitors log in first; for accounts, the world's product is a
+    # one-off item, refused back to the story that asked (``next``), nothing changed.
+    ("POST", "billing.plan_checkout"): visitors(LOGIN, "302 /articles/a-paid-story"),
     # Only the reader's own checkout shows; anyone else's session id is not found.
     ("GET", "billing.success"): {**members(404), READER: 200},
     # Coming back from Checkout shows a page and changes nothing (any site can link

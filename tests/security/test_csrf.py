@@ -54,6 +54,7 @@ FORM_DATA: dict[str, dict[str, object]] = {
     "cart.cart_add": {"product_id": "{plan_id}", "quantity": "1"},
     "cart.cart_update": {"product_id": "{plan_id}", "quantity": "0"},
     "cart.cart_remove": {"product_id": "{plan_id}"},
+    "billing.plan_checkout": {"next": "/articles/{slug}"},
 }
 
 

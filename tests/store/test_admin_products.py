@@ -56,6 +56,9 @@ PLAN = {
     "interval": "month",
 }
 
+# What turns ITEM into a plan.
+AS_PLAN = {"kind": "plan", "stock": "", "interval": "month"}
+
 
 @pytest.fixture
 def editor(client, auth, admin):
@@ -127,6 +130,39 @@ def test_admin_creates_a_plan_in_the_shops_currency(app, client, editor):
     assert product.is_plan and product.stock is None
     assert [(p.amount, p.interval, p.currency) for p in product.prices] == [(800, "month", "eur")]
     assert "€8.00" in client.get("/admin/products").get_data(as_text=True)
+
+
+def test_a_plan_gets_a_free_trial_and_loses_it(client, editor):
+    path = "/admin/products/new"
+    client.post(path, data=_form(client, path, **{**PLAN, "trial_days": "14"}))
+    product = _product("supporter-monthly")
+    assert product.trial_days == 14
+    edit = f"/admin/products/{product.id}"
+    page = client.get(edit).get_data(as_text=True)
+    assert 'name="trial_days"' in page and 'value="14"' in page
+    client.post(edit, data=_form(client, edit, **{**PLAN, "trial_days": "730"}))
+    assert _product("supporter-monthly").trial_days == 730
+    client.post(edit, data=_form(client, edit, **{**PLAN, "trial_days": "0"}))
+    assert _product("supporter-monthly").trial_days is None  # 0 is no trial
+    client.post(edit, data=_form(client, edit, **{**PLAN, "trial_days": "7"}))
+    client.post(edit, data=_form(client, edit, **{**PLAN, "trial_days": ""}))
+    assert _product("supporter-monthly").trial_days is None
+
+
+def test_the_trial_rule_in_the_service(app):
+    from shop.catalogue.admin import ProductInput, save_product
+    from shop.catalogue.services import CatalogueError
+
+    plan = {"name": "Plan", "kind": "plan", "amount": 800, "interval": "month"}
+    for days in (0, 731, -3, True, 1.5):
+        if days == 0:
+            assert save_product(ProductInput(**plan, trial_days=days)).trial_days is None
+            continue
+        with pytest.raises(CatalogueError) as caught:
+            save_product(ProductInput(**{**plan, "name": f"Plan {days}"}, trial_days=days))
+        assert caught.value.field == "trial_days"
+    with pytest.raises(CatalogueError, match="Only plans have free trials"):
+        save_product(ProductInput(name="Tote", amount=100, trial_days=14))
 
 
 def test_an_inactive_product_is_saved_but_not_shown(client, editor):
@@ -217,6 +253,15 @@ def test_an_unknown_product_is_404(client, editor):
         ({"kind": "gift"}, "kind", "Not a valid choice."),
         ({"kind": "plan", "stock": "5", "interval": "month"}, "stock", "Plans have no stock"),
         ({"kind": "plan", "stock": ""}, "interval", "Choose how often the plan bills"),
+        ({"trial_days": "14"}, "trial_days", "Only plans have free trials"),
+        (
+            {**AS_PLAN, "trial_days": "731"},
+            "trial_days",
+            "A free trial is a whole number of days from 1 to 730 (Stripe's limit)",
+        ),
+        ({**AS_PLAN, "trial_days": "-1"}, "trial_days", "Enter a whole number"),
+        ({**AS_PLAN, "trial_days": "two weeks"}, "trial_days", "Enter a whole number"),
+        ({**AS_PLAN, "trial_days": "1e3"}, "trial_days", "Enter a whole number"),
     ],
 )
 def test_errors_are_shown_by_their_field_and_the_input_kept(

@@ -192,14 +192,47 @@ def test_the_money_filter_defaults_to_the_shops_currency(app):
 # --- the paywall's offer, and the demo shop ------------------------------------------
 
 
-def test_plan_offer_is_the_cheapest_monthly_plan_on_sale(app):
-    assert services.plan_offer() is None
+def test_plans_on_sale_put_monthly_first_then_the_cheapest(app):
+    assert services.plans_on_sale() == []
     make_product("Supporter, yearly", 8000, kind="plan", interval="year")
-    assert services.plan_offer().name == "Supporter, yearly"
+    assert [p.name for p in services.plans_on_sale()] == ["Supporter, yearly"]
     make_product("Patron, monthly", 2000, kind="plan", interval="month")
     make_product("Supporter, monthly", 800, kind="plan", interval="month")
     make_product("Hidden, monthly", 100, kind="plan", interval="month", active=False)
-    assert services.plan_offer().name == "Supporter, monthly"
+    make_product("Tote bag", 100)
+    assert [p.name for p in services.plans_on_sale()] == [
+        "Supporter, monthly",
+        "Patron, monthly",
+        "Supporter, yearly",
+    ]
+
+
+def test_prices_trials_and_yearly_savings_in_words(app):
+    monthly = make_product("Supporter, monthly", 800, kind="plan", interval="month")
+    yearly = make_product("Supporter, yearly", 8000, kind="plan", interval="year")
+    odd = make_product("Odd, yearly", 9550, kind="plan", interval="year")
+    dear = make_product("Dear, yearly", 9600, kind="plan", interval="year")
+    tote = make_product("Tote bag", 1850)
+    assert services.price_words(monthly.price) == "$8 a month"
+    assert services.price_words(odd.price) == "$95.50 a year"
+    assert services.price_words(tote.price) == "$18.50"
+
+    assert services.trial_words(monthly) is None
+    monthly.trial_days = 14
+    assert services.trial_words(monthly) == "14 days free, then $8 a month"
+    assert services.trial_words(monthly, 1) == "1 day free, then $8 a month"
+    assert services.trial_words(tote, 14) is None  # one-off items have no trial
+
+    assert services.yearly_saving(yearly, monthly) == 1600  # 12 x $8 - $80
+    assert services.yearly_saving(odd, monthly) == 50
+    assert services.yearly_saving(dear, monthly) is None  # saves nothing
+    assert services.yearly_saving(monthly, monthly) is None
+    assert services.yearly_saving(yearly, None) is None
+
+    app.config["CURRENCY"] = "chf"
+    swiss = make_product("Franken, monthly", 800, kind="plan", interval="month", currency="chf")
+    assert services.price_words(swiss.price) == "CHF\xa08 a month"
+    assert services.yearly_saving(yearly, swiss) is None  # another currency
 
 
 def test_the_demo_catalogue_loads_once(app, client):

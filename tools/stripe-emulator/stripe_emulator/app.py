@@ -370,6 +370,13 @@ def create_app(emulator: Emulator) -> Flask:
         "POST",
         lambda body: {"invoice": emulator.fail_payment(body["subscription_id"])},
     )
+    add(
+        "/_emulator/end_trial",
+        "POST",
+        lambda body: {
+            "invoice": emulator.end_trial(body["subscription_id"], body.get("outcome", "paid"))
+        },
+    )
     add("/_emulator/expire", "POST", lambda body: emulator.expire(body["session_id"]))
     add(
         "/_emulator/expire_due",

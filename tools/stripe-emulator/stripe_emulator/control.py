@@ -14,6 +14,10 @@ from .store import Fault, Store
 from .webhooks import MODES
 
 PAY_ACTIONS = ("pay", "decline", "delayed")
+# How a free trial ends: its first invoice is paid, or it fails and the subscription is left
+# as Stripe's "Manage failed payments" settings say (past due while retries are pending,
+# then unpaid or canceled once they have all failed).
+TRIAL_OUTCOMES = ("paid", "past_due", "unpaid", "canceled")
 
 
 class Control(Store):
@@ -165,6 +169,52 @@ class Control(Store):
             invoice = self._cycle_invoice(sub, paid=False)
             sub["status"] = "past_due"
             self._emit("customer.subscription.updated", sub, diff(old, self._view(sub)))
+            return invoice["id"]
+
+    def end_trial(self, subscription_id: str, outcome: str = "paid") -> str | None:
+        """End a ``trialing`` subscription's free trial, as its trial end would; the invoice id.
+
+        The items move to the first paid period and it is billed (``subscription_cycle``).
+        ``outcome``: ``"paid"`` (the card works: ``active``), ``"past_due"`` (it fails, retries
+        pending), ``"unpaid"`` or ``"canceled"`` (it fails, and every retry has failed too,
+        with the settings set to mark the subscription unpaid, or to cancel it:
+        ``customer.subscription.deleted``). A trial set to cancel at its end just ends
+        (``None``), as in :meth:`renew`.
+        """
+        if outcome not in TRIAL_OUTCOMES:
+            raise EmulatorError(
+                f"outcome must be one of {', '.join(TRIAL_OUTCOMES)}", param="outcome"
+            )
+        with self._transaction():
+            sub = self._get("subscription", subscription_id)
+            if sub["status"] != "trialing":
+                raise EmulatorError(
+                    f"Subscription {subscription_id} is {sub['status']}, not trialing: it has "
+                    "no trial to end.",
+                    param="subscription",
+                )
+            if sub["cancel_at_period_end"]:
+                end = self._period(sub)[1]
+                sub.update(status="canceled", ended_at=end, canceled_at=sub["canceled_at"] or end)
+                self._emit("customer.subscription.deleted", sub)
+                return None
+            old = self._view(sub)
+            invoice = self._cycle_invoice(sub, paid=outcome == "paid")
+            sub["status"] = "active" if outcome == "paid" else "past_due"
+            self._emit("customer.subscription.updated", sub, diff(old, self._view(sub)))
+            if outcome == "unpaid":
+                old = self._view(sub)
+                sub["status"] = "unpaid"
+                self._emit("customer.subscription.updated", sub, diff(old, self._view(sub)))
+            elif outcome == "canceled":
+                now = self._now()
+                sub.update(status="canceled", canceled_at=now, ended_at=now, cancel_at=None)
+                sub["cancellation_details"] = {
+                    "comment": None,
+                    "feedback": None,
+                    "reason": "payment_failed",
+                }
+                self._emit("customer.subscription.deleted", sub)
             return invoice["id"]
 
     def expire(self, session_id: str) -> dict:

@@ -98,6 +98,7 @@ _CHECKOUT = """{% extends "base" %}
 <td class="num">{{ row.amount }}</td></tr>
 {% endfor %}</tfoot>
 </table>
+{% if trial %}<p id="trial-terms">{{ trial }}</p>{% endif %}
 {% if status == "open" %}
 <form method="post" action="{{ action }}">
 {% if countries %}
@@ -227,7 +228,16 @@ def checkout(
         }
         for item in data["items"]
     ]
-    if session["payment_status"] == "paid":
+    trial_days = data.get("trial_period_days")
+    trial = None
+    if trial_days:
+        trial = (
+            f"Free for {trial_days} day{'s' if trial_days != 1 else ''}: the subscription is "
+            "not charged today. It is charged its price when the trial ends."
+        )
+    if session["payment_status"] == "no_payment_required":
+        done = "Thank you: your free trial has started."
+    elif session["payment_status"] == "paid":
         done = "Thank you: this payment is complete."
     else:
         done = "Thank you: your bank debit is on its way and will settle in a few days."
@@ -303,6 +313,7 @@ def checkout(
         success_url=session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"]),
         done_message=done,
         ship_to=ship_to,
+        trial=trial,
     )
 
 

@@ -22,6 +22,8 @@ from ..shapes import new_id
 from .shipping import SHIPPING_RATE_DATA, ShippingRates, allowed_countries
 
 SESSION_LIFETIME = 24 * 60 * 60
+# Checkout's subscription_data[trial_period_days]: at least a day, at most two years.
+MAX_TRIAL_DAYS = 730
 
 
 class Checkout(ShippingRates):
@@ -38,7 +40,7 @@ class Checkout(ShippingRates):
         "metadata": METADATA,
         "allow_promotion_codes": STR,
         "automatic_tax": {"enabled": STR},
-        "subscription_data": {"metadata": METADATA, "description": STR},
+        "subscription_data": {"metadata": METADATA, "description": STR, "trial_period_days": STR},
         "payment_intent_data": {"metadata": METADATA, "description": STR},
         "payment_method_types": STR_LIST,
         "locale": STR,
@@ -101,6 +103,7 @@ class Checkout(ShippingRates):
         )
         subscription_data = params.get("subscription_data") or {}
         payment_intent_data = params.get("payment_intent_data") or {}
+        trial_days = self._trial_days(subscription_data)
         currency = lines[0]["price"]["currency"]
         countries = allowed_countries(params.get("shipping_address_collection"))
         shipping = self._checked_shipping_options(params.get("shipping_options"), mode, currency)
@@ -113,7 +116,12 @@ class Checkout(ShippingRates):
             customer_id=customer_id,
             customer_email=customer_email,
             currency=currency,
-            amount=sum(line["price"]["unit_amount"] * line["quantity"] for line in lines),
+            # Due today: a recurring price in its free trial costs nothing yet.
+            amount=sum(
+                line["price"]["unit_amount"] * line["quantity"]
+                for line in lines
+                if not (trial_days and line["price"]["recurring"])
+            ),
             success_url=success_url,
             cancel_url=cancel_url,
             url=f"{self._base()}/c/pay/{session_id}",
@@ -148,10 +156,23 @@ class Checkout(ShippingRates):
             "payment_intent_description": as_str(
                 payment_intent_data.get("description"), "payment_intent_data[description]"
             ),
+            "trial_period_days": trial_days,
             "method_type": "card",
             "awaiting_payment": False,
         }
         return self._view(session)
+
+    def _trial_days(self, subscription_data: dict) -> int | None:
+        """``subscription_data[trial_period_days]``, checked as Stripe checks it (1 to 730)."""
+        name = "subscription_data[trial_period_days]"
+        days = as_int(subscription_data.get("trial_period_days"), name, minimum=1)
+        if days is not None and days > MAX_TRIAL_DAYS:
+            raise EmulatorError(
+                f"Invalid {name}: must be at most {MAX_TRIAL_DAYS} (a trial lasts two years "
+                "at most).",
+                param=name,
+            )
+        return days
 
     def _checkout_lines(self, raw: Any, mode: str) -> list[dict]:
         items = as_list(raw, "line_items")
@@ -297,15 +318,19 @@ class Checkout(ShippingRates):
             self._store(customer)
             self._emit("customer.created", customer)
             session["customer"] = customer["id"]
-        if paid:
+        # Nothing due today (a free trial): nothing to pay later either, whatever the method.
+        nothing_due = session["amount_total"] == 0 and bool(extra.get("trial_period_days"))
+        if paid or nothing_due:
             self._fulfil(session)
+            status = "no_payment_required" if nothing_due else "paid"
         else:
             extra["method_type"] = "us_bank_account"
             extra["awaiting_payment"] = True
+            status = "unpaid"
         customer_obj = self._objects.get(session["customer"] or "")
         session.update(
             status="complete",
-            payment_status="paid" if paid else "unpaid",
+            payment_status=status,
             customer_details=objects.customer_details(customer_obj, session["customer_email"]),
             url=None,
         )
@@ -346,4 +371,5 @@ class Checkout(ShippingRates):
                 if session["customer"]
                 else None,
                 "shipping_rates": self._session_rates(session),
+                "trial_period_days": self._checkout[session_id].get("trial_period_days"),
             }

@@ -28,11 +28,15 @@ class Invoices(Store):
         period: tuple[int, int],
         subscription_id: str,
         subscription_item_id: str | None,
+        trial: bool = False,
     ) -> dict:
+        """One line of an invoice; ``trial``: a recurring price in its free trial, for 0."""
         product_obj = self._objects.get(price_obj["product"]) or {}
         name = product_obj.get("name") or price_obj["nickname"] or price_obj["id"]
         recurring = price_obj["recurring"]
-        if recurring:
+        if trial:
+            description = f"Trial period for {name}"
+        elif recurring:
             amount = format_money(price_obj["unit_amount"], price_obj["currency"])
             description = f"{quantity} × {name} (at {amount} / {recurring['interval']})"
         else:
@@ -47,6 +51,7 @@ class Invoices(Store):
             period_end=period[1],
             subscription_id=subscription_id,
             subscription_item_id=subscription_item_id,
+            amount=0 if trial else None,
         )
 
     def _bill(
@@ -71,6 +76,15 @@ class Invoices(Store):
         )
         invoice["status_transitions"]["finalized_at"] = now
         self._emit("invoice.finalized", invoice)
+        if invoice["total"] == 0:
+            # Nothing to collect (a free trial's first invoice): Stripe marks it paid at
+            # once, with no PaymentIntent, charge or invoice payment.
+            invoice.update(status="paid", attempted=True, auto_advance=False)
+            invoice.update(webhooks_delivered_at=now)
+            invoice["status_transitions"]["paid_at"] = now
+            self._emit("invoice.paid", invoice)
+            self._emit("invoice.payment_succeeded", invoice)
+            return
         if paid:
             intent, charge = self._payment(
                 amount=invoice["total"],

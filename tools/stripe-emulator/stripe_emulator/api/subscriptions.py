@@ -16,6 +16,8 @@ from ..params import (
 from ..shapes import new_id
 from ..store import Store
 
+DAY = 24 * 60 * 60
+
 
 class Subscriptions(Store):
     """Subscriptions: started, read, set to cancel, canceled, listed, moved to the next period."""
@@ -30,7 +32,10 @@ class Subscriptions(Store):
         ]
         recurring = [line for line in lines if line["price_obj"]["recurring"]]
         first = recurring[0]["price_obj"]["recurring"]
-        end = add_interval(now, first["interval"], first["interval_count"])
+        trial_days = extra.get("trial_period_days")
+        # A free trial is the first period: the first charge comes when it ends.
+        trial_end = now + trial_days * DAY if trial_days else None
+        end = trial_end or add_interval(now, first["interval"], first["interval_count"])
         sub_id = new_id("sub", 24)
         items = [
             objects.subscription_item(
@@ -55,6 +60,10 @@ class Subscriptions(Store):
             payment_method=new_id("pm", 24),
         )
         sub["description"] = extra["subscription_description"]
+        if trial_end is not None:
+            sub.update(
+                status="trialing", trial_start=now, trial_end=trial_end, billing_cycle_anchor=end
+            )
         invoice_id = new_id("in", 24)
         sub["latest_invoice"] = invoice_id
         self._store(sub)
@@ -73,6 +82,7 @@ class Subscriptions(Store):
                     subscription_item_id=(
                         item_for_price.get(line["price"]) if is_recurring else None
                     ),
+                    trial=is_recurring and trial_end is not None,
                 )
             )
         invoice = objects.invoice(

@@ -125,9 +125,14 @@ def invoice_line(
     period_end: int,
     subscription_id: str | None,
     subscription_item_id: str | None,
+    amount: int | None = None,
 ) -> dict:
-    """An invoice line: a subscription item's period, or a one-off invoice item."""
-    amount = price_obj["unit_amount"] * quantity
+    """An invoice line: a subscription item's period, or a one-off invoice item.
+
+    ``amount``: what the line costs when not the price times the quantity (0 in a trial).
+    """
+    if amount is None:
+        amount = price_obj["unit_amount"] * quantity
     if subscription_item_id:
         parent = {
             "invoice_item_details": None,
