@@ -144,6 +144,7 @@ class RowIdConverter(IntegerConverter):
 ADMIN_PAGES = (
     "shop.admin.audit_log",
     "shop.admin.dashboard",
+    "shop.admin.gifts",
     "shop.admin.newsletters",
     "shop.admin.orders",
     "shop.admin.outbox",

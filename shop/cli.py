@@ -71,7 +71,7 @@ def demo_command(admin_email: str) -> None:
         f"Demo content: {result.articles_created} articles, {result.tags_created} tags and "
         f"{result.comments_created} comments, {result.products_created} products and "
         f"{result.history_readers} demo readers with six months of history and "
-        f"{result.posted_orders} posted orders added."
+        f"{result.posted_orders} posted orders and {result.gifts} gifts added."
     )
 
 

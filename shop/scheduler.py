@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from shop import background, clock
+from shop.billing import gifts
 from shop.billing.fulfilment import release_expired_checkouts
 from shop.cart.services import delete_stale_carts
 from shop.clock import utcnow
@@ -40,6 +41,7 @@ class TickResult:
     newsletters: int = 0
     checkouts_released: int = 0
     carts_expired: int = 0
+    gifts_sent: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -121,6 +123,12 @@ def tick(now: datetime | None = None) -> TickResult:
     result.checkouts_released = (
         steps.run("releasing expired checkouts", lambda: release_expired_checkouts(now)) or 0
     )
+    # Gifts whose day has come go to their recipients; a week before one ends, a reminder.
+    result.gifts_sent = (
+        steps.run("sending due gifts", lambda: gifts.send_due_gifts(gifts.local_today(now))) or 0
+    )
+    steps.run("reminding gift readers", lambda: gifts.send_reminders(now))
+    steps.run("expiring unredeemed gifts", lambda: gifts.expire_unredeemed(now))
     # Anonymous carts whose cookie has run out can never be reached again.
     result.carts_expired = (
         steps.run("expiring stale carts", lambda: delete_stale_carts(now=now)) or 0

@@ -47,6 +47,19 @@ def test_demo_loads_a_publication_and_running_it_twice_changes_nothing(runner, c
     assert all(n > 0 for n in history), history
     assert "demo readers with six months of history" in first.output
 
+    # What the demo shop sells it delivers: posted items with an address and their
+    # orders in the shipping queue, and gifts in the back office's gift list.
+    from shop.billing.models import Gift
+    from shop.shipping.models import Shipment, ShippingRate
+
+    assert all(item.needs_shipping for item in items)
+    assert db.session.scalar(select(func.count()).select_from(ShippingRate)) == 2
+    shipments = db.session.scalars(select(Shipment)).all()
+    assert len(shipments) == 4 and all(s.line1 and s.country for s in shipments)
+    assert sum(s.shipped_at is not None for s in shipments) == 2
+    assert sorted(g.status for g in db.session.scalars(select(Gift))) == ["redeemed", "scheduled"]
+    assert "4 posted orders and 2 gifts added" in first.output
+
     before = _counts()
     second = runner.invoke(args=["demo"])
     assert second.exit_code == 0, second.output

@@ -2320,3 +2320,64 @@ def test_a_portal_without_price_updates_offers_no_switch(client, emu, server):
     portal = client.v1.billing_portal.sessions.create(params={"customer": customer.id})
     page = _get(server, urlsplit(portal.url).path)[2].decode()
     assert "Switch to" not in page
+
+
+# --- price_data: a one-time price made for one session --------------------------------------
+
+
+def _inline_session(client, customer, price_data, **line):
+    return client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "customer": customer.id,
+            "line_items": [{"price_data": price_data, "quantity": 1, **line}],
+            "success_url": "http://localhost:5000/done",
+        }
+    )
+
+
+def test_price_data_makes_a_one_time_price_for_the_session(client, emu):
+    customer = client.v1.customers.create(params={"email": "buyer@example.org"})
+    s = _inline_session(
+        client,
+        customer,
+        {"currency": "gbp", "unit_amount": 8000, "product_data": {"name": "Gift: a year"}},
+    )
+    assert s.amount_total == 8000
+    (item,) = client.v1.checkout.sessions.line_items.list(s.id).data
+    assert item.description == "Gift: a year" and item.price.active is False
+    assert item.price.recurring is None
+    emu.pay(s.id)
+    paid = client.v1.checkout.sessions.retrieve(s.id)
+    assert paid.payment_status == "paid"
+    assert client.v1.payment_intents.retrieve(paid.payment_intent).amount == 8000
+    check_object(raw(client.v1.prices.retrieve(item.price.id)))
+
+
+@pytest.mark.parametrize(
+    ("price_data", "line", "param"),
+    [
+        ({"currency": "gbp", "unit_amount": 100}, {}, "price_data][product"),
+        (
+            {
+                "currency": "gbp",
+                "unit_amount": 100,
+                "product": "prod_x",
+                "product_data": {"name": "X"},
+            },
+            {},
+            "price_data][product",
+        ),
+        ({"currency": "gbp", "unit_amount": -1, "product_data": {"name": "X"}}, {}, "unit_amount"),
+        (
+            {"currency": "gbp", "unit_amount": 100, "product_data": {"name": "X"}},
+            {"price": "price_x"},
+            "price_data",
+        ),
+    ],
+)
+def test_price_data_is_checked_as_stripe_checks_it(client, emu, price_data, line, param):
+    customer = client.v1.customers.create(params={"email": "buyer@example.org"})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        _inline_session(client, customer, price_data, **line)
+    assert param in (caught.value.param or "")

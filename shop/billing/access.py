@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, union
 
-from shop.billing.models import ACCESS_STATUSES, Payment, Subscription
+from shop.accounts.models import User
+from shop.billing.models import ACCESS_STATUSES, Gift, Payment, Subscription
 from shop.clock import utcnow
 from shop.extensions import db
 
@@ -31,13 +32,21 @@ def paying_clause():
     )
 
 
+def gift_clause():
+    """SQL condition: a redeemed gift that gives access now."""
+    return and_(Gift.redeemed_by_id.is_not(None), Gift.access_until > utcnow())
+
+
 def has_paid_access(user) -> bool:
     """Whether the reader's subscription is active, trialing, or (once paid) past due within
-    grace."""
+    grace, or a gift they redeemed still runs."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     query = select(Subscription.id).where(Subscription.user_id == user.id, paying_clause())
-    return db.session.scalar(query.limit(1)) is not None
+    if db.session.scalar(query.limit(1)) is not None:
+        return True
+    gift = select(Gift.id).where(Gift.redeemed_by_id == user.id, gift_clause())
+    return db.session.scalar(gift.limit(1)) is not None
 
 
 def can_read(user, access: str) -> bool:
@@ -56,9 +65,20 @@ def can_read(user, access: str) -> bool:
 
 def paying_users_select():
     """A SELECT of the ids of readers with paid access now, to use inside other queries."""
-    return select(Subscription.user_id).where(paying_clause())
+    return union(
+        select(Subscription.user_id).where(paying_clause()),
+        select(Gift.redeemed_by_id).where(gift_clause()),
+    )
 
 
 def paying_user_ids() -> set[int]:
     """Every reader with paid access now, in one query (for sending to many at once)."""
     return set(db.session.scalars(paying_users_select()))
+
+
+def paying_among(user_ids: list[int]) -> set[int]:
+    """Which of these readers have paid access now, in one query."""
+    if not user_ids:
+        return set()
+    query = select(User.id).where(User.id.in_(user_ids), User.id.in_(paying_users_select()))
+    return set(db.session.scalars(query))

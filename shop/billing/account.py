@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy import select
 
 from shop.accounts.models import User
-from shop.billing import gateway
+from shop.billing import gateway, gifts
 from shop.billing.customers import stripe_customer_id
 from shop.billing.errors import BillingError
-from shop.billing.models import Subscription
+from shop.billing.models import Gift, Subscription
 from shop.cart.models import Order, OrderStatus
 from shop.catalogue import services as catalogue
 from shop.clock import utcnow
@@ -67,6 +67,8 @@ class BillingOverview:
     subscription: Subscription | None
     orders: list[Order]
     has_customer: bool
+    # A gift the reader redeemed that still runs, and who gave it.
+    gift: Gift | None = None
 
     @property
     def plan(self) -> PlanState | None:
@@ -92,6 +94,7 @@ def overview(user: User) -> BillingOverview:
         subscription=sub,
         orders=list(orders),
         has_customer=stripe_customer_id(user, create=False) is not None,
+        gift=gifts.current_gift(user),
     )
 
 

@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import CursorResult, and_, or_, select, update
 
 from shop.accounts.models import User
-from shop.billing import gateway, holds, sync
+from shop.billing import gateway, gifts, holds, sync
 from shop.cart import services as carts
 from shop.cart.models import Order, OrderStatus
 from shop.clock import utcnow
@@ -139,6 +139,7 @@ def fulfil(session: gateway.CheckoutSession) -> bool:
     db.session.refresh(order)
     for line in order.lines:
         line.reserved = 0  # the reservation is now a sale
+    gifts.mark_paid(order)  # a gift's order: the gift is scheduled for its date
     posted = shipping.is_posted(line.product for line in order.lines if line.product is not None)
     if posted or session.shipping is not None:
         shipment = shipping.record_shipment(order, _with_rate_name(session))
@@ -187,6 +188,7 @@ def send_receipt(order_id: int) -> None:
     user = db.session.get(User, order.user_id)
     assert user is not None  # every order has a reader, and accounts are never deleted
     shipment = shipping.shipment_for(order.id)
+    gift = gifts.gift_for_order(order.id)
     send_email(
         user.email,
         f"Your receipt from {current_app.config['PUBLICATION_NAME']} (order {order.id})",
@@ -194,6 +196,8 @@ def send_receipt(order_id: int) -> None:
         order=order,
         shipment=shipment,
         address=shipping.address_lines(shipment) if shipment is not None else [],
+        gift=gift,
+        gift_period=gifts.period_words(gift.months) if gift is not None else "",
         account_url=external_url("accounts.account"),
     )
     order.receipt_sent_at = utcnow()

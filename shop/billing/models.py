@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.accounts.models import User
@@ -124,3 +124,50 @@ class StripeEvent(Model):
     type: Mapped[str] = mapped_column(String(64))
     created: Mapped[datetime | None]
     processed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GiftStatus(StrEnum):
+    """Where a gift subscription is, from its checkout to its end."""
+
+    PENDING = "pending"  # its checkout is open (or was left): not paid
+    SCHEDULED = "scheduled"  # paid; mailed to the recipient on its send date
+    SENT = "sent"  # the recipient has the mail and its redeem link
+    REDEEMED = "redeemed"  # the recipient reads, until access_until
+    EXPIRED = "expired"  # sent, but not redeemed in time
+    REVOKED = "revoked"  # refunded before it was redeemed
+
+
+class Gift(Model):
+    """A plan's period bought for someone else: mailed on a date, redeemed by a link."""
+
+    __tablename__ = "gifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    # The plan as it was bought: its name, how many months it gives, what it cost.
+    plan_name: Mapped[str] = mapped_column(String(120))
+    months: Mapped[int]
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    # The giver's name as the recipient sees it, and the recipient's.
+    giver_name: Mapped[str] = mapped_column(String(80))
+    recipient_name: Mapped[str] = mapped_column(String(80))
+    recipient_email: Mapped[str] = mapped_column(String(254), index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    send_on: Mapped[date]
+    status: Mapped[str] = mapped_column(String(16), default=GiftStatus.PENDING, index=True)
+    # Only a SHA-256 of the redeem link's token; a new link (a resend) replaces it.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    sent_at: Mapped[datetime | None]
+    redeemed_at: Mapped[datetime | None]
+    redeemed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    access_until: Mapped[datetime | None] = mapped_column(index=True)
+    reminder_sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    buyer: Mapped[User] = relationship(foreign_keys=[buyer_id])
+    order: Mapped[Order] = relationship()

@@ -10,7 +10,7 @@ import logging
 
 from sqlalchemy import select
 
-from shop.billing import gateway
+from shop.billing import gateway, gifts
 from shop.billing.customers import user_for_customer
 from shop.billing.models import Payment, PaymentStatus, Subscription, SubscriptionChange
 from shop.cart.models import Order, OrderStatus
@@ -169,5 +169,8 @@ def record_refund(charge: gateway.ChargeInfo) -> Payment | None:
         assert order is not None  # orders are never deleted (and the key is ON DELETE SET NULL)
         order.amount_refunded = charge.amount_refunded
         order.status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
+        if full:
+            # A gift refunded before it was redeemed is taken back: its link stops working.
+            gifts.revoke_for_refund(order.id)
     db.session.flush()
     return payment

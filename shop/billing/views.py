@@ -6,15 +6,18 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, logout_user
 
+from shop import money
+from shop.accounts import sessions
 from shop.accounts.views import bp as accounts_bp
-from shop.billing import account, fulfilment, gateway, webhooks
+from shop.billing import account, fulfilment, gateway, gifts, webhooks
 from shop.billing import checkout as checkouts
 from shop.billing.errors import BillingError
+from shop.billing.forms import GiftForm
 from shop.cart.services import CartError
 from shop.extensions import csrf, limiter
-from shop.forms import ActionForm, parse_row_id, require_action
+from shop.forms import ActionForm, parse_row_id, require_action, show_error
 from shop.urls import safe_next
 
 log = logging.getLogger(__name__)
@@ -167,3 +170,84 @@ def billing_portal():
         flash(str(error), "error")
         return redirect(url_for("accounts.account"))
     return redirect(url, code=303)
+
+
+# --- gifts ---------------------------------------------------------------------------------
+
+
+def _gift_form() -> GiftForm:
+    form = GiftForm()
+    form.product_id.choices = [
+        (
+            p.id,
+            f"{p.name}: {gifts.period_words(gifts.MONTHS[p.price.interval])} "
+            f"({money.format_money(p.price.amount, p.price.currency)})",
+        )
+        for p in gifts.gift_plans()
+        if p.price is not None and p.price.interval is not None
+    ]
+    if request.method == "GET":
+        form.send_on.data = gifts.local_today()
+        form.giver_name.data = current_user.display_name or ""
+        wanted = parse_row_id(request.args.get("plan", ""))
+        if wanted is not None:
+            form.product_id.data = wanted
+    return form
+
+
+@bp.route("/gifts/new", methods=["GET", "POST"])
+@login_required
+def gift_new():
+    """Give a subscription: the recipient, a message, the day it is mailed; then Checkout."""
+    form = _gift_form()
+    if form.validate_on_submit():
+        data = gifts.GiftInput(
+            product_id=form.product_id.data,
+            recipient_name=form.recipient_name.data or "",
+            recipient_email=form.recipient_email.data or "",
+            message=form.message.data or "",
+            send_on=form.send_on.data,
+            giver_name=form.giver_name.data or "",
+        )
+        try:
+            url = gifts.start_gift_checkout(current_user._get_current_object(), data)
+        except gifts.GiftError as error:
+            show_error(form, error)
+        else:
+            return redirect(url, code=303)
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "billing/gift_new.html", form=form, plans=form.product_id.choices
+    ), status
+
+
+@bp.route("/gifts/redeem/<token>", methods=["GET", "POST"])
+def gift_redeem(token: str):
+    """The recipient's link: GET shows the gift, the button (POST) redeems it and logs in."""
+    form = ActionForm()
+    try:
+        gift = gifts.gift_for_token(token)
+    except gifts.GiftError as error:
+        return render_template("billing/gift_redeem.html", problem=str(error), gift=None), 410
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            user, gift = gifts.redeem(token)
+        except gifts.GiftError as error:
+            return render_template("billing/gift_redeem.html", problem=str(error), gift=None), 410
+        if current_user.is_authenticated and current_user.id != user.id:
+            logout_user()
+        if not current_user.is_authenticated:
+            sessions.log_in(user)
+        flash(
+            f"Your gift is redeemed: you read everything until "
+            f"{gift.access_until:%-d %B %Y}. No card, nothing renews.",
+            "success",
+        )
+        return redirect(url_for("accounts.account"))
+    return render_template(
+        "billing/gift_redeem.html",
+        gift=gift,
+        form=form,
+        buyer=gift.giver_name,
+        period=gifts.period_words(gift.months),
+    )

@@ -55,8 +55,8 @@ PRODUCTS: list[dict] = [
 # Postage the demo offers at checkout: (name, minor units).
 RATES = [("Standard post", 350), ("Tracked, two working days", 695)]
 
-# Sold by earlier demos with a promise the app does not keep yet (a mailed code to
-# redeem): taken off sale where an earlier demo left it, until gifts are delivered.
+# Sold by earlier demos as a one-off item with a mailed code nothing sent: taken off
+# sale where an earlier demo left it. Gifts are given through the gift form instead.
 RETIRED = ("gift-a-month",)
 
 

@@ -16,7 +16,14 @@ from sqlalchemy import insert, select
 
 from shop.accounts.models import ROLE_READER, User
 from shop.articles.models import Tag
-from shop.billing.models import Payment, PaymentStatus, Subscription, SubscriptionChange
+from shop.billing.models import (
+    Gift,
+    GiftStatus,
+    Payment,
+    PaymentStatus,
+    Subscription,
+    SubscriptionChange,
+)
 from shop.cart.models import Order, OrderLine, OrderStatus
 from shop.catalogue.models import KIND_PLAN, Product
 from shop.extensions import db
@@ -258,30 +265,20 @@ def load_posted_orders(now: datetime) -> int:
             continue
         paid_at = now - timedelta(days=days_ago, hours=index)
         postage = 350
-        order = Order(
-            user_id=reader.id,
-            status=OrderStatus.PAID,
-            mode="payment",
-            currency=price.currency,
+        order = _paid_order(
+            reader,
+            f"{POSTED_SESSION}{index + 1}",
+            paid_at,
+            OrderLine(
+                product_id=product.id,
+                price_id=price.id,
+                name=product.name,
+                unit_amount=price.amount,
+                quantity=quantity,
+            ),
             total=price.amount * quantity + postage,
-            cart_version=1,
-            stripe_checkout_session_id=f"{POSTED_SESSION}{index + 1}",
-            stripe_payment_intent_id=f"demo_pi_post_{index + 1}",
-            created_at=paid_at - timedelta(minutes=3),
-            paid_at=paid_at,
-            receipt_sent_at=paid_at,
-            lines=[
-                OrderLine(
-                    product_id=product.id,
-                    price_id=price.id,
-                    name=product.name,
-                    unit_amount=price.amount,
-                    quantity=quantity,
-                )
-            ],
+            currency=price.currency,
         )
-        db.session.add(order)
-        db.session.flush()
         line1, city, postal_code, country = ADDRESSES[index % len(ADDRESSES)]
         db.session.add(
             Shipment(
@@ -300,17 +297,121 @@ def load_posted_orders(now: datetime) -> int:
                 created_at=paid_at,
             )
         )
-        db.session.add(
-            Payment(
-                user_id=reader.id,
-                order_id=order.id,
-                amount=order.total,
-                currency=order.currency,
-                status=PaymentStatus.PAID,
-                stripe_payment_intent_id=order.stripe_payment_intent_id,
-                paid_at=paid_at,
-            )
+        created += 1
+    db.session.commit()
+    return created
+
+
+def _paid_order(
+    reader: User, session: str, paid_at: datetime, line: OrderLine, *, total: int, currency: str
+) -> Order:
+    """A paid one-off demo order of one line, with its payment (demo_ ids, not Stripe's)."""
+    order = Order(
+        user_id=reader.id,
+        status=OrderStatus.PAID,
+        mode="payment",
+        currency=currency,
+        total=total,
+        cart_version=0,
+        stripe_checkout_session_id=session,
+        stripe_payment_intent_id=session.replace("demo_cs_", "demo_pi_"),
+        created_at=paid_at - timedelta(minutes=3),
+        paid_at=paid_at,
+        receipt_sent_at=paid_at,
+        lines=[line],
+    )
+    db.session.add(order)
+    db.session.flush()
+    db.session.add(
+        Payment(
+            user_id=reader.id,
+            order_id=order.id,
+            amount=total,
+            currency=currency,
+            status=PaymentStatus.PAID,
+            stripe_payment_intent_id=order.stripe_payment_intent_id,
+            paid_at=paid_at,
         )
+    )
+    return order
+
+
+GIFT_SESSION = "demo_cs_gift_"
+# (giver's reader number, recipient's name, address, days since paid, days until sent,
+# whether it was redeemed)
+GIFTS = [
+    (4, "Ruth Ellis", "demo-gift-ruth@example.com", 20, -18, True),
+    (9, "Omar Haddad", "demo-gift-omar@example.com", 1, 6, False),
+]
+
+
+def load_gifts(now: datetime) -> int:
+    """A redeemed gift and one waiting for its day, for the back office's gift list; once."""
+    made = db.session.scalar(
+        select(Order.id).where(Order.stripe_checkout_session_id.like(f"{GIFT_SESSION}%")).limit(1)
+    )
+    plan = db.session.scalar(
+        select(Product).where(Product.kind == KIND_PLAN).order_by(Product.id).limit(1)
+    )
+    price = plan.price if plan is not None else None
+    if made is not None or plan is None or price is None or price.interval not in ("month", "year"):
+        return 0
+    months = 1 if price.interval == "month" else 12
+    created = 0
+    for index, (number, name, email, paid_days, send_in, redeemed) in enumerate(GIFTS):
+        giver = db.session.scalar(
+            select(User).where(User.email == f"{PREFIX}{number:02d}@example.com")
+        )
+        if giver is None:
+            continue
+        paid_at = now - timedelta(days=paid_days)
+        order = _paid_order(
+            giver,
+            f"{GIFT_SESSION}{index + 1}",
+            paid_at,
+            OrderLine(
+                product_id=plan.id,
+                name=f"Gift: {plan.name} for {name}"[:120],
+                unit_amount=price.amount,
+                quantity=1,
+            ),
+            total=price.amount,
+            currency=price.currency,
+        )
+        send_on = (now + timedelta(days=send_in)).date()
+        gift = Gift(
+            order_id=order.id,
+            buyer_id=giver.id,
+            product_id=plan.id,
+            plan_name=plan.name,
+            months=months,
+            amount=price.amount,
+            currency=price.currency,
+            giver_name=giver.display_name or "A reader",
+            recipient_name=name,
+            recipient_email=email,
+            message="Enjoy the paper: it made my mornings.",
+            send_on=send_on,
+            status=GiftStatus.REDEEMED if redeemed else GiftStatus.SCHEDULED,
+            created_at=paid_at,
+        )
+        if redeemed:
+            recipient = User(
+                email=email,
+                role=ROLE_READER,
+                display_name=name,
+                confirmed_at=now + timedelta(days=send_in),
+                created_at=now + timedelta(days=send_in),
+            )
+            recipient.password_hash = "!demo-reader-without-a-password"  # noqa: S105
+            db.session.add(recipient)
+            db.session.flush()
+            sent_at = now + timedelta(days=send_in)
+            gift.sent_at = sent_at
+            gift.redeemed_at = sent_at + timedelta(hours=3)
+            gift.redeemed_by_id = recipient.id
+            gift.access_until = sent_at + timedelta(days=30 * months)
+        db.session.add(gift)
         created += 1
     db.session.commit()
     return created

@@ -14,7 +14,7 @@ from shop.articles.rendering import render_markdown
 from shop.clock import utcnow
 from shop.demo.catalogue import load_catalogue
 from shop.demo.content import COMMENTS, TAGS, load_articles
-from shop.demo.history import load_history, load_posted_orders
+from shop.demo.history import load_gifts, load_history, load_posted_orders
 from shop.extensions import db
 from shop.text import slugify
 
@@ -34,6 +34,7 @@ class DemoResult:
     products_created: int = 0
     history_readers: int = 0
     posted_orders: int = 0
+    gifts: int = 0
 
 
 def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
@@ -98,4 +99,5 @@ def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
     result.products_created = load_catalogue()
     result.history_readers = load_history(utcnow())
     result.posted_orders = load_posted_orders(utcnow())
+    result.gifts = load_gifts(utcnow())
     return result

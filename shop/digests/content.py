@@ -17,8 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from shop.accounts.models import User
 from shop.articles.models import Article
-from shop.billing.access import paying_users_select
-from shop.billing.models import Subscription
+from shop.billing.access import paying_among
 from shop.clock import utcnow
 from shop.digests.models import MailedArticle
 from shop.digests.rendering import DigestRenderer
@@ -117,9 +116,7 @@ class DigestContent(ReaderMail):
         self.cutoff = run.cutoff if run.kind == RunKind.DIGEST else None
         # Which of the batch's readers pay, in one query: they get whole stories.
         readers = [d.user_id for d in deliveries]
-        self.paying = set(
-            db.session.scalars(paying_users_select().where(Subscription.user_id.in_(readers)))
-        )
+        self.paying = paying_among(readers)
 
     def message(self, delivery: Delivery, reader: User) -> Rendered | None:
         """The digest of the delivery's articles that still exist; None if all were deleted."""

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from shop.articles.models import Article, Comment
-from shop.billing.models import Payment
+from shop.billing.models import Gift, Payment
 from shop.cart.models import Order
 from shop.clock import utcnow
 from shop.extensions import db
@@ -70,6 +70,25 @@ def real_ids(app, admin) -> dict[str, object]:
     )
     rate = ShippingRate(name="Walked rate", amount=350, currency="usd", active=True)
     db.session.add(rate)
+    gift_order = Order(
+        user_id=reader.id, status="paid", mode="payment", currency="usd", total=800, cart_version=0
+    )
+    db.session.add(gift_order)
+    db.session.flush()
+    gift = Gift(
+        order_id=gift_order.id,
+        buyer_id=reader.id,
+        plan_name="Walked plan",
+        months=1,
+        amount=800,
+        currency="usd",
+        giver_name="Walked Giver",
+        recipient_name="Walked Recipient",
+        recipient_email="recipient@example.org",
+        send_on=utcnow().date(),
+        status="sent",
+    )
+    db.session.add(gift)
     db.session.commit()
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = "a@example.org", "b@example.org", "Hi"
@@ -87,6 +106,7 @@ def real_ids(app, admin) -> dict[str, object]:
         "order_id": order.id,
         "payment_id": payment.id,
         "rate_id": rate.id,
+        "gift_id": gift.id,
         "name": outbox_file.name,
     }
 

@@ -213,3 +213,47 @@ def test_a_reader_switches_to_the_yearly_plan_in_the_portal(
     site.follow(page.get_by_role("link", name="Return to the site"))
     plan = page.get_by_role("region", name="Your plan")
     expect(plan).to_contain_text("Supporter, yearly: active")
+
+
+def test_a_gift_is_bought_sent_on_its_day_and_redeemed(
+    checked_page, live_server, emulator_server, reader, mailbox
+):
+    from shop import scheduler
+    from tests.support import link_in
+
+    site, page = checked_page, checked_page.page
+    emulator_server.configure_webhook(live_server + "/webhooks/stripe", WEBHOOK_SECRET)
+    push_product(make_product("Supporter, yearly", 8000, kind="plan", interval="year"))
+    ArticleFactory(title="Behind the wall", access="paid", body_markdown="The paid paragraph.")
+
+    site.goto("/login")
+    page.get_by_label("Email", exact=True).fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    site.submit("Log in")
+    site.goto("/shop")
+    site.follow(page.get_by_role("link", name="Give a subscription"))
+    page.get_by_label("From (your name, as they will see it)").fill("Nina Reader")
+    page.get_by_label("Their name").fill("Grace Hopper")
+    page.get_by_label("Their email address").fill("grace@example.org")
+    page.get_by_label("A message (optional)").fill("For the long train rides.")
+    site.submit("Continue to payment")
+    expect(page).to_have_url(re.compile(r"/c/pay/cs_"))
+    site.submit("Pay")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you!")
+    receipt = mailbox.last_to(EMAIL).get_body(preferencelist=("plain",)).get_content()
+    assert "goes to Grace Hopper (grace@example.org) by email on" in receipt
+    site.submit("Log out", within=page.get_by_role("banner"))
+
+    # Its day has come: the tick mails the recipient, who redeems it with no card.
+    assert scheduler.tick().gifts_sent == 1
+    site.goto(link_in(mailbox.last_to("grace@example.org"), "/gifts/redeem/"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Nina Reader gave you a year of Broadsheet"
+    )
+    expect(page.get_by_role("main")).to_contain_text("For the long train rides.")
+    site.submit("Redeem my gift")
+    expect(page.get_by_role("status").first).to_contain_text("Your gift is redeemed")
+    plan = page.get_by_role("region", name="Your plan")
+    expect(plan).to_contain_text("gift from Nina Reader")
+    site.goto("/articles/behind-the-wall")
+    expect(page.get_by_text("The paid paragraph.")).to_be_visible()

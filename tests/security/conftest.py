@@ -179,6 +179,7 @@ def world(app, admin, real_ids, mailbox) -> World:  # noqa: F811
         "token:readers.unsubscribe": unsubscribe_token(reader.id),
         "token:accounts.sign_in_link": "a-link-nobody-was-mailed",
         "token:readers.confirm_subscription": "a-link-nobody-was-mailed",
+        "token:billing.gift_redeem": "a-link-nobody-was-mailed",
         "slug:readers.follow_topic": tag.slug,
         "tag_slug": tag.slug,
         "slug:articles.tag": tag.slug,

@@ -186,6 +186,19 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
         {"email": "new.subscriber@example.org", "topic": "{tag_slug}"},
     ),
     "readers.confirm_subscription": ("anonymous", {}),
+    "billing.gift_new": (
+        "reader",
+        {
+            "product_id": "{plan_id}",
+            "giver_name": "Nina Reader",
+            "recipient_name": "Grace Hopper",
+            "recipient_email": "grace@example.org",
+            "message": "Happy birthday",
+            "send_on": "2030-01-01",
+        },
+    ),
+    "billing.gift_redeem": ("anonymous", {}),
+    "admin.gift_resend": ("admin", {}),
     "readers.follow_topic": ("reader", {}),
     "articles.add_comment": (
         "reader",
@@ -249,6 +262,8 @@ QUERY_PARAMS: dict[str, list[str]] = {
     "admin.orders_list": ["page", "q", "status", "attention"],
     "admin.orders_export": ["q", "status", "attention"],
     "admin.outbox_list": ["page"],
+    "admin.gifts_list": ["page", "status"],
+    "billing.gift_new": ["plan"],
     "readers.preferences": ["topic"],
     "readers.subscribe": ["topic"],
     "admin.shipping_queue": ["page", "show"],

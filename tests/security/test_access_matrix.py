@@ -126,6 +126,9 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
     ("GET", "admin.runs_list"): admins(200),
     ("GET", "admin.run_detail"): admins(200),
     ("POST", "admin.run_retry"): admins("302 /admin/runs/{run_id}"),
+    ("GET", "admin.gifts_list"): admins(200),
+    # The walked gift is sent: a new link goes, or (the relay being the test sink) it does.
+    ("POST", "admin.gift_resend"): admins("302 /admin/gifts"),
     ("GET", "admin.shipping_queue"): admins(200),
     ("POST", "admin.shipping_ship"): admins("302 /admin/shipping"),
     ("POST", "admin.shipping_rate_add"): admins("302 /admin/shipping"),
@@ -141,6 +144,11 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
     ("GET", "admin.tag_edit"): admins(200),
     ("POST", "admin.tag_edit"): admins("302 /admin/tags"),
     ("POST", "admin.tag_delete"): admins("302 /admin/tags"),
+    # gifts: the form for members; the walked redeem token names no gift
+    ("GET", "billing.gift_new"): members(200),
+    ("POST", "billing.gift_new"): members(400),
+    ("GET", "billing.gift_redeem"): everyone(410),
+    ("POST", "billing.gift_redeem"): everyone(410),
     # email-only subscribe (the walked confirmation token names no link), following a topic
     ("GET", "readers.subscribe"): everyone(200),
     # The walk posts no address: the form says what is missing.

@@ -42,6 +42,11 @@ FORM_DATA: dict[str, dict[str, object]] = {
     "admin.product_new": {"name": "Forged", "amount": "1", "kind": "item"},
     "admin.product_edit": {"name": "Forged", "amount": "1", "kind": "item"},
     "admin.shipping_ship": {"tracking_number": "FORGED1"},
+    "billing.gift_new": {
+        "product_id": "{plan_id}",
+        "recipient_name": "Forged",
+        "recipient_email": "forged@example.org",
+    },
     "admin.shipping_rate_add": {"name": "Forged", "amount": "0"},
     "admin.shipping_rate_toggle": {"active": "0"},
     "admin.tags_list": {"name": "Forged"},

@@ -33,7 +33,18 @@ class Checkout(ShippingRates):
         "mode": STR,
         "customer": STR,
         "customer_email": STR,
-        "line_items": [{"price": STR, "quantity": STR}],
+        "line_items": [
+            {
+                "price": STR,
+                "quantity": STR,
+                "price_data": {
+                    "currency": STR,
+                    "unit_amount": STR,
+                    "product": STR,
+                    "product_data": {"name": STR, "description": STR, "metadata": METADATA},
+                },
+            }
+        ],
         "success_url": STR,
         "cancel_url": STR,
         "client_reference_id": STR,
@@ -186,6 +197,19 @@ class Checkout(ShippingRates):
         lines = []
         for index, item in enumerate(items):
             name = f"line_items[{index}]"
+            if item.get("price_data"):
+                if item.get("price"):
+                    raise EmulatorError(
+                        f"You may only specify one of these parameters: {name}[price], "
+                        f"{name}[price_data].",
+                        param=f"{name}[price_data]",
+                    )
+                price_obj = self._inline_price(item["price_data"], f"{name}[price_data]")
+                quantity = as_int(
+                    item.get("quantity"), f"{name}[quantity]", required=True, minimum=1
+                )
+                lines.append({"price": price_obj, "quantity": quantity})
+                continue
             price_id = as_str(item.get("price"), f"{name}[price]", required=True)
             price_obj = self._get("price", price_id, param=f"{name}[price]", status=400)
             if not price_obj["active"]:
@@ -234,6 +258,50 @@ class Checkout(ShippingRates):
                     param="line_items",
                 )
         return lines
+
+    def _inline_price(self, data: dict, name: str) -> dict:
+        """A one-time price made from ``price_data`` (for this session only, as Stripe makes
+        them: inactive, and with an inactive product when ``product_data`` names one)."""
+        currency = (as_str(data.get("currency"), f"{name}[currency]", required=True) or "").lower()
+        amount = as_int(data.get("unit_amount"), f"{name}[unit_amount]", required=True, minimum=0)
+        product_id = as_str(data.get("product"), f"{name}[product]")
+        product_data = data.get("product_data") or {}
+        if bool(product_id) == bool(product_data):
+            raise EmulatorError(
+                f"Exactly one of {name}[product] and {name}[product_data] is required.",
+                param=f"{name}[product]",
+            )
+        now = self._now()
+        if product_id:
+            self._get("product", product_id, param=f"{name}[product]", status=400)
+        else:
+            product_obj = objects.product(
+                object_id=new_id("prod", 14),
+                now=now,
+                name=as_str(product_data.get("name"), f"{name}[product_data][name]", required=True)
+                or "",
+                description=as_str(
+                    product_data.get("description"), f"{name}[product_data][description]"
+                ),
+                active=False,
+                metadata=as_metadata(product_data.get("metadata")),
+            )
+            self._store(product_obj)
+            product_id = product_obj["id"]
+        price_obj = objects.price(
+            object_id=new_id("price", 24),
+            now=now,
+            product_id=product_id,
+            currency=currency,
+            unit_amount=amount,
+            interval=None,
+            interval_count=1,
+            active=False,
+            metadata={},
+            nickname=None,
+        )
+        self._store(price_obj)
+        return price_obj
 
     def retrieve_checkout_session(self, params: dict, object_id: str) -> dict:
         """GET /v1/checkout/sessions/{id}"""
