@@ -68,10 +68,10 @@ def demo_command(admin_email: str) -> None:
     else:
         click.echo(f"Demo admin {result.admin_email} already exists; its password is unchanged.")
     click.echo(
-        f"Demo content: {result.articles_created} articles, {result.tags_created} tags and "
-        f"{result.comments_created} comments, {result.products_created} products and "
-        f"{result.history_readers} demo readers with six months of history and "
-        f"{result.posted_orders} posted orders and {result.gifts} gifts added."
+        f"Demo content added: {result.articles_created} articles, {result.tags_created} tags, "
+        f"{result.comments_created} comments, {result.products_created} products, "
+        f"{result.history_readers} demo readers with six months of history, "
+        f"{result.posted_orders} posted orders and {result.gifts} gifts."
     )
 
 

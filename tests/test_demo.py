@@ -58,7 +58,7 @@ def test_demo_loads_a_publication_and_running_it_twice_changes_nothing(runner, c
     assert len(shipments) == 4 and all(s.line1 and s.country for s in shipments)
     assert sum(s.shipped_at is not None for s in shipments) == 2
     assert sorted(g.status for g in db.session.scalars(select(Gift))) == ["redeemed", "scheduled"]
-    assert "4 posted orders and 2 gifts added" in first.output
+    assert "4 posted orders and 2 gifts." in first.output
 
     before = _counts()
     second = runner.invoke(args=["demo"])

@@ -151,6 +151,26 @@ def payment_failed(invoice: gateway.InvoiceInfo) -> None:
     )
 
 
+def trial_ending(stripe_subscription_id: str) -> bool:
+    """Stripe says a free trial ends soon: tell the reader when, and what it will then cost,
+    so no charge comes as a surprise; True if they were told. Not for a trial that is set
+    to cancel at its end, nor one that is over."""
+    sub = sync_subscription(stripe_subscription_id)
+    if sub is None or sub.status != "trialing" or sub.cancel_at_period_end:
+        return False
+    price = db.session.scalar(select(Price).where(Price.stripe_price_id == sub.stripe_price_id))
+    send_email(
+        sub.user.email,
+        "Your free trial ends soon",
+        "trial_ending",
+        plan=sub.product.name if sub.product else "your plan",
+        ends=sub.trial_end or sub.current_period_end,
+        price=price,
+        account_url=external_url("accounts.account"),
+    )
+    return True
+
+
 def record_refund(charge: gateway.ChargeInfo) -> Payment | None:
     """Settle a payment's refund state, and its order's, from the charge."""
     if not charge.payment_intent:

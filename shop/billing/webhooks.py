@@ -79,6 +79,10 @@ def _subscription_deleted(obj: dict):
             raise  # not ours either: nothing to end
 
 
+def _trial_will_end(obj: dict):
+    sync.trial_ending(obj["id"])
+
+
 def _charge_refunded(obj: dict):
     sync.record_refund(gateway.retrieve_charge(obj["id"]))
 
@@ -93,6 +97,7 @@ HANDLERS: dict[str, Handler] = {
     "customer.subscription.created": _subscription_changed,
     "customer.subscription.updated": _subscription_changed,
     "customer.subscription.deleted": _subscription_deleted,
+    "customer.subscription.trial_will_end": _trial_will_end,
     "charge.refunded": _charge_refunded,
 }
 

@@ -391,3 +391,33 @@ def test_pushing_a_trial_plan_is_unchanged(app, emulator):
     price = emulator.get(plan.price.stripe_price_id)
     assert price["unit_amount"] == 500 and price["recurring"]["interval"] == "month"
     assert re.fullmatch(r"price_\w+", price["id"])
+
+
+def test_a_reader_is_told_before_their_trial_ends_and_what_it_will_cost(
+    client, shopper, plans, story, emulator, mailbox
+):
+    sub = _trialing(client, shopper, plans, story, emulator)
+    before = len(mailbox.to("reader@example.org"))
+    emulator.trial_will_end(sub.stripe_subscription_id)
+    (notice,) = mailbox.to("reader@example.org")[before:]
+    assert notice["Subject"] == "Your free trial ends soon"
+    body = text_of(notice)
+    assert f"ends on {sub.trial_end:%-d %B %Y}" in body
+    assert "Then $8.00 a month is charged" in body and "Manage billing" in body
+
+
+def test_no_trial_notice_for_a_trial_set_to_cancel(
+    client, shopper, plans, story, emulator, mailbox
+):
+    sub = _trialing(client, shopper, plans, story, emulator)
+    # The reader cancels in the portal: the trial ends and nothing will be charged.
+    portal = re.search(
+        r"/p/session/(bps_\w+)",
+        client.post(
+            "/account/billing", data={"csrf_token": csrf_token(client, "/account")}
+        ).headers["Location"],
+    ).group(1)
+    emulator.portal_set_cancel_at_period_end(portal, sub.stripe_subscription_id, True)
+    before = len(mailbox.to("reader@example.org"))
+    emulator.trial_will_end(sub.stripe_subscription_id)
+    assert mailbox.to("reader@example.org")[before:] == []

@@ -335,3 +335,15 @@ def test_no_push_hook_is_fine(app, client, editor, monkeypatch):
         follow_redirects=True,
     )
     assert "Saved." in response.get_data(as_text=True)
+
+
+def test_the_list_says_which_plans_have_a_trial_and_which_items_are_posted(client, editor):
+    plan = make_product("Supporter", 800, kind="plan", interval="month")
+    plan.trial_days = 14
+    make_product("Tote bag", 1800, needs_shipping=True)
+    make_product("E-book", 500)
+    db.session.commit()
+    html = client.get("/admin/products").get_data(as_text=True)
+    assert "<td>Plan, 14-day free trial</td>" in html
+    assert "<td>Item, posted</td>" in html
+    assert "<td>Item</td>" in html

@@ -361,6 +361,11 @@ def create_app(emulator: Emulator) -> Flask:
         ),
     )
     add(
+        "/_emulator/trial_will_end",
+        "POST",
+        lambda body: emulator.trial_will_end(body["subscription_id"]) or {"ok": True},
+    )
+    add(
         "/_emulator/renew",
         "POST",
         lambda body: {"invoice": emulator.renew(body["subscription_id"])},

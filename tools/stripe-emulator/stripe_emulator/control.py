@@ -171,6 +171,18 @@ class Control(Store):
             self._emit("customer.subscription.updated", sub, diff(old, self._view(sub)))
             return invoice["id"]
 
+    def trial_will_end(self, subscription_id: str) -> None:
+        """Send ``customer.subscription.trial_will_end``, as Stripe does three days before a
+        trial ends (at once for a shorter trial); the emulator sends it when asked."""
+        with self._transaction():
+            sub = self._get("subscription", subscription_id)
+            if sub["status"] != "trialing":
+                raise EmulatorError(
+                    f"Subscription {subscription_id} is {sub['status']}, not trialing.",
+                    param="subscription",
+                )
+            self._emit("customer.subscription.trial_will_end", sub)
+
     def end_trial(self, subscription_id: str, outcome: str = "paid") -> str | None:
         """End a ``trialing`` subscription's free trial, as its trial end would; the invoice id.
 
