@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from shop import background, clock
+from shop.accounts import links
 from shop.billing import gifts
 from shop.billing.fulfilment import release_expired_checkouts
 from shop.cart.services import delete_stale_carts
@@ -129,6 +130,7 @@ def tick(now: datetime | None = None) -> TickResult:
     )
     steps.run("reminding gift readers", lambda: gifts.send_reminders(now))
     steps.run("expiring unredeemed gifts", lambda: gifts.expire_unredeemed(now))
+    steps.run("forgetting old mailed links", lambda: links.delete_old_links(now))
     # Anonymous carts whose cookie has run out can never be reached again.
     result.carts_expired = (
         steps.run("expiring stale carts", lambda: delete_stale_carts(now=now)) or 0

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 
 from shop.accounts.models import LINK_SIGN_IN, LINK_SUBSCRIBE, MailedLink, User
 from shop.accounts.services import (
@@ -168,3 +168,17 @@ def sign_in_with(token: str) -> tuple[User, str | None]:
         user.confirmed_at = utcnow()
         db.session.commit()
     return user, safe_next(link.next_url)
+
+
+# Used or expired links are kept this long (for a support question), then deleted.
+KEEP_OLD_LINKS = timedelta(days=30)
+
+
+def delete_old_links(now: datetime | None = None) -> int:
+    """Delete links that ended (used or expired) over a month ago; how many."""
+    cutoff = (now or utcnow()) - KEEP_OLD_LINKS
+    result = db.session.execute(
+        delete(MailedLink).where(or_(MailedLink.expires_at < cutoff, MailedLink.used_at < cutoff))
+    )
+    db.session.commit()
+    return int(cast("CursorResult[Any]", result).rowcount or 0)

@@ -35,6 +35,7 @@ def gifts_list():
         status=status,
         states=STATES,
         period_words=gifts.period_words,
+        today=gifts.local_today(),
     )
 
 

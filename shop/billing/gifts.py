@@ -246,11 +246,12 @@ def mark_paid(order: Order) -> Gift | None:
     return gift
 
 
-def _mail_gift(gift: Gift) -> None:
-    """Mail the recipient a new redeem link (replacing any earlier one)."""
+def _mail_gift(gift: Gift) -> bool:
+    """Mail the recipient a new redeem link (replacing any earlier one); False when the
+    address cannot be mailed at all (the log says why)."""
     token = secrets.token_urlsafe(32)
     gift.token_hash = _hash(token)
-    send_email(
+    return send_email(
         gift.recipient_email,
         f"{gift.giver_name} gave you {period_words(gift.months)} of "
         f"{current_app.config['PUBLICATION_NAME']}",
@@ -276,10 +277,15 @@ def send_due_gifts(today: date | None = None) -> int:
         if gift is None:
             continue
         try:
-            _mail_gift(gift)
+            delivered = _mail_gift(gift)
         except MailUnavailableError:
             db.session.rollback()
             log.warning("Gift %s could not be mailed now; next tick", gift_id)
+            continue
+        if not delivered:
+            # The address refuses mail for good: the gift waits, flagged in the back
+            # office, where its giver's order can be refunded or the mail sent again.
+            db.session.rollback()
             continue
         gift.status = GiftStatus.SENT
         gift.sent_at = utcnow()
@@ -446,10 +452,13 @@ def resend(gift_id: int) -> Gift:
             f"Only a sent, unredeemed gift can be sent again; this one is {gift.status}."
         )
     try:
-        _mail_gift(gift)
+        delivered = _mail_gift(gift)
     except MailUnavailableError as exc:
         db.session.rollback()
         raise GiftError(str(exc)) from exc
+    if not delivered:
+        db.session.rollback()
+        raise GiftError(f"{gift.recipient_email} refuses mail: nothing was sent.")
     gift.sent_at = utcnow()
     db.session.commit()
     return gift

@@ -170,3 +170,29 @@ def test_a_member_without_a_password_sets_one_and_cannot_log_in_with_a_guess(cli
     db.session.expire_all()
     user = db.session.scalar(select(User).where(User.email == "member@example.org"))
     assert user.has_password and user.check_password("a brand new passphrase")
+
+
+def test_links_that_ended_a_month_ago_are_forgotten(app, reader):
+    from shop.accounts import links
+
+    now = utcnow()
+    for token_hash, expires, used in [
+        ("a" * 64, now - timedelta(days=40), None),  # expired long ago
+        ("b" * 64, now + timedelta(minutes=5), now - timedelta(days=31)),  # used long ago
+        ("c" * 64, now - timedelta(days=2), None),  # expired lately: kept for now
+        ("d" * 64, now + timedelta(minutes=10), None),  # still good
+    ]:
+        db.session.add(
+            MailedLink(
+                token_hash=token_hash,
+                purpose="sign_in",
+                email="reader@example.org",
+                user_id=reader.id,
+                expires_at=expires,
+                used_at=used,
+            )
+        )
+    db.session.commit()
+    assert links.delete_old_links(now) == 2
+    kept = sorted(db.session.scalars(select(MailedLink.token_hash)))
+    assert kept == ["c" * 64, "d" * 64]

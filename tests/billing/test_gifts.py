@@ -234,3 +234,21 @@ def test_the_back_office_lists_gifts_and_sends_one_again(
     assert second != first
     assert app.test_client().get(first).status_code == 410  # the old link is replaced
     assert app.test_client().get(second).status_code == 200
+
+
+def test_a_gift_whose_address_refuses_mail_waits_and_is_flagged(
+    app, client, shopper, plans, emulator, mailbox, admin, monkeypatch
+):
+    emulator.pay(_session_id(_give(client, plans["month"])))
+    # The relay takes nothing for this address, for good (send_email says False).
+    monkeypatch.setattr(gifts, "send_email", lambda *args, **kwargs: False)
+    assert gifts.send_due_gifts(gifts.local_today()) == 0
+    assert _gift().status == GiftStatus.SCHEDULED
+    db.session.execute(update(Gift).values(send_on=gifts.local_today() - timedelta(days=1)))
+    db.session.commit()
+    from tests.support import AuthActions
+
+    office = app.test_client()
+    AuthActions(office).login("editor@example.org")
+    page = office.get("/admin/gifts").get_data(as_text=True)
+    assert "Past its day: its mail did not go" in page
