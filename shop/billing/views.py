@@ -50,7 +50,11 @@ def checkout():
     """Start Stripe Checkout for the reader's cart; 303 to Stripe's page."""
     if not current_user.is_authenticated:
         # Back to the cart after logging in: the cart is kept and merged at login.
-        flash("Log in or create an account to check out. Your cart is kept.", "info")
+        flash(
+            "Log in to check out: no password needed, we can email you a sign-in link. "
+            "New here? Subscribe with your email first. Your cart is kept.",
+            "info",
+        )
         return redirect(url_for("accounts.login", next=url_for("cart.cart")))
     require_action()
     try:
