@@ -2381,3 +2381,52 @@ def test_price_data_is_checked_as_stripe_checks_it(client, emu, price_data, line
     with pytest.raises(stripe.InvalidRequestError) as caught:
         _inline_session(client, customer, price_data, **line)
     assert param in (caught.value.param or "")
+
+
+# --- a session that knows no customer: the page asks for the email ----------------------
+
+
+def _guest_session(client, price, mode="payment", **extra):
+    return client.v1.checkout.sessions.create(
+        params={
+            "mode": mode,
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "success_url": "http://localhost:5000/done?session_id={CHECKOUT_SESSION_ID}",
+            **extra,
+        }
+    )
+
+
+def test_a_guest_types_their_email_and_customer_creation_makes_a_customer(client, emu, server):
+    _, _, _, one_off = catalogue(client)
+    s = _guest_session(client, one_off, customer_creation="always")
+    path = urlsplit(s.url).path
+    page = _get(server, path)[2].decode()
+    assert 'id="email" name="email"' in page and 'autocomplete="email"' in page
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, _, body = _get(server, path, form, method="POST", body="action=pay&email=nope")
+    assert status == 400 and b"is not a valid email address" in body
+    assert b'value="nope"' in body  # kept as typed
+    status, _, body = _get(server, path, form, method="POST", body="action=pay&email=")
+    assert status == 400 and b"Enter your email address." in body
+    status, headers, _ = _get(
+        server, path, form, method="POST", body="action=pay&email=guest%40example.org"
+    )
+    assert status == 303
+    paid = client.v1.checkout.sessions.retrieve(s.id)
+    assert paid.customer_details.email == "guest@example.org"
+    assert client.v1.customers.retrieve(paid.customer).email == "guest@example.org"
+
+
+def test_the_control_api_takes_the_guests_email_and_subscriptions_make_a_customer(client, emu):
+    _, monthly, _, _ = catalogue(client)
+    s = _guest_session(client, monthly, mode="subscription")
+    emu.pay(s.id, email="sub.guest@example.org")
+    paid = client.v1.checkout.sessions.retrieve(s.id)
+    assert client.v1.customers.retrieve(paid.customer).email == "sub.guest@example.org"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        _guest_session(client, monthly, mode="subscription", customer_creation="always")
+    assert caught.value.param == "customer_creation"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        _guest_session(client, monthly, mode="subscription", customer_creation="sometimes")
+    assert caught.value.param == "customer_creation"

@@ -3,11 +3,12 @@ Checkout Session; coming back without paying ends it."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 
 from shop.accounts.models import User
 from shop.billing import gateway, holds, offers
@@ -63,14 +64,29 @@ STRIPE_DOWN_EARLIER = (
 )
 
 
-def _replace_open_checkouts(user: User, keep: Order | None = None) -> None:
-    """Expire the reader's other open sessions; a new checkout replaces them.
+def guest_key_hash(key: str) -> str:
+    """What an order keeps of a guest browser's checkout key: its SHA-256."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def owned_by(user: User | None, guest_key: str | None) -> ColumnElement[bool]:
+    """The orders of this reader, or of this guest browser."""
+    if user is not None:
+        return Order.user_id == user.id
+    assert guest_key, "a guest checkout needs its browser's key"
+    return and_(Order.user_id.is_(None), Order.guest_key_hash == guest_key_hash(guest_key))
+
+
+def _replace_open_checkouts(
+    user: User | None, keep: Order | None = None, guest_key: str | None = None
+) -> None:
+    """Expire the reader's (or guest browser's) other open sessions; a new one replaces them.
 
     Raises BillingError when Stripe cannot be reached: the older session may still be
     paid, so its order (and the stock it holds) stays as it is, and no new one starts.
     """
     pending = db.session.scalars(
-        select(Order).where(Order.user_id == user.id, Order.status == OrderStatus.PENDING)
+        select(Order).where(owned_by(user, guest_key), Order.status == OrderStatus.PENDING)
     ).all()
     for order in pending:
         if keep is not None and order.id == keep.id:
@@ -140,11 +156,19 @@ def _ensure_stripe_prices(lines: list[carts.CartLine]) -> None:
             push_product(line.product)
 
 
-def start_checkout(user: User) -> str:
-    """Turn the reader's cart into a pending order and a Checkout Session; return its URL."""
+def start_checkout(
+    user: User | None, cart_cookie: str | None = None, guest_key: str | None = None
+) -> str:
+    """Turn the reader's cart into a pending order and a Checkout Session; return its URL.
+
+    A visitor with no account checks out as a guest (``user`` None): the cart their signed
+    cookie names, an order that belongs to their browser's ``guest_key`` until it is paid, and a
+    session that asks Stripe to collect the email. Fulfilment then finds or makes the
+    reader by that email.
+    """
     if not gateway.is_configured():
         raise BillingError("Payments are not set up on this site yet.")
-    cart = carts.find_cart(user, None)
+    cart = carts.find_cart(user, cart_cookie if user is None else None)
     if cart is None:
         raise BillingError("Your cart is empty.")
     lines = carts.check_cart_for_checkout(cart)
@@ -152,13 +176,13 @@ def start_checkout(user: User) -> str:
     posted = shipping.is_posted(line.product for line in lines)
     if has_plan and posted:
         raise BillingError(PLAN_AND_POSTED)
-    if has_plan and _holds_plan(user):
+    if has_plan and user is not None and _holds_plan(user):
         raise BillingError(HAS_PLAN)
 
     # The same cart, unchanged, checked out again: the same order and session.
     existing = db.session.scalar(
         select(Order).where(
-            Order.user_id == user.id,
+            owned_by(user, guest_key),
             Order.status == OrderStatus.PENDING,
             Order.cart_version == cart.version,
             Order.checkout_url.is_not(None),
@@ -178,9 +202,9 @@ def start_checkout(user: User) -> str:
             existing.checkout_expires_at - REUSE_MARGIN <= utcnow()
         )
         if session is not None and session.status == "open" and not ending:
-            _replace_open_checkouts(user, keep=existing)
+            _replace_open_checkouts(user, keep=existing, guest_key=guest_key)
             return url
-    _replace_open_checkouts(user)
+    _replace_open_checkouts(user, guest_key=guest_key)
 
     try:
         _ensure_stripe_prices(lines)
@@ -190,7 +214,9 @@ def start_checkout(user: User) -> str:
     plan = next((line.product for line in lines if line.product.is_plan), None)
     trial_days = offers.trial_days_for(user, plan) if plan is not None else None
     order = Order(
-        user_id=user.id,
+        user_id=user.id if user is not None else None,
+        guest_key_hash=guest_key_hash(guest_key) if user is None and guest_key else None,
+        cart_id=cart.id,
         status=OrderStatus.PENDING,
         mode="subscription" if has_plan else "payment",
         currency=currency,
@@ -200,7 +226,8 @@ def start_checkout(user: User) -> str:
         trial_days=trial_days,
         lines=[_order_line(line) for line in lines],
     )
-    _check_account_cap(user, cart, lines)
+    if user is not None:
+        _check_account_cap(user, cart, lines)
     db.session.add(order)
     db.session.flush()
     holds.reserve(order)
@@ -212,19 +239,17 @@ def start_checkout(user: User) -> str:
     return _open_session(user, order, posted=posted)
 
 
-def _open_session(user: User, order: Order, *, posted: bool) -> str:
+def _open_session(user: User | None, order: Order, *, posted: bool) -> str:
     """Create the committed pending order's Checkout Session; its URL.
 
     When Stripe refuses or cannot be reached, the order is abandoned (its stock given
     back) and BillingError raised.
     """
     try:
-        customer = stripe_customer_id(user)
         params: dict[str, Any] = {
             "mode": order.mode,
-            "customer": customer,
             "client_reference_id": str(order.id),
-            "metadata": {"order_id": str(order.id), "user_id": str(user.id)},
+            "metadata": {"order_id": str(order.id)},
             "line_items": [
                 {"price": line.stripe_price_id, "quantity": line.quantity} for line in order.lines
             ],
@@ -232,6 +257,12 @@ def _open_session(user: User, order: Order, *, posted: bool) -> str:
             "success_url": external_url("billing.success") + "?session_id={CHECKOUT_SESSION_ID}",
             "cancel_url": external_url("billing.cancel", order=order.id),
         }
+        if user is not None:
+            params["customer"] = stripe_customer_id(user)
+            params["metadata"]["user_id"] = str(user.id)
+        elif order.mode == "payment":
+            # A guest: Stripe asks for the email, and keeps a customer for the receipt.
+            params["customer_creation"] = "always"
         if order.mode == "subscription":
             params["subscription_data"] = {"metadata": {"order_id": str(order.id)}}
             if order.trial_days:
@@ -368,28 +399,3 @@ def _order_line(line: carts.CartLine) -> OrderLine:
         interval=price.interval,
         stripe_price_id=price.stripe_price_id,
     )
-
-
-def cancel_checkout(user: User, order_id: int) -> None:
-    """The reader came back from Checkout without paying: end the session, keep the cart."""
-    order = db.session.get(Order, order_id)
-    if order is None or order.user_id != user.id or order.status != OrderStatus.PENDING:
-        return
-    if order.stripe_checkout_session_id:
-        try:
-            if gateway.expire_checkout_session(order.stripe_checkout_session_id) is None:
-                return  # paid after all, or already expired: the webhook settles it
-        except gateway.GatewayError:
-            return  # the reservation is released when Stripe expires the session
-    holds.close_order(order.id, OrderStatus.ABANDONED)
-    db.session.commit()
-
-
-def pending_checkout(user: User, order_id: int | None) -> Order | None:
-    """The reader's own order ``order_id`` if its checkout is still waiting for payment."""
-    if order_id is None:
-        return None
-    order = db.session.get(Order, order_id)
-    if order is None or order.user_id != user.id or order.status != OrderStatus.PENDING:
-        return None
-    return order

@@ -20,7 +20,9 @@ def customer_key(user: User) -> str:
 
 def stripe_customer_id(user: User, create: bool = True) -> str | None:
     """The user's Stripe Customer id, created once and stored."""
-    customer = db.session.scalar(select(Customer).where(Customer.user_id == user.id))
+    customer = db.session.scalar(
+        select(Customer).where(Customer.user_id == user.id).order_by(Customer.id).limit(1)
+    )
     if customer is not None:
         return customer.stripe_customer_id
     if not create:
@@ -42,3 +44,11 @@ def user_for_customer(stripe_customer: str | None) -> User | None:
     return db.session.scalar(
         select(User).join(Customer).where(Customer.stripe_customer_id == stripe_customer)
     )
+
+
+def adopt_customer(user: User, stripe_customer: str | None) -> None:
+    """Remember that a Stripe Customer (made by a guest checkout) is this reader's."""
+    if not stripe_customer or user_for_customer(stripe_customer) is not None:
+        return
+    with db.session.begin_nested():
+        db.session.add(Customer(user_id=user.id, stripe_customer_id=stripe_customer))

@@ -14,11 +14,20 @@ from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from shop.accounts.models import User
-from shop.billing import gateway, gifts, holds, sync
+from shop.accounts import links
+from shop.accounts.models import ROLE_READER, User
+from shop.accounts.services import (
+    AccountError,
+    clean_display_name,
+    find_user_by_email,
+    normalise_email,
+)
+from shop.billing import customers, gateway, gifts, holds, sync
+from shop.billing.checkout import guest_key_hash
 from shop.cart import services as carts
-from shop.cart.models import Order, OrderStatus
+from shop.cart.models import Cart, Order, OrderStatus
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.mail import send_email
@@ -137,6 +146,8 @@ def fulfil(session: gateway.CheckoutSession) -> bool:
     if not won:
         return False
     db.session.refresh(order)
+    if order.user_id is None:
+        _guest_reader(order, session)
     for line in order.lines:
         line.reserved = 0  # the reservation is now a sale
     gifts.mark_paid(order)  # a gift's order: the gift is scheduled for its date
@@ -145,8 +156,8 @@ def fulfil(session: gateway.CheckoutSession) -> bool:
         shipment = shipping.record_shipment(order, _with_rate_name(session))
         # The order's total is what the reader paid: its lines and the postage.
         order.total = sum(line.amount for line in order.lines) + shipment.amount
-    user = db.session.get(User, order.user_id)
-    cart = carts.find_cart(user, None)
+    user = db.session.get(User, order.user_id) if order.user_id is not None else None
+    cart = db.session.get(Cart, order.cart_id) if order.cart_id else carts.find_cart(user, None)
     if cart is not None and cart.version == order.cart_version:
         carts.clear_cart(cart, commit=False)
     if session.subscription:
@@ -162,6 +173,33 @@ def fulfil(session: gateway.CheckoutSession) -> bool:
             currency=session.currency or order.currency,
         )
     return True
+
+
+def _guest_reader(order: Order, session: gateway.CheckoutSession) -> None:
+    """A guest paid: the order becomes the reader's whose email Checkout collected, made
+    now (no password: they log in by mailed links) when the address has no account yet."""
+    email = normalise_email(session.customer_email or "")
+    if not email:
+        log.error("Guest order %s was paid without an email; left without a reader", order.id)
+        return
+    user = find_user_by_email(email)
+    if user is None:
+        try:
+            name = clean_display_name(session.customer_name)
+        except AccountError:
+            name = None  # the name on a card is not always one to show
+        try:
+            with db.session.begin_nested():
+                user = User(email=email, role=ROLE_READER, display_name=name)
+                user.clear_password()
+                db.session.add(user)
+        except IntegrityError:
+            user = find_user_by_email(email)  # made a moment ago by another payment
+        else:
+            order.guest_made_reader = True
+    assert user is not None
+    order.user_id = user.id
+    customers.adopt_customer(user, session.customer)
 
 
 def _with_rate_name(session: gateway.CheckoutSession) -> Address | None:
@@ -185,6 +223,8 @@ def send_receipt(order_id: int) -> None:
     order = db.session.get(Order, order_id)
     if order is None or order.status != OrderStatus.PAID or order.receipt_sent_at is not None:
         return
+    if order.user_id is None:
+        return  # a guest order paid without an email: there is no one to mail
     user = db.session.get(User, order.user_id)
     assert user is not None  # every order has a reader, and accounts are never deleted
     shipment = shipping.shipment_for(order.id)
@@ -216,17 +256,24 @@ def abandon_order(session: gateway.CheckoutSession) -> bool:
     return order is not None and holds.close_order(order.id, OrderStatus.ABANDONED)
 
 
-def confirm_return(user: User, session_id: str | None) -> Order | None:
-    """The success page: the reader's order for that session, fulfilled if Stripe says paid.
+def confirm_return(
+    user: User | None, session_id: str | None, guest_key: str | None = None
+) -> Order | None:
+    """The success page: the reader's order for that session (a guest's: the order this
+    browser started), fulfilled if Stripe says paid.
 
-    The query string is only a hint: the order must be the reader's own, and its state
-    comes from our database, or from Stripe when the webhook has not arrived yet.
+    The query string is only a hint: the order must be the reader's own (or this guest
+    browser's; another browser holding the URL finds nothing), and its state comes from
+    our database, or from Stripe when the webhook has not arrived yet.
     """
-    if not session_id:
+    if not session_id or (user is None and not guest_key):
         return None
     order = db.session.scalar(
         select(Order).where(
-            Order.stripe_checkout_session_id == session_id, Order.user_id == user.id
+            Order.stripe_checkout_session_id == session_id,
+            Order.user_id == user.id
+            if user is not None
+            else Order.guest_key_hash == guest_key_hash(guest_key or ""),
         )
     )
     if order is None or order.status != OrderStatus.PENDING:
@@ -240,3 +287,26 @@ def confirm_return(user: User, session_id: str | None) -> Order | None:
         send_receipt(order.id)
     db.session.refresh(order)
     return order
+
+
+def welcome_guest(order: Order) -> User | None:
+    """Once per guest order: the reader its browser may be logged in as (made by this
+    payment), or None when the email belongs to an account made before, whose owner is
+    mailed a sign-in link instead of being logged in by whoever typed their address."""
+    if order.user_id is None or order.guest_welcomed_at is not None:
+        return None
+    user = db.session.get(User, order.user_id)
+    assert user is not None  # accounts are never deleted
+    order.guest_welcomed_at = utcnow()
+    db.session.commit()
+    publication = current_app.config["PUBLICATION_NAME"]
+    reason = (
+        f"Thank you for your order at {publication}. This link logs you in on any device."
+        if order.guest_made_reader
+        else f"Your order at {publication} is in your account: log in with this link to see it."
+    )
+    try:
+        links.mail_sign_in_link(user, "/account", reason=reason)
+    except AccountError:
+        log.warning("The sign-in link for guest order %s could not be mailed now", order.id)
+    return user if order.guest_made_reader else None

@@ -242,6 +242,9 @@ class CheckoutSession:
     invoice: str | None
     amount_total: int | None
     currency: str | None
+    # Who paid, as they typed it at Checkout (a guest checkout knows no one before).
+    customer_email: str | None = None
+    customer_name: str | None = None
     # Where to post it (the rate's name is not on the session: see shipping_rate_name).
     shipping: Address | None = None
     shipping_rate: str | None = None  # the Stripe shipping rate's id
@@ -267,6 +270,9 @@ def checkout_session_from(obj: Any) -> CheckoutSession:
         invoice=_id(data.get("invoice")),
         amount_total=data.get("amount_total"),
         currency=data.get("currency"),
+        customer_email=(data.get("customer_details") or {}).get("email")
+        or data.get("customer_email"),
+        customer_name=(data.get("customer_details") or {}).get("name"),
         shipping=_shipping_from(data),
         shipping_rate=_id((data.get("shipping_cost") or {}).get("shipping_rate")),
     )

@@ -32,7 +32,9 @@ class Customer(Model):
     __tablename__ = "billing_customers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    # Usually one per reader; a guest checkout by a reader's address adds the customer
+    # Stripe made for it, so that its subscription and payments find the reader too.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     stripe_customer_id: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

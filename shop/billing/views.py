@@ -4,25 +4,31 @@ account page: thin views."""
 from __future__ import annotations
 
 import logging
+import secrets
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 
 from shop import money
 from shop.accounts import sessions
+from shop.accounts.models import User
 from shop.accounts.views import bp as accounts_bp
-from shop.billing import account, fulfilment, gateway, gifts, webhooks
+from shop.billing import account, fulfilment, gateway, gifts, leaving, webhooks
 from shop.billing import checkout as checkouts
 from shop.billing.errors import BillingError
 from shop.billing.forms import GiftForm
+from shop.cart.cookie import CART_COOKIE
 from shop.cart.services import CartError
-from shop.extensions import csrf, limiter
+from shop.extensions import csrf, db, limiter
 from shop.forms import ActionForm, parse_row_id, require_action, show_error
 from shop.urls import safe_next
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("billing", __name__)
+
+# The session key of a browser's guest checkouts: an order is this browser's until paid.
+GUEST_KEY = "guest_checkout_key"
 
 
 @bp.app_context_processor
@@ -47,18 +53,17 @@ def account_page():
 
 @bp.route("/checkout", methods=["POST"])
 def checkout():
-    """Start Stripe Checkout for the reader's cart; 303 to Stripe's page."""
-    if not current_user.is_authenticated:
-        # Back to the cart after logging in: the cart is kept and merged at login.
-        flash(
-            "Log in to check out: no password needed, we can email you a sign-in link. "
-            "New here? Subscribe with your email first. Your cart is kept.",
-            "info",
-        )
-        return redirect(url_for("accounts.login", next=url_for("cart.cart")))
+    """Start Stripe Checkout for the reader's cart; 303 to Stripe's page.
+
+    A visitor with no account checks out as a guest: Checkout asks for their email.
+    """
     require_action()
     try:
-        url = checkouts.start_checkout(current_user)
+        if current_user.is_authenticated:
+            url = checkouts.start_checkout(current_user)
+        else:
+            # The cart's signed cookie, as the cart pages read it.
+            url = checkouts.start_checkout(None, request.cookies.get(CART_COOKIE), _guest_key())
     except (BillingError, CartError) as error:
         flash(str(error), "error")
         return redirect(url_for("cart.cart"))
@@ -85,13 +90,41 @@ def plan_checkout(product_id: int):
     return redirect(url, code=303)
 
 
+def _guest_key() -> str:
+    """This browser's key for guest checkouts, kept in its session cookie."""
+    key = session.get(GUEST_KEY)
+    if not key:
+        key = session[GUEST_KEY] = secrets.token_urlsafe(32)
+    return key
+
+
+def _guest_success():
+    """A guest back from paying: their order, and this browser logged in as the reader the
+    payment made (a reader who had an account is mailed a link to log in instead)."""
+    order = fulfilment.confirm_return(None, request.args.get("session_id"), session.get(GUEST_KEY))
+    if order is None:
+        abort(404, description="We could not find that checkout in this browser.")
+    reader = fulfilment.welcome_guest(order) if order.status == "paid" else None
+    if reader is not None:
+        sessions.log_in(reader)
+    reader = db.session.get(User, order.user_id) if order.user_id is not None else None
+    return render_template(
+        "billing/success.html",
+        order=order,
+        back=None,
+        guest=True,
+        order_email=reader.email if reader is not None else None,
+    )
+
+
 @bp.route("/checkout/success")
-@login_required
 def success():
     """Where Stripe sends the buyer back: the order's real state, never the URL's word.
 
     A paid checkout started from a story goes straight back to that story.
     """
+    if not current_user.is_authenticated:
+        return _guest_success()
     order = fulfilment.confirm_return(current_user, request.args.get("session_id"))
     if order is None:
         abort(404, description="We could not find that checkout.")
@@ -113,26 +146,30 @@ def success():
     return render_template("billing/success.html", order=order, back=back)
 
 
+def _buyer():
+    """The logged-in reader, or None for a guest (whose orders are their browser's)."""
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
 @bp.route("/checkout/cancel")
-@login_required
 def cancel():
     """The buyer left Checkout: say the cart is intact and offer to end that checkout.
 
     A GET changes nothing: any site can send a reader's browser here.
     """
     # ASCII digits within a column's range: "٣" or 2**63 would reach the database.
-    order = checkouts.pending_checkout(current_user, parse_row_id(request.args.get("order", "")))
+    order_id = parse_row_id(request.args.get("order", ""))
+    order = leaving.pending_checkout(_buyer(), order_id, session.get(GUEST_KEY))
     return render_template("billing/cancel.html", order=order)
 
 
 @bp.route("/checkout/cancel", methods=["POST"])
-@login_required
 def cancel_confirm():
     """End the reader's open checkout (the cancel page's button) and release its stock."""
     require_action()
     order_id = parse_row_id(request.form.get("order", ""))
     if order_id is not None:
-        checkouts.cancel_checkout(current_user, order_id)
+        leaving.cancel_checkout(_buyer(), order_id, session.get(GUEST_KEY))
     flash("Checkout cancelled. Your cart is just as you left it.", "info")
     return redirect(url_for("cart.cart"), code=303)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.catalogue.models import Product
@@ -71,8 +71,16 @@ class Order(Model):
     __tablename__ = "orders"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # None only while a guest's checkout is open: fulfilment finds or makes the reader.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(24), default=OrderStatus.PENDING, index=True)
+    # A guest checkout: a SHA-256 of the key its browser holds, and the cart it came from.
+    guest_key_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    cart_id: Mapped[int | None] = mapped_column(ForeignKey("carts.id", ondelete="SET NULL"))
+    # Whether paying made the guest's reader (then their browser is logged in), and when
+    # that browser was welcomed (logged in, or mailed a link to log in).
+    guest_made_reader: Mapped[bool] = mapped_column(default=False, server_default=false())
+    guest_welcomed_at: Mapped[datetime | None]
     mode: Mapped[str] = mapped_column(String(16))  # payment or subscription
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[int]  # minor units

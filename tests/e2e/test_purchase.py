@@ -257,3 +257,34 @@ def test_a_gift_is_bought_sent_on_its_day_and_redeemed(
     expect(plan).to_contain_text("gift from Nina Reader")
     site.goto("/articles/behind-the-wall")
     expect(page.get_by_text("The paid paragraph.")).to_be_visible()
+
+
+def test_a_visitor_subscribes_with_a_trial_without_an_account(
+    checked_page, live_server, emulator_server, mailbox
+):
+    from shop.extensions import db
+
+    site, page = checked_page, checked_page.page
+    emulator_server.configure_webhook(live_server + "/webhooks/stripe", WEBHOOK_SECRET)
+    plan = make_product("Supporter, monthly", 800, kind="plan", interval="month")
+    plan.trial_days = 14
+    db.session.commit()
+    push_product(plan)
+    ArticleFactory(title="Behind the wall", access="paid", body_markdown="The paid paragraph.")
+
+    site.goto("/shop")
+    site.submit("Add to cart", within=page.get_by_role("listitem").filter(has_text="monthly"))
+    site.submit("Check out")
+    # Stripe's (the emulator's) page asks the guest for their email.
+    expect(page).to_have_url(re.compile(r"/c/pay/cs_"))
+    page.get_by_label("Email").fill("ada.guest@example.org")
+    site.submit("Pay")
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you!")
+    expect(page.get_by_role("status").first).to_contain_text("you are logged in on this browser")
+    site.goto("/articles/behind-the-wall")
+    expect(page.get_by_text("The paid paragraph.")).to_be_visible()
+    site.goto("/account")
+    expect(page.get_by_role("region", name="Your plan")).to_contain_text("free trial")
+    subjects = [m["Subject"] for m in mailbox.to("ada.guest@example.org")]
+    assert "Your sign-in link for Broadsheet" in subjects

@@ -177,16 +177,19 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
     ("GET", "static"): everyone(200),
     ("GET", "health.healthz"): everyone(200),
     # billing
-    ("POST", "billing.checkout"): visitors(LOGIN, "302 /cart"),  # the cart is empty
+    # Visitors check out as guests too; every cart of the walk is empty.
+    ("POST", "billing.checkout"): everyone("302 /cart"),
     # A plan's own button: visitors log in first; for accounts, the world's product is a
     # one-off item, refused back to the story that asked (``next``), nothing changed.
     ("POST", "billing.plan_checkout"): visitors(LOGIN, "302 /articles/a-paid-story"),
-    # Only the reader's own checkout shows; anyone else's session id is not found.
-    ("GET", "billing.success"): {**members(404), READER: 200},
+    # Only the reader's own checkout shows (a guest's, in the browser that paid); anyone
+    # else's session id is not found.
+    ("GET", "billing.success"): {**everyone(404), READER: 200},
     # Coming back from Checkout shows a page and changes nothing (any site can link
-    # here); ending the checkout is the page's button, a POST with a token.
-    ("GET", "billing.cancel"): members(200),
-    ("POST", "billing.cancel_confirm"): members("303 /cart"),
+    # here); ending the checkout is the page's button, a POST with a token. A guest's
+    # browser ends only its own.
+    ("GET", "billing.cancel"): everyone(200),
+    ("POST", "billing.cancel_confirm"): everyone("303 /cart"),
     ("POST", "billing.billing_portal"): members("302 /account"),
     ("POST", "billing.stripe_webhook"): everyone(400),  # unsigned
     # newsletter

@@ -232,9 +232,14 @@ def create_app(emulator: Emulator) -> Flask:
             if session["shipping_address_collection"]:
                 shipping = {key: form.get(f"shipping_{key}", "") for key in SHIPPING_FIELDS}
             rate = (form.get("shipping_rate") or None) if session["shipping_options"] else None
+            email = form.get("email") if not session["customer"] else None
             try:
-                target = emulator.pay(session_id, action, shipping=shipping, shipping_rate=rate)
+                target = emulator.pay(
+                    session_id, action, shipping=shipping, shipping_rate=rate, email=email
+                )
             except EmulatorError as exc:
+                if exc.param == "email":
+                    return _html(pages.checkout(data, exc.message, form, ["email"]), 400)
                 if not (exc.param or "").startswith("shipping"):
                     raise
                 # The buyer's mistake: the page again, as it was filled in, saying what is wrong.
@@ -349,6 +354,7 @@ def create_app(emulator: Emulator) -> Flask:
                 body.get("action", "pay"),
                 shipping=body.get("shipping"),
                 shipping_rate=body.get("shipping_rate"),
+                email=body.get("email"),
             )
         },
     )

@@ -91,6 +91,7 @@ class Control(Store):
         action: str = "pay",
         shipping: dict | None = None,
         shipping_rate: int | str | None = None,
+        email: str | None = None,
     ) -> str | None:
         """Press a hosted Checkout page button; the URL it redirects to (``None``: declined).
 
@@ -100,7 +101,8 @@ class Control(Store):
         ``shipping``, for a session that collects an address: ``name``, ``line1``, ``line2``,
         ``city``, ``state``, ``postal_code``, ``country`` (one of its allowed countries; by
         default a test address in the first). ``shipping_rate``: the option taken, by index
-        (from 0) or ``shr_`` id (by default the first).
+        (from 0) or ``shr_`` id (by default the first). ``email``: what the buyer types on a
+        session that knows no customer or address (by default a test address).
         """
         if action not in PAY_ACTIONS:
             raise EmulatorError(f"action must be one of {', '.join(PAY_ACTIONS)}", param="action")
@@ -113,12 +115,28 @@ class Control(Store):
                 )
             address = self._shipping_address(session, shipping)
             option = self._shipping_choice(session, shipping_rate)
+            typed = self._buyer_email(session, email)
             if action == "decline":
                 return None
+            if typed:
+                session["customer_email"] = typed
             # Before completing: checkout.session.completed carries the address and the cost.
             self._apply_shipping(session, address, option)
             self._complete_session(session, paid=action == "pay")
             return self._success_url(session)
+
+    def _buyer_email(self, session: dict, email: str | None) -> str | None:
+        """The address a buyer types when the session knows none (None when it does)."""
+        if session["customer"] or session["customer_email"]:
+            return None
+        typed = (email if email is not None else "guest.buyer@example.org").strip()
+        if not typed:
+            raise EmulatorError("Enter your email address.", param="email")
+        try:
+            self._email(typed)
+        except EmulatorError:
+            raise EmulatorError(f"{typed} is not a valid email address.", param="email") from None
+        return typed
 
     def settle_async(self, session_id: str, succeeded: bool = True) -> None:
         """Settle a ``delayed`` payment: ``checkout.session.async_payment_succeeded``/``_failed``.

@@ -101,6 +101,12 @@ _CHECKOUT = """{% extends "base" %}
 {% if trial %}<p id="trial-terms">{{ trial }}</p>{% endif %}
 {% if status == "open" %}
 <form method="post" action="{{ action }}">
+{% if ask_email %}
+<p><label for="email">Email</label>
+<input type="email" id="email" name="email" autocomplete="email" required
+ value="{{ form.get('email', '') }}"
+{%- if 'email' in invalid %} aria-invalid="true" aria-describedby="checkout-error"{% endif %}></p>
+{% endif %}
 {% if countries %}
 <fieldset>
 <legend>Shipping address</legend>
@@ -275,6 +281,9 @@ def checkout(
         banner=BANNER,
         title="Checkout" if session["mode"] == "payment" else "Subscribe",
         customer_email=customer.get("email") or session["customer_email"],
+        ask_email=not session["customer"] and not session["customer_email"],
+        form=form,
+        invalid=invalid,
         message=message,
         items=items,
         totals=totals,

@@ -33,6 +33,7 @@ class Checkout(ShippingRates):
         "mode": STR,
         "customer": STR,
         "customer_email": STR,
+        "customer_creation": STR,
         "line_items": [
             {
                 "price": STR,
@@ -83,6 +84,18 @@ class Checkout(ShippingRates):
             self._get("customer", customer_id, param="customer", status=400)
         if customer_email:
             self._email(customer_email)
+        customer_creation = as_str(params.get("customer_creation"), "customer_creation")
+        if customer_creation is not None:
+            if customer_creation not in ("always", "if_required"):
+                raise EmulatorError(
+                    "Invalid customer_creation: must be one of always, if_required",
+                    param="customer_creation",
+                )
+            if mode != "payment":
+                raise EmulatorError(
+                    "customer_creation can only be used in payment mode.",
+                    param="customer_creation",
+                )
         lines = self._checkout_lines(params.get("line_items"), mode)
         if mode == "payment" and params.get("subscription_data"):
             raise EmulatorError(
@@ -149,8 +162,11 @@ class Checkout(ShippingRates):
             # Made last: a refused session must leave no new shipping rates behind.
             shipping_options=self._shipping_options(shipping),
         )
+        if customer_creation:
+            session["customer_creation"] = customer_creation
         self._store(session)
         self._checkout[session_id] = {
+            "customer_creation": customer_creation,
             "lines": [
                 {"id": new_id("li", 24), "price": line["price"]["id"], "quantity": line["quantity"]}
                 for line in lines
@@ -373,7 +389,10 @@ class Checkout(ShippingRates):
 
     def _complete_session(self, session: dict, *, paid: bool) -> None:
         extra = self._checkout[session["id"]]
-        if session["customer"] is None and session["mode"] == "subscription":
+        wants_customer = (
+            session["mode"] == "subscription" or extra.get("customer_creation") == "always"
+        )
+        if session["customer"] is None and wants_customer:
             customer = objects.customer(
                 object_id=new_id("cus", 14),
                 now=self._now(),
