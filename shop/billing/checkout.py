@@ -304,7 +304,9 @@ def _plan_to_buy(product_id: int) -> Product:
     return product
 
 
-def _reusable_plan_checkout(user: User, price_id: int) -> Order | None:
+def _reusable_plan_checkout(
+    user: User | None, price_id: int, guest_key: str | None = None
+) -> Order | None:
     """The reader's open one-plan checkout of this price, if its session can still be paid.
 
     A second press of the same button (or a reload) goes back to the same page rather
@@ -313,7 +315,7 @@ def _reusable_plan_checkout(user: User, price_id: int) -> Order | None:
     order = db.session.scalar(
         select(Order)
         .where(
-            Order.user_id == user.id,
+            owned_by(user, guest_key),
             Order.status == OrderStatus.PENDING,
             Order.cart_version == NO_CART_VERSION,
             Order.checkout_url.is_not(None),
@@ -336,25 +338,31 @@ def _reusable_plan_checkout(user: User, price_id: int) -> Order | None:
     return order if session.status == "open" and not ending else None
 
 
-def start_plan_checkout(user: User, product_id: int, return_path: str | None = None) -> str:
+def start_plan_checkout(
+    user: User | None,
+    product_id: int,
+    return_path: str | None = None,
+    guest_key: str | None = None,
+) -> str:
     """Checkout for one plan alone (the paywall's button); the Checkout Session's URL.
 
     The cart is not read nor changed. ``return_path``, if a safe path on this site, is
-    kept on the order so that the success page takes the reader back to it.
+    kept on the order so that the success page takes the reader back to it. A visitor
+    with no account (``user`` None) pays as a guest, as in :func:`start_checkout`.
     """
     if not gateway.is_configured():
         raise BillingError("Payments are not set up on this site yet.")
     product = _plan_to_buy(product_id)
-    if _holds_plan(user):
+    if user is not None and _holds_plan(user):
         raise BillingError(HAS_PLAN)
     price = product.price
     assert price is not None  # _plan_to_buy checked it is on sale
-    existing = _reusable_plan_checkout(user, price.id)
+    existing = _reusable_plan_checkout(user, price.id, guest_key)
     if existing is not None:
-        _replace_open_checkouts(user, keep=existing)
+        _replace_open_checkouts(user, keep=existing, guest_key=guest_key)
         assert existing.checkout_url is not None  # the query asked for one
         return existing.checkout_url
-    _replace_open_checkouts(user)
+    _replace_open_checkouts(user, guest_key=guest_key)
     try:
         if not price.stripe_price_id:
             push_product(product)
@@ -362,7 +370,8 @@ def start_plan_checkout(user: User, product_id: int, return_path: str | None = N
         raise BillingError(str(exc)) from exc
     trial_days = offers.trial_days_for(user, product)
     order = Order(
-        user_id=user.id,
+        user_id=user.id if user is not None else None,
+        guest_key_hash=guest_key_hash(guest_key) if user is None and guest_key else None,
         status=OrderStatus.PENDING,
         mode="subscription",
         currency=price.currency,

@@ -78,12 +78,13 @@ def plan_checkout(product_id: int):
     after an error, and after paying. The cart is left as it is.
     """
     back = safe_next(request.form.get("next"))
-    if not current_user.is_authenticated:
-        flash("Log in or create an account to subscribe.", "info")
-        return redirect(url_for("accounts.login", next=back or url_for("catalogue.catalogue")))
     require_action()
     try:
-        url = checkouts.start_plan_checkout(current_user, product_id, back)
+        if current_user.is_authenticated:
+            url = checkouts.start_plan_checkout(current_user, product_id, back)
+        else:
+            # A visitor pays as a guest: Stripe asks for the email.
+            url = checkouts.start_plan_checkout(None, product_id, back, _guest_key())
     except BillingError as error:
         flash(str(error), "error")
         return redirect(back or url_for("catalogue.catalogue"))
@@ -107,6 +108,10 @@ def _guest_success():
     reader = fulfilment.welcome_guest(order) if order.status == "paid" else None
     if reader is not None:
         sessions.log_in(reader)
+        back = safe_next(order.return_path)
+        if back:
+            flash("Thank you! You are logged in on this browser: enjoy the story.", "success")
+            return redirect(back, code=303)
     reader = db.session.get(User, order.user_id) if order.user_id is not None else None
     return render_template(
         "billing/success.html",

@@ -183,13 +183,20 @@ def test_an_unsafe_next_is_dropped(client, shopper, plans, emulator):
 # --- refusals ------------------------------------------------------------------------------
 
 
-def test_anonymous_readers_are_sent_to_log_in_and_back_to_the_story(client, plans, story):
-    response = _press(client, plans["yearly"].id, story)
-    assert response.status_code == 302
-    assert response.headers["Location"] == f"/login?next=/articles/{story.slug}"
-    page = _flashes(client, response.headers["Location"])
-    assert "Log in or create an account to subscribe." in page
-    assert db.session.scalar(select(func.count()).select_from(Order)) == 0
+def test_a_visitor_pays_from_the_paywall_as_a_guest_and_is_back_on_the_story(
+    client, plans, story, emulator
+):
+    response = _press(client, plans["monthly"].id, story)
+    assert response.status_code == 303 and "/c/pay/cs_" in response.headers["Location"]
+    session_id = re.search(r"/c/pay/(cs_\w+)", response.headers["Location"]).group(1)
+    order = order_for(session_id)
+    assert order.user_id is None and order.trial_days == 14  # a visitor is offered the trial
+    redirect = emulator.pay(session_id, email="paywall.guest@example.org")
+    back = client.get(path_of(redirect))
+    assert back.status_code == 303 and back.headers["Location"] == f"/articles/{story.slug}"
+    assert BODY in client.get(f"/articles/{story.slug}").get_data(as_text=True)
+    reader = db.session.scalar(select(User).where(User.email == "paywall.guest@example.org"))
+    assert reader is not None and order_for(session_id).user_id == reader.id
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,8 @@ fieldset { border: 1px solid #d0d7de; border-radius: 6px; margin: 1rem 0; paddin
 legend { font-weight: 600; padding: 0 .25rem; }
 label { display: block; }
 .choice { display: flex; gap: .5rem; align-items: baseline; }
-input[type="text"], select { font: inherit; width: 100%; box-sizing: border-box;
+input[type="text"], input[type="email"], select { font: inherit; width: 100%;
+  box-sizing: border-box;
   padding: .4rem .5rem; border: 1px solid #57606a; border-radius: 4px; color: #1f2328;
   background: #fff; }
 input[aria-invalid="true"], select[aria-invalid="true"] { border: 2px solid #a40e26; }
