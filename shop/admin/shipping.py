@@ -28,7 +28,7 @@ def shipping_queue():
         "admin/shipping.html",
         page=page,
         shown=shown,
-        waiting=shipping.to_ship(1).total,
+        waiting=page.total if shown == "to-ship" else shipping.to_ship_count(),
         rates=shipping.all_rates(),
         countries=shipping.allowed_countries(),
         country_names=[shipping.country_name(code) for code in shipping.allowed_countries()],

@@ -13,11 +13,12 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import selectinload
 
 from shop.accounts.models import ROLE_READER, User
 from shop.accounts.services import (
@@ -322,7 +323,8 @@ def redeem(token: str) -> tuple[User, Gift]:
         .values(status=GiftStatus.REDEEMED, redeemed_at=now)
         .execution_options(synchronize_session=False)
     )
-    if not getattr(won, "rowcount", 0):
+    # An UPDATE's result is a CursorResult (with rowcount); Session.execute's type says Result.
+    if not cast("CursorResult[Any]", won).rowcount:
         db.session.rollback()
         raise GiftError("This gift has already been redeemed.")
     db.session.refresh(gift)
@@ -425,7 +427,7 @@ def expire_unredeemed(now: datetime | None = None) -> int:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 def revoke_for_refund(order_id: int) -> bool:
@@ -466,7 +468,12 @@ def resend(gift_id: int) -> Gift:
 
 def gift_list(status: str | None, page: int) -> Page:
     """Gifts for the back office, newest first, paid ones only unless asked for pending."""
-    query = select(Gift).order_by(Gift.created_at.desc(), Gift.id.desc())
+    # The list shows each giver's address: theirs in one more query, not one per row.
+    query = (
+        select(Gift)
+        .options(selectinload(Gift.buyer))
+        .order_by(Gift.created_at.desc(), Gift.id.desc())
+    )
     if status:
         query = query.where(Gift.status == status)
     else:

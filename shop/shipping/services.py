@@ -16,7 +16,8 @@ from typing import Any
 
 from babel import Locale
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from shop import money
 from shop.accounts.models import User
@@ -166,6 +167,8 @@ def _queue(shipped: bool) -> Any:
         .join(Order, Order.id == Shipment.order_id)
         .join(User, User.id == Order.user_id)
         .where(Order.status.in_(SHIPPABLE_STATUSES))
+        # Each card lists the order's items: all the page's lines in one more query.
+        .options(selectinload(Order.lines))
     )
     if shipped:
         return statement.where(Shipment.shipped_at.is_not(None)).order_by(
@@ -173,6 +176,12 @@ def _queue(shipped: bool) -> Any:
         )
     # Oldest paid first: the reader who has waited longest is posted to first.
     return statement.where(Shipment.shipped_at.is_(None)).order_by(Order.paid_at, Order.id)
+
+
+def to_ship_count() -> int:
+    """How many paid orders wait to be posted."""
+    waiting = _queue(shipped=False).order_by(None).subquery()
+    return db.session.scalar(select(func.count()).select_from(waiting)) or 0
 
 
 def to_ship(page: int = 1) -> Page:
