@@ -221,6 +221,11 @@ class CheckedPage:
         self.problems.append(f"uncaught script error: {error.message}\n{error.stack or ''}")
 
     def _on_requestfailed(self, request) -> None:
+        # Chromium cancels a page's low-priority loads (the favicon most often) when
+        # the test moves on before they finish: ERR_ABORTED on a subresource is the
+        # browser's own choice, not a server failure. A document aborted still counts.
+        if request.failure == "net::ERR_ABORTED" and request.resource_type != "document":
+            return
         if self._ours(request.url):
             self.problems.append(
                 f"request failed: {request.method} {request.url}: {request.failure}"
