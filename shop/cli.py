@@ -18,6 +18,7 @@ from shop.demo import load_demo
 from shop.digests import runs as digest
 from shop.errors import RuleError
 from shop.extensions import db
+from shop.mail.dkim import configured_signer
 from shop.sending import dispatch as jobs
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(stripe_group)
     app.cli.add_command(digest_group)
     app.cli.add_command(tick_command)
+    app.cli.add_command(dkim_record_command)
 
 
 @click.command("create-admin")
@@ -235,3 +237,13 @@ def tick_command() -> None:
         for error in result.errors:
             click.echo(f"  {error}", err=True)
         raise click.exceptions.Exit(1)
+
+
+@click.command("dkim-record")
+def dkim_record_command() -> None:
+    """Print the DNS TXT record that publishes the configured DKIM key."""
+    signer = configured_signer()
+    if signer is None:
+        click.echo("No DKIM key is set: set DKIM_PRIVATE_KEY_FILE, DKIM_DOMAIN and DKIM_SELECTOR.")
+        raise click.exceptions.Exit(1)
+    click.echo(f'{signer.dns_name()}. IN TXT "{signer.dns_record()}"')

@@ -136,6 +136,12 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "MAIL_BOUNCE_LIMIT": _int("MAIL_BOUNCE_LIMIT", env("MAIL_BOUNCE_LIMIT"), 3),
         # Seconds an SMTP connect, command or reply may take before the relay is given up.
         "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", env("MAIL_TIMEOUT"), 30),
+        # DKIM: the signing domain (d=), the selector (s=) and the key, as a PEM file or
+        # the PEM itself; no key, no signature (shop/mail/dkim.py, docs/deploy.md).
+        "DKIM_DOMAIN": env("DKIM_DOMAIN") or "",
+        "DKIM_SELECTOR": env("DKIM_SELECTOR") or "",
+        "DKIM_PRIVATE_KEY_FILE": env("DKIM_PRIVATE_KEY_FILE") or "",
+        "DKIM_PRIVATE_KEY": env("DKIM_PRIVATE_KEY") or "",
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY") or "",
         "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY") or "",
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET") or "",

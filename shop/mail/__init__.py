@@ -20,6 +20,7 @@ import logging
 from flask import Flask, current_app
 
 from shop import palette
+from shop.mail import dkim
 from shop.mail.addresses import AddressError, envelope_address, header_address, needs_smtputf8
 from shop.mail.bulk import Rendered, build_bytes, list_id, message_id
 from shop.mail.compose import build_message, message_bytes
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 def init_app(app: Flask) -> None:
     """Give the app its Flask-Mail state, and the email templates the palette."""
     mailer.init_app(app)
+    # A DKIM key that cannot sign stops the start here, not at the first message.
+    dkim.init_app(app)
     # Every email template (layout.html and what extends it) reads its colours here.
     app.jinja_env.globals["palette"] = palette
 

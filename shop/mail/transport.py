@@ -17,6 +17,7 @@ from typing import Protocol
 from flask import current_app
 from flask_mail import Connection, Mail, Message
 
+from shop.mail import dkim
 from shop.mail.addresses import AddressError, envelope_address, needs_smtputf8
 from shop.mail.outbox import write_to_outbox
 
@@ -166,6 +167,8 @@ class SmtpTransport:
     def send(self, to: str, data: bytes) -> str:
         """Hand one message to the relay; "250 accepted", or smtplib's exception."""
         self.open()
+        # Signed here, the last step every message takes, so every kind is signed.
+        data = dkim.sign(data)
         connection = self._connection
         assert connection is not None
         utf8 = needs_smtputf8(to) or _sender_needs_smtputf8(self.sender)
@@ -235,7 +238,7 @@ class OutboxTransport:
         """Write one message to the outbox."""
         # The outbox keeps what a relay with SMTPUTF8 would take, and no more.
         envelope_address(to, smtputf8=True)
-        write_to_outbox(data)
+        write_to_outbox(dkim.sign(data))
         return "250 written to the outbox"
 
     def close(self) -> None:
