@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import dkim
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from flask import Flask, current_app
 
 from shop.config import ConfigError
@@ -40,6 +41,50 @@ SIGNED_HEADERS = (
 EXTENSION = "broadsheet_dkim"
 
 
+class _OpenSslDkim(dkim.DKIM):  # type: ignore[misc]  # dkimpy ships no types
+    """dkimpy's signer, with the RSA step done by OpenSSL instead of Python integers.
+
+    dkimpy canonicalises, hashes and writes the header; its own RSA is ``pow`` on
+    Python integers, about 7 ms a signature on this machine, which would cut a digest
+    run to a sixth of its speed. OpenSSL signs the same hash, PKCS #1 v1.5 as RFC 6376
+    asks, in a fraction of that. This is dkimpy's ``gen_header`` for rsa-sha256, with
+    that one step replaced.
+    """
+
+    def __init__(self, message: bytes, key: rsa.RSAPrivateKey) -> None:
+        super().__init__(message)
+        self._openssl_key = key
+
+    def gen_header(
+        self,
+        fields: list[tuple[bytes, bytes]],
+        include_headers: list[bytes],
+        canon_policy: Any,
+        header_name: bytes,
+        pk: Any,
+        standardize: bool = False,
+    ) -> bytes:
+        """The DKIM-Signature header's value, signed by OpenSSL."""
+        value = dkim.fold(b"; ".join(b"=".join(x) for x in fields), namelen=len(header_name))
+        value = dkim.RE_BTAG.sub(b"\\1", value)
+        digest = self.hasher()
+        headers = canon_policy.canonicalize_headers(self.headers)
+        self.signed_headers = dkim.hash_headers(
+            digest,
+            canon_policy,
+            headers,
+            include_headers,
+            (header_name, b" " + value),
+            dict(fields),
+        )
+        signature = self._openssl_key.sign(
+            digest.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256())
+        )
+        fields = [(k, base64.b64encode(signature) if k == b"b" else v) for k, v in fields]
+        value = b"; ".join(b"=".join(x) for x in fields) + self.linesep
+        return bytes(dkim.fold(value, namelen=len(header_name), linesep=self.linesep))
+
+
 @dataclass(frozen=True)
 class DkimSigner:
     """A domain, a selector and a private key (PEM) that sign messages."""
@@ -47,11 +92,11 @@ class DkimSigner:
     domain: str
     selector: str
     key: bytes
+    rsa_key: rsa.RSAPrivateKey
 
     def sign(self, data: bytes) -> bytes:
         """The message with a DKIM-Signature header in front."""
-        header = dkim.sign(
-            data,
+        header = _OpenSslDkim(data, self.rsa_key).sign(
             self.selector.encode("ascii"),
             self.domain.encode("ascii"),
             self.key,
@@ -65,8 +110,7 @@ class DkimSigner:
 
     def dns_record(self) -> str:
         """The TXT record's value that publishes this key's public half."""
-        private = serialization.load_pem_private_key(self.key, password=None)
-        public = private.public_key().public_bytes(
+        public = self.rsa_key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         return f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode('ascii')}"
@@ -113,7 +157,7 @@ def load_signer(config: Mapping[str, Any]) -> DkimSigner | None:
         ) from exc
     if not isinstance(private, rsa.RSAPrivateKey) or private.key_size < 1024:
         raise ConfigError("The DKIM key must be an RSA key of 1024 bits or more (2048 is usual).")
-    signer = DkimSigner(domain=domain, selector=selector, key=key)
+    signer = DkimSigner(domain=domain, selector=selector, key=key, rsa_key=private)
     try:
         # One signature now: a key dkimpy cannot use fails here, not at the first mail.
         signer.sign(b"From: check@" + domain.encode() + b"\r\nSubject: key check\r\n\r\nok\r\n")
