@@ -168,6 +168,7 @@ def register_blueprints(app: Flask) -> None:
     from shop.articles import views as articles
     from shop.billing import views as billing
     from shop.billing.catalogue import push_if_configured
+    from shop.bounces import views as bounces
     from shop.cart import views as cart
     from shop.catalogue import views as catalogue
 
@@ -179,7 +180,17 @@ def register_blueprints(app: Flask) -> None:
 
     for module in ADMIN_PAGES:
         importlib.import_module(module)
-    for feature in (health, accounts, articles, catalogue, cart, billing, readers, newsletters):
+    for feature in (
+        health,
+        accounts,
+        articles,
+        catalogue,
+        cart,
+        billing,
+        readers,
+        newsletters,
+        bounces,
+    ):
         app.register_blueprint(feature.bp)
     app.register_blueprint(admin_bp)
     # The admin's product pages push saves to Stripe through this hook.

@@ -1,0 +1,1 @@
+"""Bounce and complaint reports from the mail provider: the addresses they stop."""
