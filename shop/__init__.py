@@ -177,6 +177,7 @@ def register_blueprints(app: Flask) -> None:
     from shop.newsletters import message as _newsletter_content  # noqa: F401
     from shop.newsletters import views as newsletters
     from shop.readers import views as readers
+    from shop.sending import views as tracking
 
     for module in ADMIN_PAGES:
         importlib.import_module(module)
@@ -190,6 +191,7 @@ def register_blueprints(app: Flask) -> None:
         readers,
         newsletters,
         bounces,
+        tracking,
     ):
         app.register_blueprint(feature.bp)
     app.register_blueprint(admin_bp)

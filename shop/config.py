@@ -142,6 +142,9 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "DKIM_SELECTOR": env("DKIM_SELECTOR") or "",
         "DKIM_PRIVATE_KEY_FILE": env("DKIM_PRIVATE_KEY_FILE") or "",
         "DKIM_PRIVATE_KEY": env("DKIM_PRIVATE_KEY") or "",
+        # Opens (a 1x1 image) and clicks (signed redirect links) per delivery; off, a
+        # message carries no pixel, no rewritten link and no tracking id at all.
+        "MAIL_TRACKING": _bool(env("MAIL_TRACKING"), True),
         # Mailgun's webhook signing key: with it, POST /webhooks/mail/mailgun takes its
         # bounce and complaint reports; without it that URL is a 404.
         "MAILGUN_WEBHOOK_SIGNING_KEY": env("MAILGUN_WEBHOOK_SIGNING_KEY") or "",

@@ -26,6 +26,7 @@ from shop.extensions import db
 from shop.mail.bulk import Rendered
 from shop.preferences.mailing import ReaderMail
 from shop.preferences.models import DigestPreference
+from shop.sending import tracking
 from shop.sending.content import Plan, SentRecords, register_content
 from shop.sending.models import Delivery, Run, RunKind
 
@@ -111,6 +112,7 @@ class DigestContent(ReaderMail):
             articles=articles,
             tag_names=tag_names({t for a in articles.values() for t in a.tag_ids}),
             kind=run.kind,
+            tracked=tracking.enabled(),
         )
         # Only a digest moves its readers' window on; an instant notice does not.
         self.cutoff = run.cutoff if run.kind == RunKind.DIGEST else None

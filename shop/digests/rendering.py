@@ -27,6 +27,7 @@ from shop.mail.bulk import (
     NAME,
     PREFS,
     TEXT_HEAD,
+    TRACK,
     UNSUB,
     BodyParts,
     Rendered,
@@ -35,6 +36,7 @@ from shop.mail.bulk import (
     inliner,
     wrap_long_lines,
 )
+from shop.sending import tracking
 from shop.sending.content import Plan
 from shop.sending.models import RunKind
 from shop.urls import external_url
@@ -49,7 +51,7 @@ APP_CACHE_SIZE = 5000
 
 T = TypeVar("T")
 
-_FRAME_SLOTS = re.compile(f"({NAME}|{UNSUB}|{PREFS}|{SUBJECT})")
+_FRAME_SLOTS = re.compile(f"({NAME}|{UNSUB}|{PREFS}|{TRACK}|{SUBJECT})")
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class _Frame:
     html: tuple[_Piece, _Piece, _Piece]
     text: tuple[_Piece, _Piece, _Piece]
     css: str
+    links: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,13 +89,15 @@ class _Fragment:
 
     html: str
     text: str
-    html_bytes: bytes
+    # Its tracked links hold the token's placeholder; the text part keeps plain links.
+    html_parts: BodyParts
     text_bytes: bytes
+    links: tuple[int, ...] = ()
 
     @classmethod
-    def of(cls, html: str, text: str) -> _Fragment:
+    def of(cls, html: str, text: str, links: tuple[int, ...] = ()) -> _Fragment:
         """The fragment of a story's rendered HTML and text."""
-        return cls(html, text, _only_bytes(html), _only_bytes(text))
+        return cls(html, text, _cut_at_slots(html, "h"), _only_bytes(text), links)
 
 
 @dataclass
@@ -104,6 +109,8 @@ class DigestRenderer:
     kind: str = RunKind.DIGEST
     # At most this many stories per digest; None reads DIGEST_MAX_ARTICLES, 0 lists all.
     max_articles: int | None = None
+    # Links and open pixel with the delivery's token: a run's messages, not a preview.
+    tracked: bool = False
     _fragments: dict[tuple[int, bool], _Fragment] = field(default_factory=dict)
     _frames: dict[tuple[int, int], _Frame] = field(default_factory=dict)
     _tags: dict[int, tuple[str, ...]] = field(default_factory=dict)
@@ -129,7 +136,7 @@ class DigestRenderer:
             article = self.articles[article_id]
             tags = self.tags_of(article_id)
             # Keyed by everything the fragment shows: an edited article gets a new one.
-            key = (article, full, tags, current_app.config["SITE_URL"])
+            key = (article, full, tags, current_app.config["SITE_URL"], self.tracked)
             found = _app_cache(
                 "digest_fragments", key, lambda: self._render_fragment(article, full, tags)
             )
@@ -147,9 +154,11 @@ class DigestRenderer:
         html = render_template("email/digest_article.html", **context)
         text = render_template("email/digest_article.txt", **context)
         css = self.frame(1, 0).css
-        return _Fragment.of(
-            wrap_long_lines(inliner().inline_fragment(html, css)), wrap_long_lines(text)
-        )
+        html = inliner().inline_fragment(html, css)
+        links: tuple[int, ...] = ()
+        if self.tracked:
+            html, links = tracking.track(html, pixel=False)
+        return _Fragment.of(wrap_long_lines(html), wrap_long_lines(text), links)
 
     def frame(self, count: int, more: int) -> _Frame:
         """The digest's frame for ``count`` new stories of which ``more`` are not listed."""
@@ -163,6 +172,7 @@ class DigestRenderer:
                 config["SITE_URL"],
                 config["PUBLICATION_NAME"],
                 config["PUBLICATION_ADDRESS"],
+                self.tracked,
             )
             found = _app_cache("digest_frames", key, lambda: self._render_frame(count, more))
             self._frames[(count, more)] = found
@@ -185,10 +195,15 @@ class DigestRenderer:
         html = render_template("email/digest.html", **context)
         text = render_template("email/digest.txt", **context)
         style = re.search(r"<style[^>]*>(.*?)</style>", html, re.DOTALL)
+        html = inline(html)
+        links: tuple[int, ...] = ()
+        if self.tracked:
+            html, links = tracking.track(html)
         return _Frame(
-            html=_cut_frame(wrap_long_lines(inline(html)), "h"),
+            html=_cut_frame(wrap_long_lines(html), "h"),
             text=_cut_frame(wrap_long_lines(text), ""),
             css=style.group(1) if style else "",
+            links=links,
         )
 
     def listed(self, article_ids: Sequence[int]) -> list[int]:
@@ -249,7 +264,8 @@ def _assemble(
             h_after.text,
         ]
     )
-    rendered = Rendered(subject, text, html, listed)
+    links = frame.links + tuple(link for s in stories for link in s.links)
+    rendered = Rendered(subject, text, html, listed, tuple(sorted(set(links))))
     # The same bytes compile_body would make of those texts, without reading them again.
     subject_key, subject_bytes = "h" + SUBJECT, html_subject.encode("utf-8")
     parts: BodyParts = [TEXT_HEAD, *t_before.parts]
@@ -257,11 +273,27 @@ def _assemble(
     parts.extend(t_after.parts)
     parts.append(HTML_HEAD)
     parts.extend(subject_bytes if p == subject_key else p for p in h_before.parts)
-    parts.append(h_between.separator().join([s.html_bytes for s in stories]))
+    between = h_between.separator()
+    for n, story in enumerate(stories):
+        if n:
+            parts.append(between)
+        parts.extend(story.html_parts)
     parts.extend(h_after.parts)
     parts.append(END)
-    rendered.set_compiled(parts)
+    rendered.set_compiled(_merged(parts))
     return rendered
+
+
+def _merged(parts: BodyParts) -> BodyParts:
+    """Parts with each run of bytes joined: fewer pieces for every reader's copy to join."""
+    out: BodyParts = []
+    for part in parts:
+        last = out[-1] if out else None
+        if isinstance(part, bytes) and isinstance(last, bytes):
+            out[-1] = last + part
+        else:
+            out.append(part)
+    return out
 
 
 def _app_cache(name: str, key: Hashable, build: Callable[[], T]) -> T:

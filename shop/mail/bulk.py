@@ -31,12 +31,14 @@ from shop.mail.addresses import header_address
 NAME = "XXBSNAMEXX"
 UNSUB = "XXBSUNSUBXX"
 PREFS = "XXBSPREFSXX"
+# The delivery's tracking token, in tracked links and the open pixel (shop.sending.tracking).
+TRACK = "XXBSTRACKXX"
 
 BOUNDARY = "=_broadsheet_digest_boundary"
 MAX_LINE = 998
 WRAP_AT = 200
 
-PLACEHOLDER = re.compile(f"({NAME}|{UNSUB}|{PREFS})")
+PLACEHOLDER = re.compile(f"({NAME}|{UNSUB}|{PREFS}|{TRACK})")
 
 # What a body is compiled into: UTF-8 bytes with CRLF line ends, cut where a
 # placeholder goes; a placeholder's key is its name, prefixed "h" in the HTML part.
@@ -61,6 +63,8 @@ class Rendered:
     html: str
     # What the message lists (a digest's stories): recorded for the reader once it is sent.
     article_ids: tuple[int, ...] = ()
+    # The tracked links its HTML carries (shop.sending.tracking), registered for the run.
+    link_ids: tuple[int, ...] = ()
     _compiled: tuple[str, str, BodyParts] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -223,9 +227,11 @@ def build_bytes(
     unsubscribe_url: str,
     preferences_url: str,
     sender: str,
+    tracking: str = "",
 ) -> bytes:
     """One reader's message, ready for ``sendmail``: CRLF line ends, 8-bit UTF-8 bodies.
 
+    ``tracking`` is the delivery's token for a message with tracked links and pixel.
     Addresses go into the headers as ``shop.mail.addresses.header_address`` writes
     them: an IDN domain as its A-label, a non-ASCII local part in UTF-8 (sent only
     over SMTPUTF8).
@@ -241,6 +247,9 @@ def build_bytes(
         "h" + NAME: str(escape(name)).encode("utf-8"),
         "h" + UNSUB: str(escape(unsubscribe_url)).encode("utf-8"),
         "h" + PREFS: str(escape(preferences_url)).encode("utf-8"),
+        # A token is URL-safe ASCII: the same in text and HTML.
+        TRACK: tracking.encode("ascii"),
+        "h" + TRACK: tracking.encode("ascii"),
     }
     # Built with \n and converted: a folded (encoded) subject has line breaks too.
     head = crlf(

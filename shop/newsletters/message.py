@@ -23,6 +23,7 @@ from shop.newsletters.models import Newsletter
 from shop.newsletters.services import NewsletterError
 from shop.preferences.mailing import ReaderMail
 from shop.preferences.tokens import unsubscribe_url
+from shop.sending import tracking
 from shop.sending.content import SentRecords, register_content
 from shop.sending.models import Delivery, Run, RunKind
 from shop.urls import external_url
@@ -36,8 +37,12 @@ def _absolute_links(html: str) -> str:
     return _RELATIVE_LINK.sub(lambda m: f'{m.group(1)}="{base}/', html)
 
 
-def render(newsletter: Newsletter) -> Rendered:
-    """The newsletter as mail, once for all its readers, with the per-reader placeholders."""
+def render(newsletter: Newsletter, *, tracked: bool = False) -> Rendered:
+    """The newsletter as mail, once for all its readers, with the per-reader placeholders.
+
+    ``tracked``: its links and open pixel carry the delivery's token (a run's copies only;
+    a test copy or a preview has no delivery to count against).
+    """
     context = {
         "subject": newsletter.subject,
         "body_html": _absolute_links(newsletter.body_html),
@@ -50,7 +55,11 @@ def render(newsletter: Newsletter) -> Rendered:
     }
     html = render_template("email/newsletter.html", **context)
     text = render_template("email/newsletter.txt", **context)
-    return Rendered(newsletter.subject, wrap_lines(text), wrap_lines(inline(html)))
+    html = inline(html)
+    links: tuple[int, ...] = ()
+    if tracked:
+        html, links = tracking.track(html)
+    return Rendered(newsletter.subject, wrap_lines(text), wrap_lines(html), link_ids=links)
 
 
 class NewsletterContent(ReaderMail):
@@ -59,7 +68,8 @@ class NewsletterContent(ReaderMail):
     def __init__(self, run: Run, deliveries: list[Delivery]) -> None:
         super().__init__()
         newsletter = db.session.scalar(select(Newsletter).where(Newsletter.run_id == run.id))
-        self.rendered = render(newsletter) if newsletter is not None else None
+        tracked = tracking.enabled()
+        self.rendered = render(newsletter, tracked=tracked) if newsletter is not None else None
 
     def message(self, delivery: Delivery, reader: User) -> Rendered | None:
         """The same message for every reader; None if the newsletter was deleted."""

@@ -28,7 +28,7 @@ from shop.mail import (
     open_transport,
 )
 from shop.mail.transport import RecipientsRefusedError, SMTPResponseError, reply_code
-from shop.sending import ledger
+from shop.sending import ledger, tracking
 from shop.sending.content import Content, content_for
 from shop.sending.models import Delivery, DeliveryStatus, Run
 
@@ -190,6 +190,10 @@ class _Sending:
         self.transport = transport
         self.progress = progress
         self.commit_every = max(1, current_app.config["MAIL_COMMIT_EVERY"])
+        # With tracking off, no token is made and no link is noted: the bytes carry none.
+        self.tokens = tracking.Tokens() if tracking.enabled() else None
+        self._links: set[int] = set()
+        self._last_links: tuple[int, ...] = ()
 
     def send_batch(self, batch: list[Delivery]) -> bool:
         """Send a claimed batch and record it; False if the relay could not be reached."""
@@ -249,16 +253,34 @@ class _Sending:
         rendered = content.message(delivery, user)
         if rendered is None:
             return None
+        unsubscribe_url = content.unsubscribe_url(user.id)
+        token = ""
+        if self.tokens is not None:
+            token = self.tokens.token(delivery.id)
+            # The unsubscribe link names the delivery too, so the run is told who left.
+            unsubscribe_url = f"{unsubscribe_url}?m={token}"
+            if rendered.link_ids and rendered.link_ids is not self._last_links:
+                self._note_links(rendered.link_ids)
         data = build_bytes(
             rendered,
             to=user.email,
             name=user.name,
             msgid=message_id(self.run_id, run.created_at, delivery.id, delivery.user_id),
-            unsubscribe_url=content.unsubscribe_url(user.id),
+            unsubscribe_url=unsubscribe_url,
             preferences_url=content.preferences_url,
             sender=self.transport.sender,
+            tracking=token,
         )
         return rendered, data
+
+    def _note_links(self, ids: tuple[int, ...]) -> None:
+        """Register a message's links for the run before it goes, once each per worker."""
+        # Readers with the same digest share one Rendered: checked once per distinct one.
+        self._last_links = ids
+        new = set(ids) - self._links
+        if new:
+            tracking.register_links(self.run_id, new)
+            self._links |= new
 
     def _not_accepted(self, delivery: Delivery, content: Content, exc: Exception) -> None:
         """Record why the transport did not take a message: failed, bounced or retried later."""

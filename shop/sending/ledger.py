@@ -100,13 +100,18 @@ def _insert_ignoring_duplicates() -> Insert:
     """INSERT of deliveries that skips a reader another process queued a moment ago."""
     # Two workers may plan the same run at once: (run, reader) is unique, and the
     # second insert of a pair must add nothing rather than fail the whole batch.
+    return insert_ignoring(Delivery, ["run_id", "user_id"])
+
+
+def insert_ignoring(model: type[Any], unique: list[str]) -> Insert:
+    """INSERT into a model's table that skips a row whose ``unique`` columns are there."""
     # Into the table, not the model: the ORM's bulk path does work for each row.
     # (__table__ is typed FromClause, as a class may map a select; this one maps a Table.)
-    table = cast("Table", Delivery.__table__)
+    table = cast("Table", model.__table__)
     upsert = _UPSERTING.get(db.session.get_bind().dialect.name)
     if upsert is None:
         return insert(table)
-    statement: Insert = upsert(table).on_conflict_do_nothing(index_elements=["run_id", "user_id"])
+    statement: Insert = upsert(table).on_conflict_do_nothing(index_elements=unique)
     return statement
 
 

@@ -91,3 +91,50 @@ class Delivery(Model):
     def articles(self) -> list[int]:
         """The ids of the articles this delivery carries."""
         return split_ids(self.article_ids)
+
+
+class EventKind(StrEnum):
+    """What a reader did with a delivered message."""
+
+    OPEN = "open"
+    CLICK = "click"
+    UNSUBSCRIBE = "unsubscribe"
+    COMPLAINT = "complaint"
+
+
+class TrackedLink(Model):
+    """A link some sent message pointed at, once for every run that uses it."""
+
+    __tablename__ = "tracked_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The SHA-256 of the URL, hex: unique where a long URL could not be indexed itself.
+    url_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+
+
+class RunLink(Model):
+    """A link that a run's messages carry: the only places its clicks may lead."""
+
+    __tablename__ = "run_links"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("tracked_links.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class MailEvent(Model):
+    """One open, click, unsubscribe or complaint of a delivery: a row each, never updated."""
+
+    __tablename__ = "mail_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tracked_links.id", ondelete="SET NULL"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
