@@ -105,6 +105,9 @@ def make_config(database_url: str, smtp_sink, instance_dir, **extra) -> dict:
         # leave it off for the tests after it.
         "RATELIMIT_ENABLED": True,
         "PASSWORD_HASH_METHOD": TEST_HASH_METHOD,
+        # Most mail tests read a message's links as the reader's pages; the tracking tests
+        # (tests/newsletter/test_tracking.py, tests/e2e/test_tracking.py) turn it on.
+        "MAIL_TRACKING": False,
         **extra,
     }
 

@@ -20,10 +20,10 @@ def upgrade():
     op.create_table(
         "tracked_links",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("url_hash", sa.String(length=64), nullable=False),
+        sa.Column("key", sa.String(length=16), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tracked_links")),
-        sa.UniqueConstraint("url_hash", name=op.f("uq_tracked_links_url_hash")),
+        sa.UniqueConstraint("key", name=op.f("uq_tracked_links_key")),
     )
     op.create_table(
         "run_links",

@@ -80,7 +80,7 @@ class _Frame:
     html: tuple[_Piece, _Piece, _Piece]
     text: tuple[_Piece, _Piece, _Piece]
     css: str
-    links: tuple[int, ...] = ()
+    links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,10 @@ class _Fragment:
     # Its tracked links hold the token's placeholder; the text part keeps plain links.
     html_parts: BodyParts
     text_bytes: bytes
-    links: tuple[int, ...] = ()
+    links: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, html: str, text: str, links: tuple[int, ...] = ()) -> _Fragment:
+    def of(cls, html: str, text: str, links: tuple[str, ...] = ()) -> _Fragment:
         """The fragment of a story's rendered HTML and text."""
         return cls(html, text, _cut_at_slots(html, "h"), _only_bytes(text), links)
 
@@ -155,7 +155,7 @@ class DigestRenderer:
         text = render_template("email/digest_article.txt", **context)
         css = self.frame(1, 0).css
         html = inliner().inline_fragment(html, css)
-        links: tuple[int, ...] = ()
+        links: tuple[str, ...] = ()
         if self.tracked:
             html, links = tracking.track(html, pixel=False)
         return _Fragment.of(wrap_long_lines(html), wrap_long_lines(text), links)
@@ -196,7 +196,7 @@ class DigestRenderer:
         text = render_template("email/digest.txt", **context)
         style = re.search(r"<style[^>]*>(.*?)</style>", html, re.DOTALL)
         html = inline(html)
-        links: tuple[int, ...] = ()
+        links: tuple[str, ...] = ()
         if self.tracked:
             html, links = tracking.track(html)
         return _Frame(

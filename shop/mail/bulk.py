@@ -63,8 +63,8 @@ class Rendered:
     html: str
     # What the message lists (a digest's stories): recorded for the reader once it is sent.
     article_ids: tuple[int, ...] = ()
-    # The tracked links its HTML carries (shop.sending.tracking), registered for the run.
-    link_ids: tuple[int, ...] = ()
+    # The URLs its HTML tracks (shop.sending.tracking), stored for the run as it goes.
+    links: tuple[str, ...] = ()
     _compiled: tuple[str, str, BodyParts] | None = field(
         default=None, init=False, repr=False, compare=False
     )

@@ -56,10 +56,10 @@ def render(newsletter: Newsletter, *, tracked: bool = False) -> Rendered:
     html = render_template("email/newsletter.html", **context)
     text = render_template("email/newsletter.txt", **context)
     html = inline(html)
-    links: tuple[int, ...] = ()
+    links: tuple[str, ...] = ()
     if tracked:
         html, links = tracking.track(html)
-    return Rendered(newsletter.subject, wrap_lines(text), wrap_lines(html), link_ids=links)
+    return Rendered(newsletter.subject, wrap_lines(text), wrap_lines(html), links=links)
 
 
 class NewsletterContent(ReaderMail):

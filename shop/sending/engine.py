@@ -192,8 +192,8 @@ class _Sending:
         self.commit_every = max(1, current_app.config["MAIL_COMMIT_EVERY"])
         # With tracking off, no token is made and no link is noted: the bytes carry none.
         self.tokens = tracking.Tokens() if tracking.enabled() else None
-        self._links: set[int] = set()
-        self._last_links: tuple[int, ...] = ()
+        self._links: set[str] = set()
+        self._last_links: tuple[str, ...] = ()
 
     def send_batch(self, batch: list[Delivery]) -> bool:
         """Send a claimed batch and record it; False if the relay could not be reached."""
@@ -259,8 +259,8 @@ class _Sending:
             token = self.tokens.token(delivery.id)
             # The unsubscribe link names the delivery too, so the run is told who left.
             unsubscribe_url = f"{unsubscribe_url}?m={token}"
-            if rendered.link_ids and rendered.link_ids is not self._last_links:
-                self._note_links(rendered.link_ids)
+            if rendered.links and rendered.links is not self._last_links:
+                self._note_links(rendered.links)
         data = build_bytes(
             rendered,
             to=user.email,
@@ -273,11 +273,11 @@ class _Sending:
         )
         return rendered, data
 
-    def _note_links(self, ids: tuple[int, ...]) -> None:
+    def _note_links(self, urls: tuple[str, ...]) -> None:
         """Register a message's links for the run before it goes, once each per worker."""
         # Readers with the same digest share one Rendered: checked once per distinct one.
-        self._last_links = ids
-        new = set(ids) - self._links
+        self._last_links = urls
+        new = set(urls) - self._links
         if new:
             tracking.register_links(self.run_id, new)
             self._links |= new

@@ -108,8 +108,8 @@ class TrackedLink(Model):
     __tablename__ = "tracked_links"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # The SHA-256 of the URL, hex: unique where a long URL could not be indexed itself.
-    url_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The start of the URL's SHA-256, in hex: the link's name in its tracked URL.
+    key: Mapped[str] = mapped_column(String(16), unique=True)
     url: Mapped[str] = mapped_column(Text)
 
 

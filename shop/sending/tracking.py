@@ -1,7 +1,7 @@
 """Opens and clicks: each delivery's signed token, trackable links, and what readers did.
 
 A message is made trackable once per distinct content, never once per reader: its HTML
-links become ``SITE_URL/t/c/<token>/<link id>`` and a 1x1 image ``SITE_URL/t/o/<token>.gif``
+links become ``SITE_URL/t/c/<token>/<link key>`` and a 1x1 image ``SITE_URL/t/o/<token>.gif``
 is put before ``</body>``, with the token left as a placeholder (``shop.mail.bulk.TRACK``)
 that the engine fills in for each delivery, as it fills in the reader's name. A click
 leads only to a link stored for the delivery's run: the address never comes from the
@@ -30,6 +30,8 @@ from shop.sending.models import Delivery, EventKind, MailEvent, RunLink, Tracked
 
 SALT = "mail.tracking"
 MAX_TOKEN = 80
+KEY_LENGTH = 16
+KEY = re.compile(r"[0-9a-f]{16}")
 # An <a> tag's href, as the CSS inliner writes it (double quotes, entities escaped).
 _HREF = re.compile(r'(<a\b[^>]*?\bhref=")([^"]*)(")', re.IGNORECASE)
 # The site's pages that act on the reader's account or settings: never rewritten, so a
@@ -72,34 +74,36 @@ def delivery_of(token: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _hash(url: str) -> str:
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+def link_key(url: str) -> str:
+    """A link's key in its tracked URL: made from the URL alone, so pieces can be cached."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:KEY_LENGTH]
 
 
 def link_ids(urls: Iterable[str]) -> dict[str, int]:
     """The id of each URL's tracked link, adding the ones not stored yet."""
-    wanted = {_hash(url): url for url in urls}
+    wanted = {link_key(url): url for url in urls}
     if not wanted:
         return {}
 
-    def stored(hashes: Iterable[str]) -> dict[str, int]:
+    def stored(keys: Iterable[str]) -> dict[str, int]:
         rows = db.session.execute(
-            select(TrackedLink.url_hash, TrackedLink.id).where(TrackedLink.url_hash.in_(hashes))
+            select(TrackedLink.key, TrackedLink.id).where(TrackedLink.key.in_(list(keys)))
         )
-        return {h: i for h, i in rows}
+        return {k: i for k, i in rows}
 
     found = stored(wanted)
-    missing = [{"url_hash": h, "url": u} for h, u in wanted.items() if h not in found]
+    missing = [{"key": k, "url": u} for k, u in wanted.items() if k not in found]
     if missing:
         # Another worker may add the same link at the same moment: its row is kept.
-        db.session.execute(insert_ignoring(TrackedLink, ["url_hash"]), missing)
-        found.update(stored([m["url_hash"] for m in missing]))
-    return {url: found[h] for h, url in wanted.items()}
+        db.session.execute(insert_ignoring(TrackedLink, ["key"]), missing)
+        found.update(stored([m["key"] for m in missing]))
+    return {url: found[k] for k, url in wanted.items()}
 
 
-def register_links(run_id: int, ids: Iterable[int]) -> None:
+def register_links(run_id: int, urls: Iterable[str]) -> None:
     """Note that a run's messages carry these links: the only ones its clicks lead to."""
-    rows = [{"run_id": run_id, "link_id": i} for i in sorted(set(ids))]
+    ids = link_ids(urls)
+    rows = [{"run_id": run_id, "link_id": i} for i in sorted(set(ids.values()))]
     if rows:
         db.session.execute(insert_ignoring(RunLink, ["run_id", "link_id"]), rows)
 
@@ -115,20 +119,21 @@ def _tracked(url: str, base: str) -> bool:
     return True
 
 
-def track(html: str, *, pixel: bool = True) -> tuple[str, tuple[int, ...]]:
-    """HTML with its links made trackable (and the open pixel); the links' ids.
+def track(html: str, *, pixel: bool = True) -> tuple[str, tuple[str, ...]]:
+    """HTML with its links made trackable (and the open pixel); the URLs it tracks.
 
-    The token stays a placeholder, filled in for each delivery when its bytes are made.
+    The token stays a placeholder, filled in for each delivery when its bytes are made;
+    the links are stored when a run first sends them (``register_links``).
     """
     base = current_app.config["SITE_URL"].rstrip("/")
-    urls = [html_lib.unescape(m.group(2)) for m in _HREF.finditer(html)]
-    ids = link_ids(u for u in urls if _tracked(u, base))
+    urls: set[str] = set()
 
     def rewrite(match: re.Match[str]) -> str:
-        link = ids.get(html_lib.unescape(match.group(2)))
-        if link is None:
+        url = html_lib.unescape(match.group(2))
+        if not _tracked(url, base):
             return match.group(0)
-        return f"{match.group(1)}{base}/t/c/{TRACK}/{link}{match.group(3)}"
+        urls.add(url)
+        return f"{match.group(1)}{base}/t/c/{TRACK}/{link_key(url)}{match.group(3)}"
 
     html = _HREF.sub(rewrite, html)
     if pixel:
@@ -138,7 +143,7 @@ def track(html: str, *, pixel: bool = True) -> tuple[str, tuple[int, ...]]:
         )
         end = html.rfind("</body>")
         html = html[:end] + image + html[end:] if end >= 0 else html + image
-    return html, tuple(sorted(set(ids.values())))
+    return html, tuple(sorted(urls))
 
 
 def _record(
@@ -164,21 +169,21 @@ def record_open(token: str) -> bool:
     return True
 
 
-def click_target(token: str, link_id: int) -> str | None:
+def click_target(token: str, key: str) -> str | None:
     """Count a click and commit; where it leads, or None unless it is a link of that run."""
     delivery_id = delivery_of(token)
-    if delivery_id is None:
+    if delivery_id is None or not KEY.fullmatch(key):
         return None
-    url = db.session.scalar(
-        select(TrackedLink.url)
+    found = db.session.execute(
+        select(TrackedLink.id, TrackedLink.url)
         .join(RunLink, RunLink.link_id == TrackedLink.id)
         .join(Delivery, Delivery.run_id == RunLink.run_id)
-        .where(Delivery.id == delivery_id, TrackedLink.id == link_id)
-    )
+        .where(Delivery.id == delivery_id, TrackedLink.key == key)
+    ).first()
     # Only web links are ever stored; checked again so nothing else is ever a target.
-    if url is None or not url.startswith(("https://", "http://")):
+    if found is None or not found.url.startswith(("https://", "http://")):
         return None
-    _record(EventKind.CLICK, delivery_id, link_id=link_id)
+    _record(EventKind.CLICK, delivery_id, link_id=found.id)
     db.session.commit()
     return url
 

@@ -26,11 +26,11 @@ def pixel(token: str) -> Response:
     return response
 
 
-@bp.route("/t/c/<token>/<int:link_id>")
+@bp.route("/t/c/<token>/<key>")
 @limiter.exempt
-def click(token: str, link_id: int):
+def click(token: str, key: str):
     """A tracked link: counts the click, then 302 to that run's link; nowhere else."""
-    url = tracking.click_target(token, link_id)
+    url = tracking.click_target(token, key)
     if url is None:
         abort(404, description="This link is not valid. It may have been copied incompletely.")
     response = redirect(url, code=302)

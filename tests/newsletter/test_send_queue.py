@@ -220,7 +220,7 @@ def test_a_send_that_fails_in_its_thread_is_logged_and_finished_by_tick(
     newsletter = _draft()
     render = newsletter_mail.render
 
-    def broken(item):
+    def broken(item, **kwargs):
         raise RuntimeError("the template folder is unreadable")
 
     monkeypatch.setattr(newsletter_mail, "render", broken)

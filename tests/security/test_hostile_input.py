@@ -192,6 +192,8 @@ def _page_endpoints(app) -> list[tuple[str, str]]:
             continue
         if rule.endpoint in ("accounts.confirm", "accounts.confirm_email_change"):
             continue  # they use up their link and only redirect
+        if rule.endpoint in ("tracking.pixel", "tracking.click"):
+            continue  # an image, and a redirect: no page, no form
         if rule.endpoint.startswith("admin."):
             found.append(("admin", rule.endpoint))
         elif rule.endpoint in ("accounts.login", "accounts.register", "accounts.reset_password"):
