@@ -8,6 +8,7 @@ from shop.admin.blueprint import bp
 from shop.audit import services as audit
 from shop.forms import ActionForm, require_action
 from shop.pagination import check_page_exists, page_arg
+from shop.reports import engagement
 from shop.reports import runs as service
 from shop.sending.models import Run
 
@@ -51,10 +52,13 @@ def run_detail(run_id: int):
     except service.RunsError as error:
         abort(404, description=str(error))
     check_page_exists(deliveries)
+    counts = service.counts(run)
     return render_template(
         "admin/run.html",
         run=run,
-        counts=service.counts(run),
+        counts=counts,
+        figures=engagement.run_figures(run.id, counts.sent, counts.bounced),
+        links=engagement.link_clicks(run.id),
         retryable=service.retryable_count(run.id),
         newsletter=service.newsletter_of(run),
         deliveries=deliveries,

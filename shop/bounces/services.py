@@ -24,13 +24,15 @@ from shop.clock import utcnow
 from shop.extensions import db, limiter
 from shop.preferences.mailing import count_hard_bounce
 from shop.preferences.services import get_preference
+from shop.sending import tracking
+from shop.sending.models import EventKind
 
 log = logging.getLogger(__name__)
 
 # Mailgun's own advice: refuse a signature whose timestamp is older than this.
 MAX_AGE_SECONDS = 300
 # The user id the sending engine writes into each delivery's Message-ID (mail.bulk).
-MESSAGE_ID_USER = re.compile(r"-delivery\d+-u(\d+)@")
+MESSAGE_ID_USER = re.compile(r"-delivery(\d+)-u(\d+)@")
 
 
 class SignatureError(Exception):
@@ -91,7 +93,7 @@ def _reader(email: str, message_id: str) -> User | None:
     """The reader the report is about: by the delivery's Message-ID, else by address."""
     match = MESSAGE_ID_USER.search(message_id)
     if match:
-        user = db.session.get(User, int(match.group(1)))
+        user = db.session.get(User, int(match.group(2)))
         if user is not None and user.email.lower() == email.lower():
             return user
     return db.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
@@ -99,8 +101,11 @@ def _reader(email: str, message_id: str) -> User | None:
 
 def _record_complaint(message_id: str, user: User) -> None:
     """A reader marked a message as spam: no more mail to the address."""
-    # The run the message belongs to is named in message_id (mail.bulk.message_id), for
-    # counting complaints per run; here the address is suppressed at once.
+    # The delivery is named in the Message-ID (mail.bulk.message_id): the complaint is
+    # counted on its run, if it is this reader's.
+    match = MESSAGE_ID_USER.search(message_id)
+    if match:
+        tracking.record_for_reader(EventKind.COMPLAINT, int(match.group(1)), user.id)
     pref = get_preference(user)
     assert pref is not None
     if pref.suppressed_at is None:

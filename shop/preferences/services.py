@@ -19,6 +19,7 @@ from shop.errors import RuleError
 from shop.extensions import db
 from shop.preferences.models import DEFAULT_FREQUENCY, DigestPreference, Frequency
 from shop.preferences.tokens import TokenError, user_id_from_token
+from shop.sending import tracking
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +239,12 @@ def user_for_token(token: str) -> User:
     return user
 
 
-def unsubscribe(user_id: int) -> User:
-    """Stop all digests to a reader at once; doing it again changes nothing."""
+def unsubscribe(user_id: int, mail_token: str | None = None) -> User:
+    """Stop all digests to a reader at once; doing it again changes nothing.
+
+    ``mail_token`` is the tracking token of the message whose link was used: the
+    unsubscribe is counted on that message's run.
+    """
     user = db.session.get(User, user_id)
     if user is None:
         raise TokenError(NOT_VALID)
@@ -247,6 +252,7 @@ def unsubscribe(user_id: int) -> User:
     if pref.unsubscribed_at is None:
         pref.unsubscribed_at = utcnow()
         log.info("Reader %s unsubscribed from digests", user.id)
+        tracking.record_unsubscribe(mail_token, user.id)
     db.session.commit()
     return user
 

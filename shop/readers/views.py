@@ -161,7 +161,7 @@ def unsubscribe(token: str):
             user = preferences.user_for_token(token)
         else:
             # The body is "List-Unsubscribe=One-Click", from a mail client or our button.
-            user = preferences.unsubscribe(user_id_from_token(token))
+            user = preferences.unsubscribe(user_id_from_token(token), request.args.get("m"))
     except TokenError as error:
         abort(400, description=str(error))
     if request.method == "GET":
@@ -169,6 +169,7 @@ def unsubscribe(token: str):
         return render_template(
             "newsletter/unsubscribe.html",
             token=token,
+            mail_token=request.args.get("m"),
             already=pref is not None and pref.unsubscribed_at is not None,
         )
     return render_template("newsletter/unsubscribed.html")

@@ -185,7 +185,7 @@ def click_target(token: str, key: str) -> str | None:
         return None
     _record(EventKind.CLICK, delivery_id, link_id=found.id)
     db.session.commit()
-    return url
+    return str(found.url)
 
 
 def record_for_reader(kind: EventKind, delivery_id: int, user_id: int) -> None:
