@@ -11,7 +11,7 @@ from shop.admin import charts
 from shop.admin.blueprint import bp
 from shop.clock import utcnow
 from shop.money import format_money
-from shop.reports import metrics
+from shop.reports import engagement, metrics
 from shop.sending.models import DeliveryStatus
 
 OUTCOME_NAMES = {
@@ -25,7 +25,41 @@ OUTCOME_NAMES = {
 def dashboard():
     """Headline figures and charts, computed as of this request."""
     figures = metrics.dashboard(utcnow())
-    return render_template("admin/dashboard.html", figures=figures, charts=build_charts(figures))
+    chart_set = build_charts(figures)
+    chart_set["engagement"] = engagement_chart(engagement.recent_sends())
+    return render_template("admin/dashboard.html", figures=figures, charts=chart_set)
+
+
+def _send_name(send: engagement.Send) -> str:
+    """A run on the chart's axis: its subject (or period) and day."""
+    run = send.run
+    return f"{run.subject or run.period} ({_short_day(run.created_at)})"
+
+
+def engagement_chart(sends: list[engagement.Send]) -> Markup:
+    """Opened and clicked, as a share of each send's delivered messages, oldest first."""
+    if not sends:
+        return Markup("")
+    opened = [round(engagement.percent(s.opened, s.delivered)) for s in sends]
+    clicked = [round(engagement.percent(s.clicked, s.delivered)) for s in sends]
+    names = [_send_name(s) for s in sends]
+    return charts.line_chart(
+        charts.Chart(
+            key="chart-engagement",
+            title="Opens and clicks per send",
+            summary=(
+                f"The share of delivered messages opened and clicked, for the last "
+                f"{len(sends)} sends from {names[0]} to {names[-1]}: the latest was opened "
+                f"by {opened[-1]}% and clicked by {clicked[-1]}% of its readers."
+            ),
+            category_label="Send",
+            value_label="% of delivered",
+            labels=names,
+            ticks=_every([f"{s.run.id}" for s in sends], 2),
+            series=[charts.Series("Opened", opened), charts.Series("Clicked", clicked)],
+            value_format=lambda v: f"{v}%",
+        )
+    )
 
 
 def _day(value: date | datetime) -> str:

@@ -15,6 +15,7 @@ from shop.extensions import db
 from shop.forms import ActionForm, require_action
 from shop.pagination import check_page_exists, page_arg
 from shop.preferences import suppression
+from shop.reports import engagement
 from shop.reports import subscriber_detail as detail_report
 from shop.reports import subscribers as service
 
@@ -61,6 +62,7 @@ def subscriber_detail(user_id: int):
     return render_template(
         "admin/subscriber.html",
         detail=detail_report.subscriber_detail(user),
+        engagement=engagement.reader_engagement(user.id),
         action_form=ActionForm(),
     )
 
