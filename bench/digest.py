@@ -162,6 +162,8 @@ def make_app(url: str, mail_port: int = 25):
             # The embedded default: the run is sent in this process, not by Celery.
             "CELERY_BROKER_URL": "",
             **_dkim_settings(),
+            # Opens and clicks, as the app's default has them (``--tracking off`` to compare).
+            "MAIL_TRACKING": os.environ.get("BENCH_MAIL_TRACKING", "on") == "on",
         }
     )
 
@@ -529,12 +531,16 @@ def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of (c) to this file")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     parser.add_argument("--dkim-key", help="sign every message with this PEM key (DKIM)")
+    parser.add_argument(
+        "--tracking", choices=["on", "off"], default="on", help="MAIL_TRACKING (default on)"
+    )
     parser.add_argument("--phase", choices=["seed", "measure"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.dkim_key:
         # The seeding and measuring children read it from here.
         os.environ["BENCH_DKIM_KEY_FILE"] = os.path.abspath(args.dkim_key)
+    os.environ["BENCH_MAIL_TRACKING"] = args.tracking
     if args.phase:
         child(args.phase, args, args.url)
         return
