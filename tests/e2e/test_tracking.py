@@ -69,18 +69,12 @@ def test_a_reader_opens_and_clicks_and_the_run_page_counts_it(
         site.goto(f"/admin/runs/{run.id}")
         figures = page.locator(".run-figures")
         expect(figures.locator(".stat", has_text="Delivered").locator("dd")).to_have_text("2")
-        expect(figures.locator(".stat", has_text="Opened").locator("dd")).to_have_text(
-            "1 (50.0%)"
-        )
-        expect(figures.locator(".stat", has_text="Clicked").locator("dd")).to_have_text(
-            "1 (50.0%)"
-        )
+        expect(figures.locator(".stat", has_text="Opened").locator("dd")).to_have_text("1 (50.0%)")
+        expect(figures.locator(".stat", has_text="Clicked").locator("dd")).to_have_text("1 (50.0%)")
         expect(page.get_by_text("Apple Mail Privacy Protection")).to_be_visible()
         table = page.get_by_role("table", name="Clicks per link")
         row = table.locator("tbody tr", has_text=f"/articles/{story.slug}")
-        expect(row.locator("td")).to_have_text(
-            [f"{live_server}/articles/{story.slug}", "1", "1"]
-        )
+        expect(row.locator("td")).to_have_text([f"{live_server}/articles/{story.slug}", "1", "1"])
         if SHOTS:
             page.screenshot(path=f"{SHOTS}/run-{width}.png", full_page=True)
 
