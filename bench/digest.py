@@ -540,10 +540,11 @@ def main() -> None:
     if args.dkim_key:
         # The seeding and measuring children read it from here.
         os.environ["BENCH_DKIM_KEY_FILE"] = os.path.abspath(args.dkim_key)
-    os.environ["BENCH_MAIL_TRACKING"] = args.tracking
     if args.phase:
         child(args.phase, args, args.url)
         return
+    # The seeding and measuring children read it from here.
+    os.environ["BENCH_MAIL_TRACKING"] = args.tracking
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     for kind in kinds:
