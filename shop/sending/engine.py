@@ -29,7 +29,7 @@ from shop.mail import (
 )
 from shop.mail.transport import RecipientsRefusedError, SMTPResponseError, reply_code
 from shop.sending import ledger, tracking
-from shop.sending.content import Content, content_for
+from shop.sending.content import Content, SentRecords, content_for
 from shop.sending.models import Delivery, DeliveryStatus, Run
 
 log = logging.getLogger(__name__)
@@ -193,6 +193,7 @@ class _Sending:
         # With tracking off, no token is made and no link is noted: the bytes carry none.
         self.tokens = tracking.Tokens() if tracking.enabled() else None
         self._links: set[str] = set()
+        self._new_links: set[str] = set()
         self._last_links: tuple[str, ...] = ()
 
     def send_batch(self, batch: list[Delivery]) -> bool:
@@ -202,7 +203,7 @@ class _Sending:
         unreachable: RelayUnreachableError | None = None
         try:
             content = content_for(run, batch)
-            group.hook = content.record_sent
+            group.hook = self._recorder(content)
             unreachable = self._send_each(batch, run, content, group)
             group.commit()
             if unreachable is not None:
@@ -274,13 +275,25 @@ class _Sending:
         return rendered, data
 
     def _note_links(self, urls: tuple[str, ...]) -> None:
-        """Register a message's links for the run before it goes, once each per worker."""
+        """Remember a message's links, to store for the run with its commit group."""
         # Readers with the same digest share one Rendered: checked once per distinct one.
         self._last_links = urls
         new = set(urls) - self._links
-        if new:
-            tracking.register_links(self.run_id, new)
-            self._links |= new
+        self._links |= new
+        self._new_links |= new
+
+    def _recorder(self, content: Content) -> ledger.SentHook:
+        """The group's hook: the links its messages carry, then what the content records."""
+
+        def record(sent: SentRecords) -> None:
+            # Stored in the transaction that records the group's messages as sent, a
+            # statement or two per group rather than per distinct message.
+            if self._new_links:
+                tracking.register_links(self.run_id, self._new_links)
+                self._new_links = set()
+            content.record_sent(sent)
+
+        return record
 
     def _not_accepted(self, delivery: Delivery, content: Content, exc: Exception) -> None:
         """Record why the transport did not take a message: failed, bounced or retried later."""

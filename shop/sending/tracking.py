@@ -79,33 +79,19 @@ def link_key(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:KEY_LENGTH]
 
 
-def link_ids(urls: Iterable[str]) -> dict[str, int]:
-    """The id of each URL's tracked link, adding the ones not stored yet."""
-    wanted = {link_key(url): url for url in urls}
-    if not wanted:
-        return {}
-
-    def stored(keys: Iterable[str]) -> dict[str, int]:
-        rows = db.session.execute(
-            select(TrackedLink.key, TrackedLink.id).where(TrackedLink.key.in_(list(keys)))
-        )
-        return {k: i for k, i in rows}
-
-    found = stored(wanted)
-    missing = [{"key": k, "url": u} for k, u in wanted.items() if k not in found]
-    if missing:
-        # Another worker may add the same link at the same moment: its row is kept.
-        db.session.execute(insert_ignoring(TrackedLink, ["key"]), missing)
-        found.update(stored([m["key"] for m in missing]))
-    return {url: found[k] for k, url in wanted.items()}
-
-
 def register_links(run_id: int, urls: Iterable[str]) -> None:
-    """Note that a run's messages carry these links: the only ones its clicks lead to."""
-    ids = link_ids(urls)
-    rows = [{"run_id": run_id, "link_id": i} for i in sorted(set(ids.values()))]
-    if rows:
-        db.session.execute(insert_ignoring(RunLink, ["run_id", "link_id"]), rows)
+    """Store these links as the run's: the only places its clicks may lead (no commit)."""
+    rows = [{"key": link_key(url), "url": url} for url in sorted(set(urls))]
+    if not rows:
+        return
+    # Another worker may add the same link at the same moment: its row is kept.
+    db.session.execute(insert_ignoring(TrackedLink, ["key"]), rows)
+    found = select(literal(run_id), TrackedLink.id).where(
+        TrackedLink.key.in_([row["key"] for row in rows])
+    )
+    db.session.execute(
+        insert_ignoring(RunLink, ["run_id", "link_id"]).from_select(["run_id", "link_id"], found)
+    )
 
 
 def _tracked(url: str, base: str) -> bool:
