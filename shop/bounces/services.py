@@ -92,20 +92,25 @@ def mailgun_report(event: Any) -> Report | None:
 def _reader(email: str, message_id: str) -> User | None:
     """The reader the report is about: by the delivery's Message-ID, else by address."""
     match = MESSAGE_ID_USER.search(message_id)
-    if match:
+    if match and len(match.group(2)) < 10:
         user = db.session.get(User, int(match.group(2)))
         if user is not None and user.email.lower() == email.lower():
             return user
     return db.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
 
 
+def _count_on_run(kind: EventKind, message_id: str, user: User) -> None:
+    """Count the report on the run of the delivery its Message-ID names, if it is this reader's."""
+    # The delivery is named in the Message-ID (mail.bulk.message_id); a number too long
+    # for a row id was not written by us.
+    match = MESSAGE_ID_USER.search(message_id)
+    if match and len(match.group(1)) < 10:
+        tracking.record_for_reader(kind, int(match.group(1)), user.id)
+
+
 def _record_complaint(message_id: str, user: User) -> None:
     """A reader marked a message as spam: no more mail to the address."""
-    # The delivery is named in the Message-ID (mail.bulk.message_id): the complaint is
-    # counted on its run, if it is this reader's.
-    match = MESSAGE_ID_USER.search(message_id)
-    if match:
-        tracking.record_for_reader(EventKind.COMPLAINT, int(match.group(1)), user.id)
+    _count_on_run(EventKind.COMPLAINT, message_id, user)
     pref = get_preference(user)
     assert pref is not None
     if pref.suppressed_at is None:
@@ -124,5 +129,7 @@ def apply(report: Report) -> str:
     else:
         get_preference(user)  # a reader who never chose still gets a row to count on
         count_hard_bounce(user.id)
+        # The relay took it, the receiver bounced it later: the run's page counts it so.
+        _count_on_run(EventKind.BOUNCE, report.message_id, user)
     db.session.commit()
     return report.kind

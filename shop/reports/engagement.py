@@ -60,9 +60,14 @@ class RunFigures:
         return f"{percent(part, self.delivered):.1f}%"
 
 
-def run_figures(run_id: int, delivered: int, bounced: int) -> RunFigures:
-    """The run's opens, clicks, unsubscribes and complaints, in one query."""
-    row = db.session.execute(
+def run_figures(run_id: int, accepted: int, bounced: int) -> RunFigures:
+    """The run's outcome from the ledger's counts and its events, in one query.
+
+    ``accepted`` and ``bounced`` are the ledger's: messages the relay took, and those it
+    refused for good. A bounce the provider reports later moves a message from the one
+    to the other.
+    """
+    *row, late = db.session.execute(
         select(
             _readers(EventKind.OPEN, EventKind.CLICK),
             _events(EventKind.OPEN),
@@ -70,12 +75,13 @@ def run_figures(run_id: int, delivered: int, bounced: int) -> RunFigures:
             _events(EventKind.CLICK),
             _readers(EventKind.UNSUBSCRIBE),
             _readers(EventKind.COMPLAINT),
+            _readers(EventKind.BOUNCE),
         )
         .select_from(MailEvent)
         .join(Delivery, Delivery.id == MailEvent.delivery_id)
-        .where(Delivery.run_id == run_id)
+        .where(Delivery.run_id == run_id, Delivery.status == DeliveryStatus.SENT)
     ).one()
-    return RunFigures(delivered, bounced, *row)
+    return RunFigures(accepted - late, bounced + late, *row)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ class EventKind(StrEnum):
     CLICK = "click"
     UNSUBSCRIBE = "unsubscribe"
     COMPLAINT = "complaint"
+    BOUNCE = "bounce"  # reported by the provider after the relay accepted the message
 
 
 class TrackedLink(Model):
@@ -125,7 +126,7 @@ class RunLink(Model):
 
 
 class MailEvent(Model):
-    """One open, click, unsubscribe or complaint of a delivery: a row each, never updated."""
+    """One open, click, unsubscribe, complaint or late bounce of a delivery: never updated."""
 
     __tablename__ = "mail_events"
 
