@@ -266,6 +266,8 @@ QUERY_PARAMS: dict[str, list[str]] = {
     "billing.gift_new": ["plan"],
     "readers.preferences": ["topic"],
     "readers.subscribe": ["topic"],
+    # A mailed unsubscribe link's tracking token: a bad one counts nothing, never a 500.
+    "readers.unsubscribe": ["m"],
     "admin.shipping_queue": ["page", "show"],
     "admin.audit_log": ["page", "q", "action"],
     "admin.runs_list": ["page", "kind", "state", "q"],
