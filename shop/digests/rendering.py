@@ -287,12 +287,17 @@ def _assemble(
 def _merged(parts: BodyParts) -> BodyParts:
     """Parts with each run of bytes joined: fewer pieces for every reader's copy to join."""
     out: BodyParts = []
+    run: list[bytes] = []
     for part in parts:
-        last = out[-1] if out else None
-        if isinstance(part, bytes) and isinstance(last, bytes):
-            out[-1] = last + part
-        else:
-            out.append(part)
+        if isinstance(part, bytes):
+            run.append(part)
+            continue
+        if run:
+            out.append(b"".join(run))
+            run = []
+        out.append(part)
+    if run:
+        out.append(b"".join(run))
     return out
 
 
