@@ -93,11 +93,15 @@ class _Fragment:
     html_parts: BodyParts
     text_bytes: bytes
     links: tuple[str, ...] = ()
+    # The HTML as one piece of bytes, when it holds no placeholder (tracking off).
+    html_bytes: bytes | None = None
 
     @classmethod
     def of(cls, html: str, text: str, links: tuple[str, ...] = ()) -> _Fragment:
         """The fragment of a story's rendered HTML and text."""
-        return cls(html, text, _cut_at_slots(html, "h"), _only_bytes(text), links)
+        parts = _cut_at_slots(html, "h")
+        only = parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else None
+        return cls(html, text, parts, _only_bytes(text), links, only)
 
 
 @dataclass
@@ -274,31 +278,18 @@ def _assemble(
     parts.append(HTML_HEAD)
     parts.extend(subject_bytes if p == subject_key else p for p in h_before.parts)
     between = h_between.separator()
-    for n, story in enumerate(stories):
-        if n:
-            parts.append(between)
-        parts.extend(story.html_parts)
+    plain = [s.html_bytes for s in stories if s.html_bytes is not None]
+    if len(plain) == len(stories):
+        parts.append(between.join(plain))  # nothing to fill in: one piece
+    else:
+        for n, story in enumerate(stories):
+            if n:
+                parts.append(between)
+            parts.extend(story.html_parts)
     parts.extend(h_after.parts)
     parts.append(END)
-    rendered.set_compiled(_merged(parts))
+    rendered.set_compiled(parts)
     return rendered
-
-
-def _merged(parts: BodyParts) -> BodyParts:
-    """Parts with each run of bytes joined: fewer pieces for every reader's copy to join."""
-    out: BodyParts = []
-    run: list[bytes] = []
-    for part in parts:
-        if isinstance(part, bytes):
-            run.append(part)
-            continue
-        if run:
-            out.append(b"".join(run))
-            run = []
-        out.append(part)
-    if run:
-        out.append(b"".join(run))
-    return out
 
 
 def _app_cache(name: str, key: Hashable, build: Callable[[], T]) -> T:
