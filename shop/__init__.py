@@ -174,6 +174,7 @@ def register_blueprints(app: Flask) -> None:
 
     # Digests and newsletters register their content with the sending engine.
     from shop.digests import content as _digest_content  # noqa: F401
+    from shop.media import views as media
     from shop.newsletters import message as _newsletter_content  # noqa: F401
     from shop.newsletters import views as newsletters
     from shop.readers import views as readers
@@ -182,6 +183,7 @@ def register_blueprints(app: Flask) -> None:
         importlib.import_module(module)
     for feature in (
         health,
+        media,
         accounts,
         articles,
         catalogue,

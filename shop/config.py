@@ -100,6 +100,35 @@ def dev_secret_key(instance_path: str) -> str:
     return key
 
 
+def media_settings(instance_path: str, environ: dict[str, str]) -> dict[str, Any]:
+    """Where pictures are stored and how large an upload may be (shop/media)."""
+    env = environ.get
+    kind = (env("MEDIA_STORAGE") or "local").strip().lower()
+    if kind not in ("local", "s3"):
+        raise ConfigError(f"MEDIA_STORAGE must be local or s3, got {kind!r}")
+    bucket = env("MEDIA_S3_BUCKET") or ""
+    if kind == "s3" and not bucket:
+        raise ConfigError("MEDIA_STORAGE=s3 needs MEDIA_S3_BUCKET, the bucket to store in.")
+    max_bytes = _int("MEDIA_MAX_BYTES", env("MEDIA_MAX_BYTES"), 10 * 1024 * 1024)
+    max_pixels = _int("MEDIA_MAX_PIXELS", env("MEDIA_MAX_PIXELS"), 40_000_000)
+    if max_bytes < 1 or max_pixels < 1:
+        raise ConfigError("MEDIA_MAX_BYTES and MEDIA_MAX_PIXELS must be above 0.")
+    return {
+        "MEDIA_STORAGE": kind,
+        "MEDIA_DIR": env("MEDIA_DIR") or str(Path(instance_path) / "media"),
+        # The largest upload accepted, and the most pixels one may decode to.
+        "MEDIA_MAX_BYTES": max_bytes,
+        "MEDIA_MAX_PIXELS": max_pixels,
+        "MEDIA_S3_BUCKET": bucket,
+        "MEDIA_S3_ENDPOINT_URL": env("MEDIA_S3_ENDPOINT_URL") or "",
+        "MEDIA_S3_REGION": env("MEDIA_S3_REGION") or "",
+        "MEDIA_S3_ACCESS_KEY_ID": env("MEDIA_S3_ACCESS_KEY_ID") or "",
+        "MEDIA_S3_SECRET_ACCESS_KEY": env("MEDIA_S3_SECRET_ACCESS_KEY") or "",
+        # Where browsers fetch the bucket's files (a CDN or the bucket's own address).
+        "MEDIA_PUBLIC_URL": (env("MEDIA_PUBLIC_URL") or "").rstrip("/"),
+    }
+
+
 def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment."""
     if environ is None:
@@ -113,6 +142,7 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
     # Over https, cookies must never travel in the clear.
     secure_cookies = site_url.startswith("https://")
     max_body = _int("MAX_CONTENT_LENGTH", env("MAX_CONTENT_LENGTH"), 1024 * 1024)
+    media = media_settings(instance_path, environ)
     return {
         "SECRET_KEY": env("SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
@@ -209,6 +239,7 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
             "CONFIRM_TOKEN_MAX_AGE", env("CONFIRM_TOKEN_MAX_AGE"), 7 * 24 * 3600
         ),
         "RESET_TOKEN_MAX_AGE": _int("RESET_TOKEN_MAX_AGE", env("RESET_TOKEN_MAX_AGE"), 3600),
+        **media,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_SECURE": secure_cookies,

@@ -17,10 +17,11 @@ from __future__ import annotations
 import io
 import re
 
-from flask import Flask, abort, request, session
+from flask import Flask, abort, current_app, request, session
 from werkzeug.wrappers import Response
 
 from shop.cart.cookie import CART_COOKIE
+from shop.media.uploads import body_limit
 
 # C0 and C1 control characters, DEL included. Paths and query strings take none of them.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -86,7 +87,14 @@ def has_control(text: str, pattern: re.Pattern[str] = CONTROL) -> bool:
 
 
 def check_size() -> None:
-    """413 for a body past the limit: a declared one before a byte is read."""
+    """413 for a body past the limit: a declared one before a byte is read.
+
+    A view that takes pictures (``accepts_upload``) allows MEDIA_MAX_BYTES and a little
+    room for its other fields; every other view keeps MAX_CONTENT_LENGTH.
+    """
+    upload_limit = body_limit(current_app.view_functions.get(request.endpoint or ""))
+    if upload_limit is not None:
+        request.max_content_length = max(upload_limit, request.max_content_length or 0)
     limit = request.max_content_length
     if limit is None:
         return

@@ -10,10 +10,13 @@ from wtforms.fields.choices import SelectChoice
 
 from shop.admin.blueprint import bp
 from shop.articles import services as articles
-from shop.articles.forms import ArticleForm, TagForm
+from shop.articles.forms import ArticleForm, BodyPictureForm, TagForm
 from shop.articles.models import Article, ArticleStatus, Comment, Tag
+from shop.errors import RuleError
 from shop.extensions import db
-from shop.forms import ActionForm, require_action, show_error
+from shop.forms import ActionForm, parse_row_id, require_action, show_error
+from shop.media import services as media
+from shop.media.uploads import accepts_upload, chosen_picture, read_upload
 from shop.pagination import check_page_exists, page_arg
 from shop.urls import is_safe_next
 
@@ -42,13 +45,40 @@ def _article_form(article: Article | None = None) -> ArticleForm:
     return form
 
 
-def _form_input(form: ArticleForm) -> articles.ArticleInput:
+def _form_input(form: ArticleForm, article: Article | None = None) -> articles.ArticleInput:
+    """What the author sent; an uploaded picture is stored first (MediaError if refused)."""
+    image_id = chosen_picture(
+        form.image.data,
+        form.pending_image_id.data,
+        article.image_id if article else None,
+        remove=bool(form.remove_image.data),
+    )
+    # Should the rest of the form be refused, the picture stays chosen without a new upload.
+    form.pending_image_id.data = str(image_id) if image_id else ""
     return articles.ArticleInput(
         title=form.title.data or "",
         summary=form.summary.data or "",
         body_markdown=form.body_markdown.data or "",
         access=form.access.data or "public",
         tag_ids=list(form.tag_ids.data or []),
+        image_id=image_id,
+        image_alt=form.image_alt.data or "",
+    )
+
+
+def _render_form(form: ArticleForm, article: Article | None):
+    """The editor, showing the picture the form holds (kept from a refused send, or saved)."""
+    pending = parse_row_id(form.pending_image_id.data)
+    picture = media.get_image(pending) if pending else (article.image if article else None)
+    if form.remove_image.data:
+        picture = None
+    return render_template(
+        "admin/article_form.html",
+        form=form,
+        article=article,
+        picture=picture,
+        action_form=ActionForm(),
+        body_form=BodyPictureForm(),
     )
 
 
@@ -70,35 +100,57 @@ def _after_save(article: Article, form: ArticleForm):
 
 
 @bp.route("/articles/new", methods=["GET", "POST"])
+@accepts_upload
 def article_new():
     """Write a new article."""
     form = _article_form()
     if form.validate_on_submit():
         try:
             article = articles.create_article(current_user, _form_input(form))
-        except articles.ArticleError as error:
+        except RuleError as error:
             show_error(form, error)
         else:
             return _after_save(article, form)
-    return render_template("admin/article_form.html", form=form, article=None)
+    return _render_form(form, None)
 
 
 @bp.route("/articles/<int:article_id>", methods=["GET", "POST"])
+@accepts_upload
 def article_edit(article_id: int):
     """Edit, publish or schedule an article."""
     article = db.get_or_404(Article, article_id)
     form = _article_form(article)
     if form.validate_on_submit():
         try:
-            articles.update_article(article, _form_input(form))
-        except articles.ArticleError as error:
+            articles.update_article(article, _form_input(form, article))
+        except RuleError as error:
             db.session.rollback()
             show_error(form, error)
         else:
             return _after_save(article, form)
-    return render_template(
-        "admin/article_form.html", form=form, article=article, action_form=ActionForm()
-    )
+    return _render_form(form, article)
+
+
+@bp.route("/media", methods=["POST"])
+@accepts_upload
+def body_picture():
+    """Store a picture for an article's body and give back the Markdown that shows it."""
+    form = BodyPictureForm()
+    snippet = None
+    if form.validate_on_submit():
+        try:
+            sent = read_upload(form.picture.data)
+            if sent is None:
+                raise media.MediaError("Choose a picture to upload.", "picture")
+            image = media.store_upload(*sent, field="picture")
+            snippet = media.body_markdown(image, form.alt.data or "")
+        except RuleError as error:
+            show_error(form, error)
+    status = 200 if snippet else 400
+    if request.accept_mimetypes.best == "application/json":
+        errors = [e for f in form for e in f.errors] + list(form.form_errors)
+        return ({"markdown": snippet} if snippet else {"errors": errors}), status
+    return render_template("admin/body_picture.html", form=form, snippet=snippet), status
 
 
 @bp.route("/articles/<int:article_id>/preview")

@@ -1,8 +1,11 @@
 """Article, tag and comment forms: field shapes only."""
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
+    BooleanField,
     DateTimeLocalField,
+    HiddenField,
     RadioField,
     SelectMultipleField,
     StringField,
@@ -60,6 +63,26 @@ class ArticleForm(FlaskForm):
         "Publish at (UTC, leave empty for now)",
         format="%Y-%m-%dT%H:%M",
         validators=[Optional()],
+    )
+    image = FileField("Feature picture")
+    image_alt = StringField(
+        "Describe the picture (alt text)", validators=[Optional(), Length(max=300)]
+    )
+    remove_image = BooleanField("Remove the feature picture")
+    # A picture uploaded with a form that was then refused: kept, not uploaded again.
+    pending_image_id = HiddenField()
+
+
+class BodyPictureForm(FlaskForm):
+    """Upload a picture to place in an article's body."""
+
+    picture = FileField("Picture for the body")
+    alt = StringField(
+        "Describe it (alt text)",
+        validators=[
+            DataRequired(message="Describe the picture for readers who cannot see it."),
+            Length(max=300),
+        ],
     )
 
 

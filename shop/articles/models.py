@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from shop.accounts.models import User
 from shop.clock import utcnow
 from shop.extensions import Model, db
+from shop.media.models import Image
 
 
 class ArticleStatus(StrEnum):
@@ -72,8 +73,14 @@ class Article(Model):
     published_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The feature picture (cards, the header, link previews, feeds, mail) and its words.
+    image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="SET NULL"), index=True
+    )
+    image_alt: Mapped[str] = mapped_column(String(300), default="")
 
     author: Mapped[User] = relationship()
+    image: Mapped[Image | None] = relationship(lazy="selectin")
     tags: Mapped[list[Tag]] = relationship(
         secondary=article_tags, back_populates="articles", order_by="Tag.name"
     )

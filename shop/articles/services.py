@@ -21,6 +21,7 @@ from shop.text import slugify, unique_slug
 COMMENT_MAX = 5000
 TITLE_MAX = 200
 TAG_NAME_MAX = 64
+IMAGE_ALT_MAX = 300
 
 
 class ArticleError(RuleError):
@@ -118,10 +119,32 @@ class ArticleInput:
     body_markdown: str = ""
     access: str = "public"
     tag_ids: list[int] = field(default_factory=list)
+    # The feature picture (already stored) and its alt text; None: no picture.
+    image_id: int | None = None
+    image_alt: str = ""
+
+
+def clean_image_alt(image_id: int | None, alt: str, field_name: str = "image_alt") -> str:
+    """A picture's alt text: required with a picture, and of a sensible length."""
+    alt = " ".join((alt or "").split())
+    if image_id is None:
+        # No picture, nothing to describe: words left from a removed one go with it.
+        return ""
+    if not alt:
+        raise ArticleError(
+            "Describe the picture for readers who cannot see it (the alt text), "
+            "for example “Protesters outside the parliament at dusk”.",
+            field_name,
+        )
+    if len(alt) > IMAGE_ALT_MAX:
+        raise ArticleError(f"Keep the description under {IMAGE_ALT_MAX} characters.", field_name)
+    return alt
 
 
 def _apply(article: Article, data: ArticleInput) -> None:
     article.title = _clean_title(data.title)
+    article.image_alt = clean_image_alt(data.image_id, data.image_alt)
+    article.image_id = data.image_id
     if data.access not in ACCESS_LEVELS:
         raise ArticleError("Choose who can read this article.", "access")
     article.summary = (data.summary or "").strip()

@@ -74,7 +74,7 @@ def _check(data: NewsletterInput) -> list[Tag]:
 def _apply(newsletter: Newsletter, data: NewsletterInput, tags: list[Tag]) -> None:
     newsletter.subject = data.subject.strip()
     newsletter.body_markdown = data.body_markdown
-    newsletter.body_html = render_markdown(data.body_markdown)
+    newsletter.body_html = render_markdown(data.body_markdown, for_mail=True)
     newsletter.audience = data.audience
     newsletter.tags = tags if data.audience == Audience.TAGS else []
 

@@ -19,11 +19,13 @@ from shop.cart.models import Order
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.mail import write_to_outbox
+from shop.media.services import store_upload
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
 from shop.sending.models import Delivery, Run
 from shop.shipping.models import Shipment, ShippingRate
 from tests.factories import ArticleFactory, CommentFactory, TagFactory, UserFactory, make_product
+from tests.media import pictures
 from tests.support import csrf_token
 
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
@@ -95,7 +97,9 @@ def real_ids(app, admin) -> dict[str, object]:
     message.set_content("Hello")
     message.add_alternative("<p>Hello</p>", subtype="html")
     outbox_file = write_to_outbox(message.as_bytes())
+    picture = store_upload(pictures.jpeg(600, 400, colour=(7, 7, 7)), "walked.jpg")
     return {
+        "name:media.media_file": picture.variants[0].name,
         "article_id": article.id,
         "tag_id": tag.id,
         "comment_id": comment.id,

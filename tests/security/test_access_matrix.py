@@ -92,6 +92,7 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
     ("GET", "admin.article_preview"): admins(200),
     ("POST", "admin.article_unpublish"): admins("302 /admin/articles/{article_id}"),
     ("POST", "admin.article_delete"): admins("302 /admin/articles"),
+    ("POST", "admin.body_picture"): admins(400),  # no file sent: the form says so
     ("GET", "admin.audit_log"): admins(200),
     ("GET", "admin.comments_list"): admins(200),
     ("POST", "admin.comment_hide"): admins("302 /admin/comments"),
@@ -176,6 +177,7 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
     ("GET", "articles.favicon"): everyone("301 /static/img/favicon.svg"),
     ("GET", "static"): everyone(200),
     ("GET", "health.healthz"): everyone(200),
+    ("GET", "media.media_file"): everyone(200),
     # billing
     # Visitors check out as guests too; every cart of the walk is empty.
     ("POST", "billing.checkout"): everyone("302 /cart"),

@@ -35,6 +35,7 @@ FORM_DATA: dict[str, dict[str, object]] = {
     "accounts.change_password": {"current_password": PASSWORD, "new_password": "pwned pwned"},
     "admin.article_new": {"title": "Forged", "body_markdown": "x", "action": "publish"},
     "admin.article_edit": {"title": "Forged", "action": "publish"},
+    "admin.body_picture": {"alt": "Forged"},
     "admin.newsletter_new": {"subject": "Forged", "body_markdown": "x", "audience": "all"},
     "admin.newsletter_edit": {"subject": "Forged", "body_markdown": "x", "audience": "all"},
     "admin.newsletter_schedule": {"send_at": "2030-01-01T07:00"},
