@@ -73,7 +73,8 @@ def demo_command(admin_email: str) -> None:
         f"Demo content added: {result.articles_created} articles, {result.tags_created} tags, "
         f"{result.comments_created} comments, {result.products_created} products, "
         f"{result.history_readers} demo readers with six months of history, "
-        f"{result.posted_orders} posted orders and {result.gifts} gifts."
+        f"{result.posted_orders} posted orders, {result.gifts} gifts and "
+        f"{result.pictures} pictures (drawn here)."
     )
 
 

@@ -14,9 +14,9 @@ from shop.articles.forms import ArticleForm, BodyPictureForm, TagForm
 from shop.articles.models import Article, ArticleStatus, Comment, Tag
 from shop.errors import RuleError
 from shop.extensions import db
-from shop.forms import ActionForm, parse_row_id, require_action, show_error
+from shop.forms import ActionForm, require_action, show_error
 from shop.media import services as media
-from shop.media.uploads import accepts_upload, chosen_picture, read_upload
+from shop.media.uploads import accepts_upload, form_picture, read_upload, shown_picture
 from shop.pagination import check_page_exists, page_arg
 from shop.urls import is_safe_next
 
@@ -47,14 +47,7 @@ def _article_form(article: Article | None = None) -> ArticleForm:
 
 def _form_input(form: ArticleForm, article: Article | None = None) -> articles.ArticleInput:
     """What the author sent; an uploaded picture is stored first (MediaError if refused)."""
-    image_id = chosen_picture(
-        form.image.data,
-        form.pending_image_id.data,
-        article.image_id if article else None,
-        remove=bool(form.remove_image.data),
-    )
-    # Should the rest of the form be refused, the picture stays chosen without a new upload.
-    form.pending_image_id.data = str(image_id) if image_id else ""
+    image_id = form_picture(form, article.image_id if article else None)
     return articles.ArticleInput(
         title=form.title.data or "",
         summary=form.summary.data or "",
@@ -68,17 +61,12 @@ def _form_input(form: ArticleForm, article: Article | None = None) -> articles.A
 
 def _render_form(form: ArticleForm, article: Article | None):
     """The editor, showing the picture the form holds (kept from a refused send, or saved)."""
-    pending = parse_row_id(form.pending_image_id.data)
-    picture = media.get_image(pending) if pending else (article.image if article else None)
-    if form.remove_image.data:
-        picture = None
     return render_template(
         "admin/article_form.html",
         form=form,
         article=article,
-        picture=picture,
+        picture=shown_picture(form, article.image if article else None),
         action_form=ActionForm(),
-        body_form=BodyPictureForm(),
     )
 
 

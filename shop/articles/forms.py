@@ -3,9 +3,7 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
-    BooleanField,
     DateTimeLocalField,
-    HiddenField,
     RadioField,
     SelectMultipleField,
     StringField,
@@ -16,6 +14,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from shop.forms import row_id
+from shop.media.forms import PictureForm
 
 ACCESS_CHOICES = [
     SelectChoice("public", "Everyone"),
@@ -49,7 +48,7 @@ class CheckboxListField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ArticleForm(FlaskForm):
+class ArticleForm(PictureForm):
     """Write or edit an article."""
 
     title = StringField(
@@ -64,13 +63,6 @@ class ArticleForm(FlaskForm):
         format="%Y-%m-%dT%H:%M",
         validators=[Optional()],
     )
-    image = FileField("Feature picture")
-    image_alt = StringField(
-        "Describe the picture (alt text)", validators=[Optional(), Length(max=300)]
-    )
-    remove_image = BooleanField("Remove the feature picture")
-    # A picture uploaded with a form that was then refused: kept, not uploaded again.
-    pending_image_id = HiddenField()
 
 
 class BodyPictureForm(FlaskForm):
@@ -78,7 +70,7 @@ class BodyPictureForm(FlaskForm):
 
     picture = FileField("Picture for the body")
     alt = StringField(
-        "Describe it (alt text)",
+        "Describe the picture",
         validators=[
             DataRequired(message="Describe the picture for readers who cannot see it."),
             Length(max=300),

@@ -15,13 +15,13 @@ from shop.articles.rendering import render_markdown
 from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
+from shop.media import services as media
 from shop.pagination import Page, paginate
 from shop.text import slugify, unique_slug
 
 COMMENT_MAX = 5000
 TITLE_MAX = 200
 TAG_NAME_MAX = 64
-IMAGE_ALT_MAX = 300
 
 
 class ArticleError(RuleError):
@@ -124,26 +124,9 @@ class ArticleInput:
     image_alt: str = ""
 
 
-def clean_image_alt(image_id: int | None, alt: str, field_name: str = "image_alt") -> str:
-    """A picture's alt text: required with a picture, and of a sensible length."""
-    alt = " ".join((alt or "").split())
-    if image_id is None:
-        # No picture, nothing to describe: words left from a removed one go with it.
-        return ""
-    if not alt:
-        raise ArticleError(
-            "Describe the picture for readers who cannot see it (the alt text), "
-            "for example “Protesters outside the parliament at dusk”.",
-            field_name,
-        )
-    if len(alt) > IMAGE_ALT_MAX:
-        raise ArticleError(f"Keep the description under {IMAGE_ALT_MAX} characters.", field_name)
-    return alt
-
-
 def _apply(article: Article, data: ArticleInput) -> None:
     article.title = _clean_title(data.title)
-    article.image_alt = clean_image_alt(data.image_id, data.image_alt)
+    article.image_alt = media.clean_alt(data.image_id, data.image_alt)
     article.image_id = data.image_id
     if data.access not in ACCESS_LEVELS:
         raise ArticleError("Choose who can read this article.", "access")

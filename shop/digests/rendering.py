@@ -35,6 +35,7 @@ from shop.mail.bulk import (
     inliner,
     wrap_long_lines,
 )
+from shop.media import services as media
 from shop.sending.content import Plan
 from shop.sending.models import RunKind
 from shop.urls import external_url
@@ -143,6 +144,7 @@ class DigestRenderer:
             "url": external_url("articles.article", slug=article.slug),
             "subscribe_url": external_url("catalogue.catalogue"),
             "tags": list(tags),
+            "image": media.get_image(article.image_id),
         }
         html = render_template("email/digest_article.html", **context)
         text = render_template("email/digest_article.txt", **context)

@@ -38,6 +38,9 @@ class Candidate:
     access: str
     published_at: datetime
     tag_ids: frozenset[int]
+    # The feature picture, shown above the story in mail.
+    image_id: int | None = None
+    image_alt: str = ""
 
 
 def _mailable(frequency: str) -> tuple:
@@ -74,6 +77,8 @@ def candidates(since: datetime, cutoff: datetime) -> list[Candidate]:
             Article.summary,
             Article.access,
             Article.published_at,
+            Article.image_id,
+            Article.image_alt,
         )
         .where(Article.live_clause(cutoff), Article.published_at > since)
         .order_by(Article.published_at, Article.id)
@@ -87,7 +92,17 @@ def candidates(since: datetime, cutoff: datetime) -> list[Candidate]:
         ):
             tags[article_id].add(tag_id)
     return [
-        Candidate(r.id, r.title, r.slug, r.summary, r.access, r.published_at, frozenset(tags[r.id]))
+        Candidate(
+            r.id,
+            r.title,
+            r.slug,
+            r.summary,
+            r.access,
+            r.published_at,
+            frozenset(tags[r.id]),
+            r.image_id,
+            r.image_alt,
+        )
         for r in rows
     ]
 

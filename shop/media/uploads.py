@@ -10,6 +10,8 @@ from werkzeug.datastructures import FileStorage
 
 from shop.forms import parse_row_id
 from shop.media import services
+from shop.media.forms import PictureForm
+from shop.media.models import Image
 
 # Room for the form's other fields (the article's body, say) beside the file itself.
 FORM_ALLOWANCE = 1024 * 1024
@@ -30,16 +32,17 @@ def body_limit(view: Callable[..., Any] | None) -> int | None:
     return int(current_app.config["MEDIA_MAX_BYTES"]) + FORM_ALLOWANCE
 
 
-def read_upload(upload: FileStorage | None) -> tuple[bytes, str] | None:
+def read_upload(upload: object) -> tuple[bytes, str] | None:
     """An uploaded file's bytes (at most one past the limit) and its name; None if none."""
-    if upload is None or not upload.filename:
+    # A form built with obj=article holds the article's Image here when no file came.
+    if not isinstance(upload, FileStorage) or not upload.filename:
         return None
     data = upload.stream.read(int(current_app.config["MEDIA_MAX_BYTES"]) + 1)
     return data, upload.filename
 
 
 def chosen_picture(
-    upload: FileStorage | None,
+    upload: object,
     pending: object,
     current_id: int | None,
     remove: bool = False,
@@ -56,3 +59,21 @@ def chosen_picture(
     if kept is not None and services.get_image(kept) is not None:
         return kept
     return current_id
+
+
+def form_picture(form: PictureForm, current_id: int | None) -> int | None:
+    """The picture a PictureForm ends with (stored now if uploaded); kept on the form, so
+    that should the rest of the form be refused, it stays chosen without a new upload."""
+    image_id = chosen_picture(
+        form.image.data, form.pending_image_id.data, current_id, bool(form.remove_image.data)
+    )
+    form.pending_image_id.data = str(image_id) if image_id else ""
+    return image_id
+
+
+def shown_picture(form: PictureForm, current: Image | None) -> Image | None:
+    """The picture a re-shown form holds: kept from a refused send, or the saved one."""
+    if form.remove_image.data:
+        return None
+    pending = parse_row_id(form.pending_image_id.data)
+    return services.get_image(pending) if pending else current

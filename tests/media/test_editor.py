@@ -95,7 +95,19 @@ def test_a_picture_is_replaced_and_removed(client, auth, admin):
         image_alt="A darker field",
     )
     db.session.expire_all()
-    assert article.image_id not in (None, first)
+    second = article.image_id
+    assert second not in (None, first)
+    # Saving again with no new file keeps the picture.
+    _post(
+        client,
+        f"/admin/articles/{article.id}",
+        csrf_token=token,
+        title="Removable, renamed",
+        access="public",
+        image_alt="A darker field",
+    )
+    db.session.expire_all()
+    assert article.image_id == second and article.title == "Removable, renamed"
     _post(
         client,
         f"/admin/articles/{article.id}",
@@ -207,3 +219,38 @@ def test_a_body_picture_gives_markdown_that_renders_responsive(client, auth, adm
     )
     assert no_alt.status_code == 400
     assert "Describe the picture" in no_alt.get_data(as_text=True)
+
+
+def test_a_product_gets_a_picture_shown_in_the_shop(client, auth, admin):
+    auth.login("editor@example.org")
+    token = _token(client, "/admin/products/new")
+    fields = dict(
+        csrf_token=token,
+        name="Tote bag",
+        description="Canvas.",
+        kind="item",
+        active="y",
+        amount="15",
+        interval="",
+    )
+    refused = _post(
+        client,
+        "/admin/products/new",
+        image=(io.BytesIO(pictures.jpeg(1200, 900, colour=(200, 180, 150))), "tote.jpg"),
+        **fields,
+    )
+    assert refused.status_code == 200
+    html = refused.get_data(as_text=True)
+    assert "Describe the picture" in html and 'value="Tote bag"' in html
+    kept = re.search(r'name="pending_image_id"[^>]*value="(\d+)"', html).group(1)
+    saved = _post(
+        client,
+        "/admin/products/new",
+        pending_image_id=kept,
+        image_alt="A canvas tote bag with the masthead printed on it",
+        **fields,
+    )
+    assert saved.status_code == 302
+    shop = client.get("/shop").get_data(as_text=True)
+    img = re.search(r'<img [^>]*alt="A canvas tote bag[^"]*"[^>]*>', shop).group(0)
+    assert 'srcset="/media/' in img and 'loading="lazy"' in img and 'width="960"' in img
