@@ -225,12 +225,19 @@ def database_errors() -> tuple[type[Exception], ...]:
 
 def register_error_handlers(app: Flask) -> None:
     """Errors render in the site's look (JSON for /healthz clients)."""
+    from shop.media.uploads import is_upload_view
 
     def render_error(code: int, message: str | None = None):
         title = ERROR_TITLES.get(code, "Error")
         return render_template("errors/error.html", code=code, title=title, message=message), code
 
     def too_large_message() -> str:
+        if is_upload_view(app.view_functions.get(request.endpoint or "")):
+            most = app.config["MEDIA_MAX_BYTES"] / (1024 * 1024)
+            return (
+                f"That picture is too large: pictures may be up to {most:g} MB. Nothing was "
+                "saved; go back, choose a smaller picture and send the form again."
+            )
         limit = app.config.get("MAX_CONTENT_LENGTH") or 0
         size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit:,} bytes"
         return f"That request was larger than this site accepts ({size}). Nothing was saved."

@@ -9,7 +9,7 @@ from wtforms.validators import Length, Optional
 class PictureForm(FlaskForm):
     """A form with a picture: the file, its alt text, removing it, and one kept."""
 
-    image = FileField("Picture")
+    image = FileField("Picture", render_kw={"accept": "image/jpeg,image/png,image/webp,image/gif"})
     image_alt = StringField(
         "Describe the picture (alt text)", validators=[Optional(), Length(max=300)]
     )

@@ -25,9 +25,14 @@ def accepts_upload(view: View) -> View:
     return view
 
 
+def is_upload_view(view: Callable[..., Any] | None) -> bool:
+    """Whether a view takes pictures (``accepts_upload``)."""
+    return view is not None and bool(getattr(view, "accepts_upload", False))
+
+
 def body_limit(view: Callable[..., Any] | None) -> int | None:
     """The body limit for a view that takes uploads; None for every other view."""
-    if view is None or not getattr(view, "accepts_upload", False):
+    if not is_upload_view(view):
         return None
     return int(current_app.config["MEDIA_MAX_BYTES"]) + FORM_ALLOWANCE
 

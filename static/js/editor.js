@@ -3,6 +3,29 @@
 // the form opens its answer (the line to paste) in a new tab.
 (function () {
   "use strict";
+  // A picture past the limit is named at once, before a form is sent and refused whole.
+  document.querySelectorAll("[data-max-bytes] input[type=file]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var most = Number(input.closest("[data-max-bytes]").dataset.maxBytes);
+      var file = input.files && input.files[0];
+      input.setCustomValidity(
+        file && file.size > most
+          ? "That picture is " + Math.ceil(file.size / 1048576) + " MB; pictures may be up to " +
+              Math.floor(most / 1048576) + " MB."
+          : ""
+      );
+      input.reportValidity();
+    });
+  });
+  document.querySelectorAll("form").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      var big = form.querySelector("[data-max-bytes] input[type=file]:invalid");
+      if (big) {
+        event.preventDefault();
+        big.reportValidity();
+      }
+    });
+  });
   var form = document.querySelector("[data-body-picture]");
   if (!form) {
     return;

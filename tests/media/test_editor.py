@@ -150,6 +150,7 @@ def test_an_upload_past_the_limit_is_refused_with_413_before_it_is_read(client, 
         image=(io.BytesIO(b"\xff" * (limit + 2 * 1024 * 1024)), "huge.jpg"),
     )
     assert response.status_code == 413
+    assert "pictures may be up to 10 MB" in response.get_data(as_text=True)
     # A picture far above the site's usual 1 MB form limit is taken.
     big = pictures.jpeg(4000, 3000, colour=(1, 1, 1), quality=100, subsampling=0)
     noisy = big + bytes(range(256)) * (3 * 1024 * 1024 // 256)
