@@ -278,6 +278,7 @@ def register_error_handlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     """Globals and filters the templates share."""
     from shop.articles.rendering import render_comment
+    from shop.clock import format_day, format_moment
 
     app.jinja_env.filters["comment_html"] = render_comment
 
@@ -286,13 +287,13 @@ def register_template_helpers(app: Flask) -> None:
         """The publication's name and address, for every template."""
         return {
             "publication": app.config["PUBLICATION_NAME"],
+            "publication_description": app.config["PUBLICATION_DESCRIPTION"],
             "site_url": app.config["SITE_URL"],
         }
 
-    @app.template_filter("date")
-    def format_date(value) -> str:
-        """A date as readers write it: 5 March 2026."""
-        return value.strftime("%-d %B %Y") if value else ""
+    # One way to write a date on every page and in every email.
+    app.jinja_env.filters["date"] = format_day
+    app.jinja_env.filters["datetime"] = format_moment
 
 
 # Forms may lead on to Stripe's hosted pages: Checkout and the customer portal.

@@ -15,6 +15,8 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 DEFAULT_PORT = 5000
 # Where posted items go unless SHIPPING_COUNTRIES says otherwise.
 DEFAULT_SHIPPING_COUNTRIES = "US,CA,GB,IE,AU,NZ"
+# The masthead's line under the name, until PUBLICATION_DESCRIPTION says what this one is.
+DEFAULT_DESCRIPTION = "Independent reporting, tagged by topic, with digests you choose."
 # Codes Stripe Checkout does not take in shipping_address_collection.allowed_countries.
 STRIPE_UNSHIPPABLE = frozenset(
     ["AS", "CX", "CC", "CU", "HM", "IR", "KP", "MH", "FM", "NF", "MP", "PW", "SY", "UM", "VI"]
@@ -119,6 +121,7 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SITE_URL": site_url,
         "PUBLICATION_NAME": env("PUBLICATION_NAME") or "Broadsheet",
+        "PUBLICATION_DESCRIPTION": env("PUBLICATION_DESCRIPTION") or DEFAULT_DESCRIPTION,
         "MAIL_SERVER": mail_server,
         "MAIL_PORT": _int("MAIL_PORT", env("MAIL_PORT"), 25),
         "MAIL_USE_TLS": _bool(env("MAIL_USE_TLS")),

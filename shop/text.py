@@ -29,3 +29,13 @@ def unique_slug(model, base: str, exclude_id: int | None = None) -> str:
             return candidate
         candidate = f"{base}-{n}"
         n += 1
+
+
+# A steady adult reading pace for prose on a screen, in words a minute.
+WORDS_PER_MINUTE = 230
+
+
+def reading_minutes(text: str) -> int:
+    """Minutes a reader needs for ``text`` at about 230 words a minute; at least 1."""
+    words = len(re.findall(r"\w+", text or ""))
+    return max(1, round(words / WORDS_PER_MINUTE))

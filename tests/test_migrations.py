@@ -61,3 +61,36 @@ def test_downgrade_to_base_and_up_again(empty_database, tmp_path):
             tables = set(db.inspect(conn).get_table_names())
         db.engine.dispose()
     assert {"users", "articles", "tags", "article_tags", "comments"} <= tables
+
+
+def test_the_look_migration_counts_the_reading_time_of_stories_already_written(
+    empty_database, tmp_path
+):
+    app = _app(empty_database, tmp_path)
+    long_body = " ".join(["word"] * 1150)  # five minutes at 230 words a minute
+    with app.app_context():
+        upgrade(revision="0012_guest_checkout")
+        with db.engine.begin() as conn:
+            conn.execute(
+                db.text(
+                    "INSERT INTO users (email, password_hash, role, session_version,"
+                    " created_at) VALUES ('a@example.org', '', 'admin', 1, CURRENT_TIMESTAMP)"
+                )
+            )
+            author = conn.execute(db.text("SELECT id FROM users")).scalar_one()
+            for slug, body in [("long", long_body), ("short", "Two words.")]:
+                conn.execute(
+                    db.text(
+                        "INSERT INTO articles (title, slug, summary, body_markdown, body_html,"
+                        " author_id, status, access, created_at, updated_at) VALUES"
+                        " (:slug, :slug, '', :body, '', :author, 'draft', 'public',"
+                        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"slug": slug, "body": body, "author": author},
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(db.text("SELECT slug, reading_minutes FROM articles")).all()
+            minutes = {slug: n for slug, n in rows}
+        db.engine.dispose()
+    assert minutes == {"long": 5, "short": 1}

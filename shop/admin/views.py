@@ -12,6 +12,7 @@ from shop.admin.blueprint import bp
 from shop.articles import services as articles
 from shop.articles.forms import ArticleForm, TagForm
 from shop.articles.models import Article, ArticleStatus, Comment, Tag
+from shop.clock import format_moment
 from shop.extensions import db
 from shop.forms import ActionForm, require_action, show_error
 from shop.pagination import check_page_exists, page_arg
@@ -59,7 +60,7 @@ def _after_save(article: Article, form: ArticleForm):
         at: datetime | None = form.publish_at.data
         articles.publish_article(article, at)
         if article.status == ArticleStatus.SCHEDULED:
-            flash(f"Scheduled for {article.published_at:%d %b %Y %H:%M} UTC.", "success")
+            flash(f"Scheduled for {format_moment(article.published_at)}.", "success")
         else:
             flash("Published.", "success")
     elif action == "preview":

@@ -6,11 +6,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, ForeignKey, String, Table, Text, and_, or_
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from shop.accounts.models import User
 from shop.clock import utcnow
 from shop.extensions import Model, db
+from shop.text import reading_minutes
 
 
 class ArticleStatus(StrEnum):
@@ -66,6 +67,8 @@ class Article(Model):
     summary: Mapped[str] = mapped_column(Text, default="")
     body_markdown: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
+    # Counted when the body is set, so a page or card never counts words again.
+    reading_minutes: Mapped[int] = mapped_column(default=1, server_default="1")
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=ArticleStatus.DRAFT, index=True)
     access: Mapped[str] = mapped_column(String(16), default=ACCESS_PUBLIC)
@@ -111,10 +114,11 @@ class Article(Model):
             return ArticleStatus.PUBLISHED
         return self.status
 
-    @property
-    def hashtags(self) -> str:
-        """The hashtag line built from the tags."""
-        return " ".join(tag.hashtag for tag in self.tags)
+    @validates("body_markdown")
+    def _count_reading_minutes(self, _key: str, body: str | None) -> str | None:
+        """Keep the reading time in step with every new body."""
+        self.reading_minutes = reading_minutes(body or "")
+        return body
 
     @property
     def visible_comments(self) -> list[Comment]:
