@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 
@@ -36,6 +37,6 @@ WORDS_PER_MINUTE = 230
 
 
 def reading_minutes(text: str) -> int:
-    """Minutes a reader needs for ``text`` at about 230 words a minute; at least 1."""
+    """Minutes a reader needs for ``text`` at 230 words a minute, rounded up; at least 1."""
     words = len(re.findall(r"\w+", text or ""))
-    return max(1, round(words / WORDS_PER_MINUTE))
+    return max(1, math.ceil(words / WORDS_PER_MINUTE))

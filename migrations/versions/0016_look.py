@@ -6,6 +6,7 @@ Create Date: 2026-12-03 07:40:00.000000
 
 """
 
+import math
 import re
 
 import sqlalchemy as sa
@@ -22,7 +23,7 @@ WORDS_PER_MINUTE = 230
 
 
 def _minutes(body):
-    return max(1, round(len(re.findall(r"\w+", body or "")) / WORDS_PER_MINUTE))
+    return max(1, math.ceil(len(re.findall(r"\w+", body or "")) / WORDS_PER_MINUTE))
 
 
 def upgrade():
