@@ -10,7 +10,14 @@ import pytest
 from playwright.sync_api import expect
 
 from shop.clock import utcnow
-from tests.factories import PASSWORD, ArticleFactory, TagFactory, UserFactory, make_product
+from tests.factories import (
+    PASSWORD,
+    AdminFactory,
+    ArticleFactory,
+    TagFactory,
+    UserFactory,
+    make_product,
+)
 
 WIDTHS = (1280, 390)
 SCHEMES = ("light", "dark")
@@ -116,3 +123,28 @@ def test_no_page_scrolls_sideways_on_a_phone(checked_page):
         site.goto("/account")
         expect(page.get_by_role("heading", level=1)).to_be_visible()
         _fits(page, 390)
+
+
+def test_the_dashboard_charts_stay_on_light_panels_in_the_dark_scheme(checked_page):
+    # The charts are inline SVG drawn in the light palette: their panels keep it.
+    site, page = checked_page, checked_page.page
+    admin = AdminFactory(email="dark.editor@example.org")
+    site.goto("/login")
+    page.get_by_label("Email", exact=True).fill(admin.email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    site.submit("Log in")
+    for width in WIDTHS:
+        _view(page, width, "dark")
+        site.goto("/admin/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+        assert (
+            page.evaluate("getComputedStyle(document.body).backgroundColor")
+            == (BACKGROUNDS["dark"])
+        )
+        panels = page.locator("figure.chart, .chart")
+        expect(panels.first).to_be_visible()
+        backgrounds = set(
+            panels.evaluate_all("(all) => all.map((c) => getComputedStyle(c).backgroundColor)")
+        )
+        assert backgrounds == {"rgb(255, 255, 255)"}
+        _fits(page, width)
