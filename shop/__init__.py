@@ -145,6 +145,7 @@ ADMIN_PAGES = (
     "shop.admin.audit_log",
     "shop.admin.dashboard",
     "shop.admin.gifts",
+    "shop.admin.members",
     "shop.admin.newsletters",
     "shop.admin.orders",
     "shop.admin.outbox",

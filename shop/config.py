@@ -199,6 +199,12 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "MAX_CONTENT_LENGTH": max_body,
         "MAX_FORM_MEMORY_SIZE": max_body,
         "MAX_FORM_PARTS": _int("MAX_FORM_PARTS", env("MAX_FORM_PARTS"), 1000),
+        # The back office's members import takes a larger upload (only that route), and
+        # writes this many rows per transaction.
+        "MEMBER_IMPORT_MAX_BYTES": _int(
+            "MEMBER_IMPORT_MAX_BYTES", env("MEMBER_IMPORT_MAX_BYTES"), 20 * 1024 * 1024
+        ),
+        "MEMBER_IMPORT_CHUNK": _int("MEMBER_IMPORT_CHUNK", env("MEMBER_IMPORT_CHUNK"), 500),
         # Empty: derived from SECRET_KEY (shop/install.py). Keys sent to Stripe and
         # Message-IDs carry it, so two installs never share one.
         "INSTALL_ID": env("INSTALL_ID") or "",

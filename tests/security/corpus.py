@@ -173,6 +173,8 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "admin.shipping_ship": ("admin", {"tracking_number": "RM 4821 7730 GB", "show": "to-ship"}),
     "admin.shipping_rate_add": ("admin", {"name": "Standard post", "amount": "3.50"}),
+    # The file itself is fuzzed in tests/members (CSV is the hostile input there).
+    "admin.members_import": ("admin", {"file": "", "format": "auto", "status": ""}),
     "admin.shipping_rate_toggle": ("admin", {"active": "0"}),
     "billing.cancel_confirm": ("reader", {"order": "{pending_order_id}"}),
     "accounts.change_name": ("reader", {"display_name": "Nina Reader"}),
@@ -231,6 +233,7 @@ BUTTONS = {
     "accounts.resend_confirmation",
     "admin.article_delete",
     "admin.article_unpublish",
+    "admin.members_import_run",
     "admin.newsletter_delete",
     "admin.newsletter_send",
     "admin.newsletter_test",
@@ -272,4 +275,5 @@ QUERY_PARAMS: dict[str, list[str]] = {
     "admin.run_detail": ["page", "status", "q"],
     "admin.subscribers_list": ["page", "q", "frequency", "status", "paying"],
     "admin.subscribers_export": ["q", "frequency", "status", "paying"],
+    "admin.members_import_job": ["page"],
 }

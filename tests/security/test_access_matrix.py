@@ -134,6 +134,13 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
     ("POST", "admin.shipping_rate_add"): admins("302 /admin/shipping"),
     ("POST", "admin.shipping_rate_toggle"): admins("302 /admin/shipping"),
     ("GET", "admin.subscribers_list"): admins(200),
+    # members import: the walked form has no file, so the form says to choose one
+    ("GET", "admin.members_import"): admins(200),
+    ("POST", "admin.members_import"): admins(200),
+    ("GET", "admin.members_import_job"): admins(200),
+    ("POST", "admin.members_import_run"): admins("303 /admin/subscribers/import/{import_id}"),
+    ("GET", "admin.members_export_csv"): admins(200),
+    ("GET", "admin.members_export_json"): admins(200),
     ("GET", "admin.subscribers_export"): admins(200),
     ("GET", "admin.subscriber_detail"): admins(200),
     ("POST", "admin.subscriber_suppress"): admins("302 /admin/subscribers/{user_id}"),

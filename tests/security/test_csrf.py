@@ -50,6 +50,7 @@ FORM_DATA: dict[str, dict[str, object]] = {
     "admin.shipping_rate_add": {"name": "Forged", "amount": "0"},
     "admin.shipping_rate_toggle": {"active": "0"},
     "admin.tags_list": {"name": "Forged"},
+    "admin.members_import": {"format": "plain"},
     "accounts.change_name": {"display_name": "Forged"},
     "accounts.request_sign_in_link": {"sign_in_email": "reader@example.org"},
     "readers.subscribe": {"email": "forged@example.org"},
