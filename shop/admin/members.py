@@ -98,6 +98,7 @@ def members_import_job(import_id: int):
         mapping=mapping,
         figures=progress(item),
         report=importing.report(item),
+        can_go_on=importing.can_go_on(item),
         action_form=ActionForm(),
     )
 

@@ -150,7 +150,7 @@ def _claim(item_id: int) -> bool:
             or_(
                 MemberImport.status.in_(
                     (ImportStatus.PLANNED, ImportStatus.QUEUED, ImportStatus.FAILED)
-                ),
+                ),  # queued: this is the job it was queued for, or its replacement
                 (MemberImport.status == ImportStatus.RUNNING)
                 & (MemberImport.updated_at < now - STALE_AFTER),
             ),
@@ -161,6 +161,15 @@ def _claim(item_id: int) -> bool:
     return isinstance(result, CursorResult) and result.rowcount == 1
 
 
+def can_go_on(item: MemberImport) -> bool:
+    """Whether a started import has stopped: failed, or queued or running with no chunk
+    committed for STALE_AFTER (its process died)."""
+    if item.status == ImportStatus.FAILED:
+        return True
+    quiet = item.updated_at < utcnow() - STALE_AFTER
+    return item.status in (ImportStatus.QUEUED, ImportStatus.RUNNING) and quiet
+
+
 def queue(item: MemberImport) -> None:
     """Mark the import queued, so that the page shows it waiting for the job."""
     if item.status == ImportStatus.DONE:
@@ -168,6 +177,7 @@ def queue(item: MemberImport) -> None:
     if item.status == ImportStatus.RUNNING and item.updated_at >= utcnow() - STALE_AFTER:
         raise MemberImportError("This import is already running.")
     item.status = ImportStatus.QUEUED
+    item.updated_at = utcnow()
     db.session.commit()
 
 
@@ -250,6 +260,9 @@ def import_job(import_id: int) -> None:
         run_import(import_id)
     except MemberImportError as error:
         log.info("member import %s not run: %s", import_id, error)
+    except Exception:
+        # Recorded on the import (failed, and where): its page offers to go on.
+        log.exception("member import %s stopped", import_id)
 
 
 def report(item: MemberImport) -> list[dict]:

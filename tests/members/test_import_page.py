@@ -9,7 +9,9 @@ import re
 
 import pytest
 
+from shop.accounts.models import User
 from shop.extensions import db
+from shop.members import importing, rules
 from shop.members.models import MemberImport
 from tests.factories import TagFactory
 from tests.members.helpers import GHOST, SUBSTACK, emails
@@ -139,3 +141,37 @@ def test_a_reader_cannot_import(client, auth, reader):
     auth.login("reader@example.org")
     assert client.get("/admin/subscribers/import").status_code == 403
     assert client.get("/admin/subscribers/export.csv").status_code == 403
+
+
+def test_a_stopped_import_can_be_taken_up_again_from_its_page(editor, app, monkeypatch):
+    app.config["MEMBER_IMPORT_CHUNK"] = 3
+    item = importing.prepare(GHOST.read_bytes(), "ghost_export.csv")
+    real_apply, calls = rules.apply, {"n": 0}
+
+    def crash_on_the_fifth_line(decision, ctx):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("the machine went down")
+        return real_apply(decision, ctx)
+
+    monkeypatch.setattr(rules, "apply", crash_on_the_fifth_line)
+    path = f"/admin/subscribers/import/{item.id}"
+    token = csrf_token(editor, path)
+    stopped = editor.post(f"{path}/run", data={"csrf_token": token})
+    page = text(editor.get(stopped.headers["Location"]))
+    assert "The import stopped: Stopped after line 4: RuntimeError" in page
+    assert "going on starts from line 5" in page
+    monkeypatch.setattr(rules, "apply", real_apply)
+    editor.post(f"{path}/run", data={"csrf_token": csrf_token(editor, path)})
+    assert "done : 9 of 9 lines ( 100 %)" in text(editor.get(path))
+    assert len(emails()) == 6  # the five members and the editor
+
+
+def test_the_account_page_says_complimentary_access(runner, client, auth):
+    assert runner.invoke(args=["members", "import", str(SUBSTACK)]).exit_code == 0
+    reader = db.session.scalar(db.select(User).where(User.email == "comp.reader@example.com"))
+    reader.set_password("correct horse battery")
+    db.session.commit()
+    auth.login("comp.reader@example.com")
+    page = text(client.get("/account"))
+    assert "Complimentary access, until" in page and "You have no plan" not in page
