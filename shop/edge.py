@@ -18,6 +18,7 @@ import io
 import re
 
 from flask import Flask, abort, current_app, request, session
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from shop.cart.cookie import CART_COOKIE
@@ -87,10 +88,12 @@ def has_control(text: str, pattern: re.Pattern[str] = CONTROL) -> bool:
 
 
 def body_limit() -> int | None:
-    """This request's body limit: MAX_CONTENT_LENGTH, or the larger one its view asks for."""
+    """This request's body limit: MAX_CONTENT_LENGTH, or for an admin the larger one the
+    view asks for (a visitor's upload to it is held to the small limit: nobody but an
+    admin gets the server to read a large body)."""
     view = current_app.view_functions.get(request.endpoint or "")
     setting = getattr(view, BODY_LIMIT_SETTING, None)
-    if setting:
+    if setting and getattr(current_user, "is_admin", False):
         # Werkzeug's form parser reads the same limit, so the upload is parsed whole.
         request.max_content_length = current_app.config[setting]
     return request.max_content_length

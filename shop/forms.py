@@ -25,8 +25,8 @@ BODY_LIMIT_SETTING = "body_limit_setting"
 
 
 def larger_body(setting: str) -> Callable[[F], F]:
-    """Let one view take a body up to the named setting's bytes, past MAX_CONTENT_LENGTH
-    (an upload); every other route keeps the small limit."""
+    """Let one back-office view take a body up to the named setting's bytes, past
+    MAX_CONTENT_LENGTH (an upload), from an admin; every other route keeps the small limit."""
 
     def mark(view: F) -> F:
         setattr(view, BODY_LIMIT_SETTING, setting)

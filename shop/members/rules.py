@@ -227,7 +227,10 @@ def decide(row: MemberRow, ctx: Context, members: dict[str, Member]) -> Decision
         reasons.append("not confirmed here: left to the reader's own confirmation")
     wanted = _topics(row, ctx, reasons)
     following = pref.tags if pref is not None else []
-    if wanted and pref is not None and pref.follow_all:
+    # A reader with no preference row yet gets every topic (preferences' default).
+    follows_all = pref.follow_all if pref is not None else True
+    if wanted and follows_all and not decision.consent:
+        # Their own choice of "everything" stands; one consenting now takes the file's.
         reasons.append("follows every topic already")
     else:
         decision.tags = [t for t in wanted if t not in following]
@@ -277,7 +280,10 @@ def _update(decision: Decision) -> User:
         user.display_name = decision.name
     pref = member.pref
     if pref is None:
-        pref = DigestPreference(user=user, frequency=Frequency.OFF, covered_until=now)
+        # As preferences make it on first need: the consented frequency, or off.
+        chosen = user.digest_frequency or DEFAULT_FREQUENCY
+        frequency = chosen if user.digest_consent_at else Frequency.OFF
+        pref = DigestPreference(user=user, frequency=frequency, covered_until=now)
         db.session.add(pref)
         member.pref = pref
     if decision.consent:
@@ -286,8 +292,8 @@ def _update(decision: Decision) -> User:
             pref.frequency = user.digest_frequency or DEFAULT_FREQUENCY
         pref.covered_until = now
     if decision.tags:
+        pref.tags = [*pref.tags, *decision.tags] if not pref.follow_all else decision.tags
         pref.follow_all = False
-        pref.tags = [*pref.tags, *decision.tags]
     return user
 
 

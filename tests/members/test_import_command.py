@@ -254,3 +254,20 @@ def test_a_dead_runner_is_taken_over_but_a_live_one_is_not(app):
     item.updated_at = datetime(2020, 1, 1)
     db.session.commit()
     assert importing.run_import(item.id).status == ImportStatus.DONE
+
+
+def test_topics_for_a_consenting_reader_with_no_preference_row_leave_everything(runner, topics):
+    UserFactory(email="ada.byron@example.org", digest_consent_at=datetime(2024, 1, 1),
+                digest_frequency="daily")  # fmt: skip
+    result = runner.invoke(args=["members", "import", str(GHOST)])
+    assert "follows every topic already" in result.output
+    pref = preference(member("ada.byron@example.org"))
+    assert pref is None or (pref.follow_all and pref.frequency == Frequency.DAILY)
+
+
+def test_a_reader_consenting_now_takes_the_files_topics(runner, topics):
+    UserFactory(email="ada.byron@example.org")
+    runner.invoke(args=["members", "import", str(GHOST)])
+    pref = preference(member("ada.byron@example.org"))
+    assert not pref.follow_all and {t.name for t in pref.tags} == {"Climate", "Books"}
+    assert pref.frequency == Frequency.WEEKLY

@@ -107,8 +107,14 @@ def test_the_upload_may_be_larger_than_other_forms_but_not_past_its_own_limit(ap
     assert upload(editor, big, "big.csv").status_code == 413
     # Every other form keeps the small limit.
     token = csrf_token(editor, "/admin/subscribers/import")
-    response = editor.post("/admin/tags/new", data={"csrf_token": token, "name": "x" * 3000})
+    response = editor.post("/admin/tags", data={"csrf_token": token, "name": "x" * 3000})
     assert response.status_code == 413
+    # And a visitor who is not an admin cannot make the server read the larger body.
+    app.config["MEMBER_IMPORT_MAX_BYTES"] = 50_000
+    visitor = app.test_client()
+    data = {"file": (io.BytesIO(big), "big.csv")}
+    sent = visitor.post("/admin/subscribers/import", data=data, content_type="multipart/form-data")
+    assert sent.status_code == 413
 
 
 def test_the_mailchimp_status_and_forced_format_are_taken_from_the_form(editor):
