@@ -24,6 +24,7 @@ from shop.cart.services import delete_stale_carts
 from shop.clock import utcnow
 from shop.digests.runs import DIGEST_FREQUENCIES, due_instant_articles, instant, run_digest
 from shop.extensions import db
+from shop.members import importing
 from shop.newsletters import sending as newsletters
 from shop.sending.dispatch import resume_run
 from shop.sending.models import Run, RunKind
@@ -131,6 +132,7 @@ def tick(now: datetime | None = None) -> TickResult:
     steps.run("reminding gift readers", lambda: gifts.send_reminders(now))
     steps.run("expiring unredeemed gifts", lambda: gifts.expire_unredeemed(now))
     steps.run("forgetting old mailed links", lambda: links.delete_old_links(now))
+    steps.run("forgetting unimported member files", lambda: importing.forget_unimported(now))
     # Anonymous carts whose cookie has run out can never be reached again.
     result.carts_expired = (
         steps.run("expiring stale carts", lambda: delete_stale_carts(now=now)) or 0

@@ -12,10 +12,10 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from shop.background import job
@@ -33,6 +33,7 @@ DEFAULT_CHUNK = 500
 REPORT_MAX = 2000
 # An import "running" with no chunk committed for this long has died: it may be taken over.
 STALE_AFTER = timedelta(minutes=10)
+FORGET_UNIMPORTED_AFTER = timedelta(days=7)
 UNFINISHED = (ImportStatus.PLANNED, ImportStatus.QUEUED, ImportStatus.RUNNING, ImportStatus.FAILED)
 
 
@@ -249,8 +250,22 @@ def run_import(
     item.status = ImportStatus.DONE
     item.total = len(rows)
     item.finished_at = utcnow()
+    # The members are in now: keep the header (the page shows its columns), not the people.
+    item.content = item.content.splitlines(keepends=True)[0] if item.content else ""
     db.session.commit()
     return item
+
+
+def forget_unimported(now: datetime | None = None) -> int:
+    """Delete files checked but never imported, a week on: they hold people's addresses."""
+    cutoff = (now or utcnow()) - FORGET_UNIMPORTED_AFTER
+    result = db.session.execute(
+        delete(MemberImport).where(
+            MemberImport.status == ImportStatus.PLANNED, MemberImport.created_at < cutoff
+        )
+    )
+    db.session.commit()
+    return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 @job(IMPORT_JOB)

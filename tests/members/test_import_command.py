@@ -271,3 +271,21 @@ def test_a_reader_consenting_now_takes_the_files_topics(runner, topics):
     pref = preference(member("ada.byron@example.org"))
     assert not pref.follow_all and {t.name for t in pref.tags} == {"Climate", "Books"}
     assert pref.frequency == Frequency.WEEKLY
+
+
+def test_the_file_is_not_kept_once_imported_and_an_unimported_one_goes_in_a_week(runner, app):
+    from datetime import timedelta
+
+    from shop.clock import utcnow
+    from shop.scheduler import tick
+
+    assert runner.invoke(args=["members", "import", str(GHOST)]).exit_code == 0
+    done = db.session.scalar(select(MemberImport))
+    assert done.content == GHOST.read_text().splitlines(keepends=True)[0]
+    checked, done_id = importing.prepare(GHOST.read_bytes(), "again.csv").id, done.id
+    tick(utcnow() + timedelta(days=6))
+    assert db.session.get(MemberImport, checked) is not None
+    tick(utcnow() + timedelta(days=8))
+    db.session.expire_all()
+    assert db.session.get(MemberImport, checked) is None
+    assert db.session.get(MemberImport, done_id) is not None
