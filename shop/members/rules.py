@@ -102,8 +102,9 @@ class Decision:
     consent: bool = False
     tags: list[Tag] = field(default_factory=list)
     comp: bool = False
-    # Whether the import touches the account at all (Stripe linking included).
+    # Whether the import touches the account at all, and may link a Stripe customer to it.
     linkable: bool = False
+    stripe: bool = True
 
 
 def screen(row: MemberRow, ctx: Context) -> tuple[str, str | None]:
@@ -223,8 +224,14 @@ def decide(row: MemberRow, ctx: Context, members: dict[str, Member]) -> Decision
             changes.append("digest consent")
     elif user.digest_consent_at is not None and (pref is None or pref.unsubscribed_at is None):
         reasons.append(f"{row.source_state} in {ctx.source}, subscribed here: not changed")
-    if not user.is_confirmed:
-        reasons.append("not confirmed here: left to the reader's own confirmation")
+    confirmed = user.is_confirmed
+    if not confirmed:
+        # Whoever registered the address may not own it: nothing paid goes to the account.
+        reasons.append(
+            "not confirmed here: left to the reader's own confirmation, without "
+            "complimentary access or a Stripe customer until then"
+        )
+        decision.stripe = False
     wanted = _topics(row, ctx, reasons)
     following = pref.tags if pref is not None else []
     # A reader with no preference row yet gets every topic (preferences' default).
@@ -236,7 +243,7 @@ def decide(row: MemberRow, ctx: Context, members: dict[str, Member]) -> Decision
         decision.tags = [t for t in wanted if t not in following]
         if decision.tags:
             changes.append("topics " + ", ".join(t.name for t in decision.tags))
-    decision.comp = _comp_wanted(row, member.comp, reasons)
+    decision.comp = confirmed and _comp_wanted(row, member.comp, reasons)
     if changes or decision.comp:
         outcome.action = Action.UPDATE
         if changes:
@@ -352,7 +359,7 @@ def apply(decision: Decision, ctx: Context) -> Outcome:
     if decision.comp:
         _give_comp(user, decision, ctx)
     db.session.flush()
-    note, linked = link_stripe(user, decision.row)
+    note, linked = link_stripe(user, decision.row) if decision.stripe else (None, False)
     if note:
         outcome.reasons.append(note)
     if linked and outcome.action == Action.SKIP:

@@ -174,11 +174,14 @@ def test_an_existing_member_gains_what_they_lack_and_loses_nothing(runner, topic
     assert gardening is not None and kept and admin and local
 
 
-def test_an_unconfirmed_account_here_is_not_confirmed_by_a_file(runner):
+def test_an_unconfirmed_account_here_is_not_confirmed_nor_given_paid_access(runner):
     UserFactory(email="ada.byron@example.org", confirmed_at=None)
+    registered = UserFactory(email="friend.of.the.paper@example.com", confirmed_at=None)
     result = runner.invoke(args=["members", "import", str(GHOST)])
     assert "not confirmed here: left to the reader's own confirmation" in result.output
     assert not member("ada.byron@example.org").is_confirmed
+    # Whoever registered the address here gets no complimentary access from the file.
+    assert not has_paid_access(member(registered.email))
 
 
 def test_a_file_that_is_not_a_members_export_is_refused_clearly(runner, tmp_path):

@@ -58,3 +58,14 @@ def test_stripe_down_for_a_line_is_noted_and_the_import_goes_on(app, runner, mon
     assert result.exit_code == 0, result.output
     assert "Stripe customer not linked: We could not reach the payment provider." in result.output
     assert "5 created" in result.output
+
+
+def test_no_stripe_customer_is_linked_to_an_account_nobody_confirmed(app, runner):
+    from tests.factories import UserFactory
+
+    UserFactory(email="ada.byron@example.org", confirmed_at=None)
+    gateway.create_customer("ada.byron@example.org", 0, idempotency_key="import-test-ada-2")
+    result = runner.invoke(args=["members", "import", str(GHOST)])
+    assert result.exit_code == 0, result.output
+    # The billing portal of someone else's customer must not open for whoever registered.
+    assert customers_of("ada.byron@example.org") == []
