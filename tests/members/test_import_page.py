@@ -181,3 +181,11 @@ def test_the_account_page_says_complimentary_access(runner, client, auth):
     auth.login("comp.reader@example.com")
     page = text(client.get("/account"))
     assert "Complimentary access, until" in page and "You have no plan" not in page
+
+
+def test_the_subscriber_page_shows_complimentary_access(editor, runner):
+    assert runner.invoke(args=["members", "import", str(SUBSTACK)]).exit_code == 0
+    reader = db.session.scalar(db.select(User).where(User.email == "comp.reader@example.com"))
+    page = text(editor.get(f"/admin/subscribers/{reader.id}"))
+    assert "Complimentary access until 2027-12-31" in page
+    assert "(imported from Substack)" in page
