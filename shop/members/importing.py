@@ -182,6 +182,24 @@ def queue(item: MemberImport) -> None:
     db.session.commit()
 
 
+def _apply_chunk(chunk: list[formats.MemberRow], ctx: rules.Context) -> list[rules.Outcome]:
+    """Apply a chunk's lines in its transaction; if the database refuses one (an account
+    made meanwhile), the chunk again line by line, each in a savepoint, that one skipped.
+
+    Savepoints only on that rare second pass: one per line costs a round trip each, and on
+    SQLite a savepoint opened before any write commits (and syncs) at its release.
+    """
+    seen = dict(ctx.seen)
+    try:
+        outcomes = [rules.apply(d, ctx) for d in _decide_chunk(chunk, ctx)]
+        db.session.flush()
+        return outcomes
+    except (IntegrityError, DataError):
+        db.session.rollback()
+    ctx.seen = seen
+    return [_apply_one(d, ctx) for d in _decide_chunk(chunk, ctx)]
+
+
 def _apply_one(decision: rules.Decision, ctx: rules.Context) -> rules.Outcome:
     """One line in a savepoint of its own: a line the database refuses skips that line only."""
     try:
@@ -232,7 +250,7 @@ def run_import(
         progress(item.done_rows)
     try:
         for chunk in _chunks(rows[item.done_rows :], size or chunk_size()):
-            outcomes = [_apply_one(d, ctx) for d in _decide_chunk(chunk, ctx)]
+            outcomes = _apply_chunk(chunk, ctx)
             _record(item, outcomes)
             item.done_rows += len(chunk)
             item.updated_at = utcnow()

@@ -292,3 +292,21 @@ def test_the_file_is_not_kept_once_imported_and_an_unimported_one_goes_in_a_week
     db.session.expire_all()
     assert db.session.get(MemberImport, checked) is None
     assert db.session.get(MemberImport, done_id) is not None
+
+
+def test_an_account_made_meanwhile_skips_its_line_only(runner, monkeypatch):
+    UserFactory(email="bjorn@example.net")
+    real_load = rules.load_members
+
+    def as_if_not_yet_made(emails):
+        return {e: m for e, m in real_load(emails).items() if e != "bjorn@example.net"}
+
+    monkeypatch.setattr(rules, "load_members", as_if_not_yet_made)
+    result = runner.invoke(args=["members", "import", str(GHOST)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "line 4: skip bjorn@example.net (could not be saved: another account took the "
+        "address meanwhile)" in result.output
+    )
+    assert "4 created, 0 updated, 5 skipped" in result.output
+    assert db.session.scalar(select(func.count(User.id))) == 5
