@@ -15,6 +15,7 @@ from shop.articles.models import Article, ArticleStatus, Comment, Tag
 from shop.extensions import db
 from shop.forms import ActionForm, require_action, show_error
 from shop.pagination import check_page_exists, page_arg
+from shop.stories import sending as stories
 from shop.urls import is_safe_next
 
 # --- articles ------------------------------------------------------------------------
@@ -55,13 +56,21 @@ def _form_input(form: ArticleForm) -> articles.ArticleInput:
 def _after_save(article: Article, form: ArticleForm):
     """Carry out the button the author pressed: save, preview, publish or schedule."""
     action = request.form.get("action", "save")
-    if action == "publish":
+    if action in ("publish", "publish_email"):
         at: datetime | None = form.publish_at.data
-        articles.publish_article(article, at)
+        emailing = action == "publish_email"
+        already = article.email_audience is not None
+        articles.publish_article(article, at, form.email_audience.data if emailing else None)
+        stories.queue_email(article)
         if article.status == ArticleStatus.SCHEDULED:
             flash(f"Scheduled for {article.published_at:%d %b %Y %H:%M} UTC.", "success")
         else:
             flash("Published.", "success")
+        if emailing and already:
+            flash("This story's email was sent or is on its way; it goes only once.", "info")
+        elif emailing:
+            when = "when it goes live" if article.status == ArticleStatus.SCHEDULED else "now"
+            flash(f"The story goes by email {when}.", "success")
     elif action == "preview":
         return redirect(url_for(".article_preview", article_id=article.id))
     else:
@@ -79,8 +88,8 @@ def article_new():
         except articles.ArticleError as error:
             show_error(form, error)
         else:
-            return _after_save(article, form)
-    return render_template("admin/article_form.html", form=form, article=None)
+            return _saved(article, form)
+    return _form_page(form, None)
 
 
 @bp.route("/articles/<int:article_id>", methods=["GET", "POST"])
@@ -95,9 +104,34 @@ def article_edit(article_id: int):
             db.session.rollback()
             show_error(form, error)
         else:
-            return _after_save(article, form)
+            return _saved(article, form)
+    return _form_page(form, article)
+
+
+def _saved(article: Article, form: ArticleForm):
+    """The pressed button carried out; a rule it broke said on the saved article's page."""
+    try:
+        return _after_save(article, form)
+    except articles.ArticleError as error:
+        db.session.rollback()
+        flash(f"Saved, but not published: {error}", "error")
+        return redirect(url_for(".article_edit", article_id=article.id))
+
+
+def _form_page(form: ArticleForm, article: Article | None):
+    """The editor, with what became of the story's email."""
+    email = sizes = None
+    if article is not None:
+        email = stories.email_state(article)
+        if email.status == "none":
+            sizes = stories.audience_sizes(article)
     return render_template(
-        "admin/article_form.html", form=form, article=article, action_form=ActionForm()
+        "admin/article_form.html",
+        form=form,
+        article=article,
+        action_form=ActionForm(),
+        email=email,
+        audience_sizes=sizes,
     )
 
 

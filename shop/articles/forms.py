@@ -4,6 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
     RadioField,
+    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -12,6 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from shop.articles.models import EMAIL_AUDIENCE_LABELS
 from shop.forms import row_id
 
 ACCESS_CHOICES = [
@@ -60,6 +62,13 @@ class ArticleForm(FlaskForm):
         "Publish at (UTC, leave empty for now)",
         format="%Y-%m-%dT%H:%M",
         validators=[Optional()],
+    )
+    # Read only by "Publish and email"; the rule (and its message) is the service's.
+    email_audience = SelectField(
+        "Email it to",
+        choices=[SelectChoice(value, label) for value, label in EMAIL_AUDIENCE_LABELS.items()],
+        default="all",
+        validate_choice=False,
     )
 
 

@@ -26,6 +26,18 @@ ACCESS_MEMBERS = "members"
 ACCESS_PAID = "paid"
 ACCESS_LEVELS = (ACCESS_PUBLIC, ACCESS_MEMBERS, ACCESS_PAID)
 
+# Who gets a story by email when it is published (shop/stories): everyone who gets mail,
+# the followers of its tags, or the paying readers.
+EMAIL_ALL = "all"
+EMAIL_TAGS = "tags"
+EMAIL_PAYING = "paying"
+EMAIL_AUDIENCES = (EMAIL_ALL, EMAIL_TAGS, EMAIL_PAYING)
+EMAIL_AUDIENCE_LABELS = {
+    EMAIL_ALL: "Everyone who gets our email",
+    EMAIL_TAGS: "Followers of this story's tags",
+    EMAIL_PAYING: "Paying subscribers",
+}
+
 article_tags = Table(
     "article_tags",
     db.metadata,
@@ -72,6 +84,10 @@ class Article(Model):
     published_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Set by "Publish and email": who gets the story by email. With no run yet the mail is
+    # still to go (when the story goes live); the run, once planned, is its only mailing.
+    email_audience: Mapped[str | None] = mapped_column(String(16))
+    email_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
 
     author: Mapped[User] = relationship()
     tags: Mapped[list[Tag]] = relationship(
@@ -110,6 +126,11 @@ class Article(Model):
         if self.status == ArticleStatus.SCHEDULED and self.is_live():
             return ArticleStatus.PUBLISHED
         return self.status
+
+    @property
+    def email_pending(self) -> bool:
+        """Whether the story is to be emailed and its mailing is not planned yet."""
+        return self.email_audience is not None and self.email_run_id is None
 
     @property
     def hashtags(self) -> str:

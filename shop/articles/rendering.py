@@ -43,6 +43,21 @@ def render_markdown(source: str) -> str:
     )
 
 
+def lead_markdown(source: str, blocks: int = 2) -> str:
+    """The first ``blocks`` top-level blocks of a Markdown body (paragraphs, headings,
+    lists...) as Markdown, and never all of them: a teaser that gives no story away."""
+    lines = (source or "").splitlines()
+    ends = [
+        token.map[1]
+        for token in _markdown.parse(source or "")
+        if token.level == 0 and token.map is not None and token.nesting in (0, 1)
+    ]
+    keep = min(blocks, len(ends) - 1)
+    if keep <= 0:
+        return ""
+    return "\n".join(lines[: ends[keep - 1]]).rstrip()
+
+
 _URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}'\""
 

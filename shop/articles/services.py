@@ -5,12 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from shop.accounts.models import User
 from shop.accounts.services import AccountError, clean_display_name
-from shop.articles.models import ACCESS_LEVELS, Article, ArticleStatus, Comment, Tag, article_tags
+from shop.articles.models import (
+    ACCESS_LEVELS,
+    EMAIL_AUDIENCES,
+    EMAIL_TAGS,
+    Article,
+    ArticleStatus,
+    Comment,
+    Tag,
+    article_tags,
+)
 from shop.articles.rendering import render_markdown
 from shop.clock import utcnow
 from shop.errors import RuleError
@@ -163,8 +172,22 @@ def update_article(article: Article, data: ArticleInput) -> Article:
     return article
 
 
-def publish_article(article: Article, at: datetime | None = None) -> Article:
-    """Publish now, or schedule for a future time (naive UTC)."""
+def publish_article(
+    article: Article, at: datetime | None = None, email_audience: str | None = None
+) -> Article:
+    """Publish now, or schedule for a future time (naive UTC); with ``email_audience``,
+    mark the story to be emailed to that audience when it goes live (shop/stories).
+
+    A story is emailed once: a second "Publish and email" keeps the first choice, and
+    "Publish only" withdraws a mailing that has not been planned yet, never a planned one.
+    """
+    if email_audience is not None:
+        if email_audience not in EMAIL_AUDIENCES:
+            raise ArticleError("Choose who gets the story by email.", "email_audience")
+        if email_audience == EMAIL_TAGS and not article.tags:
+            raise ArticleError(
+                "Give the story a tag first, or email it to another audience.", "email_audience"
+            )
     now = utcnow()
     if at is not None and at > now:
         article.status = ArticleStatus.SCHEDULED
@@ -174,14 +197,30 @@ def publish_article(article: Article, at: datetime | None = None) -> Article:
         # Re-publishing keeps the first date, so feeds and links stay put.
         if article.published_at is None or article.published_at > now:
             article.published_at = now
+    _choose_email(article, email_audience)
     db.session.commit()
+    db.session.refresh(article)
     return article
 
 
+def _choose_email(article: Article, audience: str | None) -> None:
+    """Record the mailing chosen (not committed); conditional, as its planning may be under way."""
+    if audience is not None:
+        # Only when none was chosen: of two presses, or a press and a resend, one counts.
+        change = update(Article).where(Article.id == article.id, Article.email_audience.is_(None))
+    else:
+        change = update(Article).where(Article.id == article.id, Article.email_run_id.is_(None))
+    db.session.execute(
+        change.values(email_audience=audience).execution_options(synchronize_session=False)
+    )
+
+
 def unpublish_article(article: Article) -> Article:
-    """Take an article back to draft; its slug stays reserved."""
+    """Take an article back to draft; its slug stays reserved, an unplanned mailing withdrawn."""
     article.status = ArticleStatus.DRAFT
+    _choose_email(article, None)
     db.session.commit()
+    db.session.refresh(article)
     return article
 
 
