@@ -30,6 +30,9 @@ from shop.urls import absolute_links, external_url
 TEASER_BLOCKS = 2
 # A Markdown link or image on this site: "](/x)" leads nowhere in a mail client either.
 _RELATIVE_MARKDOWN = re.compile(r"\]\(/(?!/)")
+# A teaser is words only: an image with a few lines around it is what filters take for
+# spam (SpamAssassin's HTML_IMAGE_ONLY rules), and the story's pictures are on the site.
+_MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 
 
 def _absolute_markdown(source: str) -> str:
@@ -42,7 +45,7 @@ def render(article: Article, full: bool) -> Rendered:
     url = external_url("articles.article", slug=article.slug)
     markdown = article.body_markdown
     if not full:
-        markdown = lead_markdown(markdown, TEASER_BLOCKS)
+        markdown = lead_markdown(_MARKDOWN_IMAGE.sub("", markdown), TEASER_BLOCKS)
     # The stored HTML is the page's, sanitised on save; a teaser's is rendered the same way.
     html = article.body_html if full else render_markdown(markdown)
     context = {
@@ -50,7 +53,8 @@ def render(article: Article, full: bool) -> Rendered:
         "article": article,
         "full": full,
         "body_html": Markup(absolute_links(html)),  # noqa: S704  (sanitised on render)
-        "body_text": _absolute_markdown(markdown).strip(),
+        # What a removed image leaves is a run of blank lines.
+        "body_text": re.sub(r"\n{3,}", "\n\n", _absolute_markdown(markdown)).strip(),
         "url": url,
         "comments_url": f"{url}#reply",
         "subscribe_url": f"{url}#paywall-heading",

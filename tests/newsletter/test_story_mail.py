@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -21,7 +24,7 @@ from shop.stories import sending as stories
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article as digest_article
 from tests.newsletter.digest_helpers import cutoff, subscriber
-from tests.support import html_of, path_of, text_of
+from tests.support import html_of, path_of, service_missing, text_of
 
 BODY = (
     "The river rose overnight.\n\n"
@@ -326,3 +329,34 @@ def test_readers_outside_the_audience_keep_their_instant_notice(editor, auth, ma
     notices = mailbox.to("instant@example.org")
     assert [m["Subject"] for m in notices] == ["New: Flood in the valley"]
     assert len(mailbox.to("payer@example.org")) == 1
+
+
+# A story of a usual length (the demo's first), with a picture after its first paragraph.
+DEMO_STORY = Path(__file__).parents[2] / "shop/demo/articles"
+
+
+def _spam_score(raw: bytes) -> float:
+    """SpamAssassin's score of a message, with its local rules only (no network)."""
+    result = subprocess.run(
+        ["spamassassin", "-L", "-t"], input=raw, capture_output=True, timeout=120, check=True
+    )
+    found = re.search(rb"X-Spam-Status: \w+, score=(-?[\d.]+)", result.stdout)
+    assert found, result.stdout[-2000:]
+    return float(found.group(1))
+
+
+def test_story_mail_scores_nothing_on_spamassassin(editor, auth, smtp_sink):
+    """Both variants of a paid story with a picture: 0.0 with SpamAssassin's rules."""
+    if shutil.which("spamassassin") is None:
+        service_missing("spamassassin is not installed (apt-get install spamassassin)")
+    source = sorted(DEMO_STORY.glob("01-*.md"))[0].read_text(encoding="utf-8")
+    body = source.split("---", 2)[2].strip()
+    body = body.replace("\n\n", "\n\n![A barge on the river](/static/img/barge.png)\n\n", 1)
+    payer = subscriber("payer@example.org")
+    _paying(payer)
+    subscriber("free@example.org")
+    _write(auth, access="paid", body_markdown=body)
+    raws = {rcpts[0]: raw for _, rcpts, raw in smtp_sink[1].messages}
+    assert set(raws) == {"payer@example.org", "free@example.org"}
+    for address, raw in raws.items():
+        assert _spam_score(raw) == 0.0, address
