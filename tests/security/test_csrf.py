@@ -34,7 +34,8 @@ FORM_DATA: dict[str, dict[str, object]] = {
     "accounts.change_email": {"email": "attacker@example.net", "password": PASSWORD},
     "accounts.change_password": {"current_password": PASSWORD, "new_password": "pwned pwned"},
     "admin.article_new": {"title": "Forged", "body_markdown": "x", "action": "publish"},
-    "admin.article_edit": {"title": "Forged", "action": "publish"},
+    # "Publish and email": a forged press must neither publish nor mail the story.
+    "admin.article_edit": {"title": "Forged", "action": "publish_email", "email_audience": "all"},
     "admin.newsletter_new": {"subject": "Forged", "body_markdown": "x", "audience": "all"},
     "admin.newsletter_edit": {"subject": "Forged", "body_markdown": "x", "audience": "all"},
     "admin.newsletter_schedule": {"send_at": "2030-01-01T07:00"},
