@@ -48,20 +48,8 @@ def worker_name() -> str:
 
 def get_or_create_run(kind: str, period: str, cutoff: datetime, subject: str = "") -> Run:
     """The run for a period, created once even when two processes race to create it."""
-    found: Run | None = db.session.scalar(select(Run).where(Run.kind == kind, Run.period == period))
-    if found is not None:
-        return found
-    run: Run = Run(kind=kind, period=period, cutoff=cutoff, subject=subject)
-    db.session.add(run)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        theirs: Run | None = db.session.scalar(
-            select(Run).where(Run.kind == kind, Run.period == period)
-        )
-        assert theirs is not None  # the other process's run, committed before ours failed
-        return theirs
+    run = open_run(kind, period, cutoff, subject)
+    db.session.commit()
     return run
 
 

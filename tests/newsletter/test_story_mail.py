@@ -13,7 +13,6 @@ from sqlalchemy import func, select, update
 
 from shop import scheduler
 from shop.articles.models import Article
-from shop.billing.models import Subscription
 from shop.clock import utcnow
 from shop.digests.models import MailedArticle
 from shop.digests.runs import run_digest
@@ -23,7 +22,7 @@ from shop.sending.models import Delivery, Run, RunKind
 from shop.stories import sending as stories
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article as digest_article
-from tests.newsletter.digest_helpers import cutoff, subscriber
+from tests.newsletter.digest_helpers import cutoff, paying, subscriber
 from tests.support import html_of, path_of, service_missing, text_of
 
 BODY = (
@@ -45,19 +44,6 @@ def editor(client, auth, admin):
     """The client, logged in as an admin."""
     auth.login(admin.email)
     return client
-
-
-def _paying(user) -> None:
-    db.session.add(
-        Subscription(
-            user_id=user.id,
-            stripe_subscription_id=f"sub_{user.id}",
-            stripe_customer_id=f"cus_{user.id}",
-            status="active",
-            current_period_end=utcnow() + timedelta(days=10),
-        )
-    )
-    db.session.commit()
 
 
 def _write(auth, action: str = "publish_email", **fields):
@@ -207,7 +193,7 @@ def test_a_paid_story_goes_whole_to_payers_and_as_a_teaser_to_the_rest(
 ):
     """Payers get every paragraph; the others its opening and a way to subscribe."""
     payer = subscriber("payer@example.org")
-    _paying(payer)
+    paying(payer)
     subscriber("free@example.org")
     _write(auth, access="paid")
     story = _story()
@@ -234,7 +220,7 @@ def test_the_followers_of_its_tags_and_the_paying_readers(editor, auth, mailbox)
     subscriber("sport@example.org", tags=[sport])
     subscriber("everything@example.org")
     payer = subscriber("payer@example.org", tags=[sport])
-    _paying(payer)
+    paying(payer)
     _write(auth, tag_ids=str(climate.id), email_audience="tags")
     assert sorted(m["To"] for m in mailbox.messages) == [
         "climate@example.org",
@@ -321,7 +307,7 @@ def test_readers_outside_the_audience_keep_their_instant_notice(editor, auth, ma
     """Emailed to paying readers only: an instant reader who does not pay gets the notice."""
     climate = TagFactory(name="Climate")
     payer = subscriber("payer@example.org", frequency="instant", tags=[climate])
-    _paying(payer)
+    paying(payer)
     subscriber("instant@example.org", frequency="instant", tags=[climate])
     _write(auth, tag_ids=str(climate.id), email_audience="paying")
     assert [m["To"] for m in mailbox.messages] == ["payer@example.org"]
@@ -353,7 +339,7 @@ def test_story_mail_scores_nothing_on_spamassassin(editor, auth, smtp_sink):
     body = source.split("---", 2)[2].strip()
     body = body.replace("\n\n", "\n\n![A barge on the river](/static/img/barge.png)\n\n", 1)
     payer = subscriber("payer@example.org")
-    _paying(payer)
+    paying(payer)
     subscriber("free@example.org")
     _write(auth, access="paid", body_markdown=body)
     raws = {rcpts[0]: raw for _, rcpts, raw in smtp_sink[1].messages}
