@@ -346,3 +346,20 @@ def test_story_mail_scores_nothing_on_spamassassin(editor, auth, smtp_sink):
     assert set(raws) == {"payer@example.org", "free@example.org"}
     for address, raw in raws.items():
         assert _spam_score(raw) == 0.0, address
+
+
+def test_update_and_email_leaves_out_readers_who_had_its_notice(editor, auth, mailbox):
+    """Published first, emailed later: a reader who had the instant notice is not mailed."""
+    climate = TagFactory(name="Climate")
+    subscriber("instant@example.org", frequency="instant", tags=[climate])
+    subscriber("daily@example.org")
+    _write(auth, action="publish", tag_ids=str(climate.id))
+    scheduler.tick()
+    assert [m["To"] for m in mailbox.messages] == ["instant@example.org"]
+    mailbox.clear()
+    story = _story()
+    page = auth.client.get(f"/admin/articles/{story.id}").get_data(as_text=True)
+    assert "Update and email" in page
+    assert "Everyone who gets our email (1)" in page  # the instant reader had it already
+    _press(auth, story.id, "publish_email", email_audience="all", tag_ids=str(climate.id))
+    assert [m["To"] for m in mailbox.messages] == ["daily@example.org"]
