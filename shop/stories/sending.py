@@ -67,8 +67,8 @@ def story_plans(article: Article) -> list[Plan]:
 
 
 def audience_sizes(article: Article) -> dict[str, int]:
-    """How many readers each audience would hold now, for the editor's choice."""
-    create_missing_preferences()
+    """How many readers each audience would hold now, for the editor's choice (read only: a
+    reader who consented and has no preference row yet joins when the run is planned)."""
     sizes: dict[str, int] = {}
     for audience in EMAIL_AUDIENCE_LABELS:
         query = _audience(article, audience).order_by(None).subquery()
