@@ -191,6 +191,10 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "SIGN_IN_LINK_MINUTES": _int("SIGN_IN_LINK_MINUTES", env("SIGN_IN_LINK_MINUTES"), 15),
         "EMAIL_CHANGE_RATE_LIMIT": env("EMAIL_CHANGE_RATE_LIMIT") or "5 per hour",
         "COMMENT_RATE_LIMIT": env("COMMENT_RATE_LIMIT") or "5 per minute",
+        # Minutes a reader may edit or delete their own comment after posting it.
+        "COMMENT_EDIT_MINUTES": _int("COMMENT_EDIT_MINUTES", env("COMMENT_EDIT_MINUTES"), 15),
+        # A commenter with no approved comment yet waits for a moderator (off by default).
+        "COMMENTS_HOLD_NEW_COMMENTERS": _bool(env("COMMENTS_HOLD_NEW_COMMENTERS")),
         "PROXY_HOPS": _int("PROXY_HOPS", env("PROXY_HOPS"), 0),
         # Werkzeug's method for new password hashes; the test suite sets a cheap one.
         "PASSWORD_HASH_METHOD": env("PASSWORD_HASH_METHOD") or "scrypt",

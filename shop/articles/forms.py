@@ -3,7 +3,9 @@
 from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
+    HiddenField,
     RadioField,
+    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -18,6 +20,13 @@ ACCESS_CHOICES = [
     SelectChoice("public", "Everyone"),
     SelectChoice("members", "Members (any confirmed account)"),
     SelectChoice("paid", "Paying subscribers"),
+]
+
+
+COMMENTS_FROM_CHOICES = [
+    SelectChoice("members", "Members (any confirmed account)"),
+    SelectChoice("paying", "Paying subscribers"),
+    SelectChoice("off", "Nobody: comments are closed"),
 ]
 
 
@@ -36,6 +45,20 @@ class CommentForm(FlaskForm):
     display_name = StringField(
         "Your name (optional)",
         validators=[Optional(), Length(max=80, message="Keep your name under 80 characters.")],
+    )
+    # The comment a reply answers; checked by the rule, not here.
+    parent_id = HiddenField()
+
+
+class EditCommentForm(FlaskForm):
+    """Change the text of one's own recent comment."""
+
+    body = TextAreaField(
+        "Your comment",
+        validators=[
+            DataRequired(message="Write something before saving."),
+            Length(max=5000, message="Keep comments under 5,000 characters."),
+        ],
     )
 
 
@@ -56,6 +79,7 @@ class ArticleForm(FlaskForm):
     body_markdown = TextAreaField("Body (Markdown)", validators=[Optional()])
     access = RadioField("Who can read it", choices=ACCESS_CHOICES, default="public")
     tag_ids = CheckboxListField("Tags", coerce=row_id, validate_choice=True)
+    comments_from = SelectField("Who may comment", choices=COMMENTS_FROM_CHOICES, default="members")
     publish_at = DateTimeLocalField(
         "Publish at (UTC, leave empty for now)",
         format="%Y-%m-%dT%H:%M",
