@@ -146,3 +146,19 @@ def make_product(
     PriceFactory(product=product, amount=amount, currency=currency, interval=interval)
     db.session.refresh(product)
     return product
+
+
+def make_paying(user: User, days: int = 20) -> None:
+    """Give a reader an active subscription (the mirrored row, without a checkout)."""
+    from shop.billing.models import Subscription
+
+    db.session.add(
+        Subscription(
+            user_id=user.id,
+            stripe_subscription_id=f"sub_{user.id}_active",
+            stripe_customer_id=f"cus_{user.id}",
+            status="active",
+            current_period_end=utcnow() + timedelta(days=days),
+        )
+    )
+    db.session.commit()

@@ -108,8 +108,10 @@ def add_comment(
             author.display_name = clean_display_name(name)
         except AccountError as error:
             raise ArticleError(str(error), "display_name") from None
-    comment = Comment(article=article, author=author, body=body, parent_id=top.id if top else None)
-    comment.held = _must_wait(author)
+    held = _must_wait(author)
+    comment = Comment(
+        article=article, author=author, body=body, parent_id=top.id if top else None, held=held
+    )
     db.session.add(comment)
     db.session.commit()
     if top is not None and not comment.held:

@@ -122,7 +122,7 @@ def notify_reply(comment_id: int) -> int:
         return 0
     article = reply.article
     replier = reply.author.name or "A reader"
-    reply_url = external_url("articles.article", slug=article.slug, _anchor=f"comment-{reply.id}")
+    reply_url = external_url("articles.article", slug=article.slug) + f"#comment-{reply.id}"
     sent = 0
     for person in recipients(reply):
         yours = person.id == top.author_id

@@ -97,6 +97,7 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
             "body_markdown": "Body",
             "access": "public",
             "tag_ids": "{tag_id}",
+            "comments_from": "members",
             "publish_at": "2030-01-01T07:00",
             "action": "save",
         },
@@ -109,6 +110,7 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
             "body_markdown": "Body",
             "access": "public",
             "tag_ids": "{tag_id}",
+            "comments_from": "paying",
             "publish_at": "",
             "action": "save",
         },
@@ -202,8 +204,15 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
     "readers.follow_topic": ("reader", {}),
     "articles.add_comment": (
         "reader",
-        {"body": "A fair point.", "website": "", "display_name": "Nina Reader"},
+        {
+            "body": "A fair point.",
+            "website": "",
+            "display_name": "Nina Reader",
+            "parent_id": "{own_comment_id}",
+        },
     ),
+    "articles.comment_edit": ("reader", {"body": "A fairer point."}),
+    "articles.thread_unsubscribe": ("anonymous", {"List-Unsubscribe": "One-Click"}),
     "readers.preferences": (
         "reader",
         {
@@ -228,9 +237,12 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
 # POST endpoints that read no field but the CSRF token: only their URL can be hostile.
 BUTTONS = {
     "accounts.logout",
+    "articles.comment_delete",
     "accounts.resend_confirmation",
     "admin.article_delete",
     "admin.article_unpublish",
+    "admin.comment_approve",
+    "admin.comment_reject",
     "admin.newsletter_delete",
     "admin.newsletter_send",
     "admin.newsletter_test",
