@@ -250,3 +250,13 @@ def conversation(article: Article, viewer: User | None) -> Conversation:
     everyone = [c for t in shown for c in (t.comment, *t.replies) if c.deleted_at is None]
     changeable = {c.id for c in everyone if viewer is not None and can_change(c, viewer)}
     return Conversation(shown, len(everyone), changeable)
+
+
+def can_reply_to(article: Article, comment_id: int, viewer: User) -> bool:
+    """Whether the page shows this reader a Reply form under that comment."""
+    talk = conversation(article, viewer)
+    return any(
+        c.id == comment_id and c.deleted_at is None and not c.held
+        for t in talk.threads
+        for c in (t.comment, *t.replies)
+    )

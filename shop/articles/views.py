@@ -121,7 +121,7 @@ def add_comment(slug: str):
                 posted = "Your reply is posted." if parent_id else "Your comment is posted."
                 flash(posted, "success")
             return redirect(url_for(".article", slug=slug, _anchor=f"comment-{comment.id}"))
-    if parent_id is not None and any(c.id == parent_id for c in item.comments):
+    if parent_id is not None and comments.can_reply_to(item, parent_id, current_user):
         # The reply form under that comment opens again, with the text and the reason.
         opened = {"kind": "reply", "id": parent_id, "body": form.body.data or ""}
         opened["error"] = " ".join(form.body.errors or form.display_name.errors or [])

@@ -135,19 +135,20 @@ def test_a_forged_unsubscribe_link_is_refused_and_changes_nothing(client, story)
 def test_bad_reply_targets_keep_the_text_and_post_nothing(app, story, reader):
     _, _, top = story
     elsewhere = CommentFactory(article=ArticleFactory(title="Another story"))
+    hidden = CommentFactory(article=top.article, body="Rude words", hidden=True)
     me = _as(app, "reader@example.org")
-    for parent in ("abc", "-1", "99999999999", elsewhere.id):
+    for parent in ("abc", "-1", "99999999999", elsewhere.id, hidden.id):
         response = _reply(me, parent, "My careful reply.")
         assert response.status_code == 200, parent
         html = response.get_data(as_text=True)
         assert "The comment you replied to is no longer there." in html
         assert "My careful reply." in html  # the textarea keeps it
-    assert _count() == 2
+    assert _count() == 3
     # An empty reply is refused under the comment it answers, which stays open.
     html = _reply(me, top.id, "  ").get_data(as_text=True)
     assert '<details class="comment-form" open>' in html
     assert "Write something before posting." in html
-    assert _count() == 2
+    assert _count() == 3
 
 
 def test_readers_edit_their_own_comment_for_fifteen_minutes(app, client, story, reader):
