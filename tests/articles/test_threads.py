@@ -133,6 +133,7 @@ def test_a_forged_unsubscribe_link_is_refused_and_changes_nothing(client, story)
 
 
 def test_bad_reply_targets_keep_the_text_and_post_nothing(app, story, reader):
+    app.config["COMMENT_RATE_LIMIT"] = "20 per minute"  # six tries in a row, all refused
     _, _, top = story
     elsewhere = CommentFactory(article=ArticleFactory(title="Another story"))
     hidden = CommentFactory(article=top.article, body="Rude words", hidden=True)
