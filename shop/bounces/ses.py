@@ -101,12 +101,12 @@ def _fetch(url: str) -> bytes:
 
 def _public_key(url: str) -> rsa.RSAPublicKey:
     """The RSA key of the certificate at ``url``, fetched once per process."""
+    if not _on_sns(url) or not urlsplit(url).path.endswith(".pem"):
+        raise SignatureError(f"certificate URL not on SNS: {url!r}")
     with _lock:
         cached = _certificates.get(url)
     if cached is not None:
         return cached
-    if not _on_sns(url) or not urlsplit(url).path.endswith(".pem"):
-        raise SignatureError(f"certificate URL not on SNS: {url!r}")
     try:
         cert = x509.load_pem_x509_certificate(_fetch(url))
     except (OSError, ValueError) as error:
