@@ -59,7 +59,7 @@ def check_signature(key_text: str, signature: str, timestamp: str, body: bytes) 
 
 def report(event: Any) -> Report | None:
     """The report one event makes; None for an event that stops nothing or is malformed."""
-    if not isinstance(event, dict) or not isinstance(event.get("email"), str):
+    if not isinstance(event, dict) or not isinstance(event.get("email"), str) or not event["email"]:
         return None
     name, email = event.get("event"), event["email"]
     message_id = str(event.get("smtp-id") or "")

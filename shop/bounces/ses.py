@@ -183,7 +183,7 @@ def _addresses(section: Any, key: str) -> list[str]:
     return [
         str(r["emailAddress"])
         for r in listed or []
-        if isinstance(r, dict) and isinstance(r.get("emailAddress"), str)
+        if isinstance(r, dict) and isinstance(r.get("emailAddress"), str) and r["emailAddress"]
     ]
 
 

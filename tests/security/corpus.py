@@ -245,7 +245,13 @@ BUTTONS = {
     "readers.resubscribe",
 }
 # Not a form at all: a signed JSON body, fuzzed in test_fuzz.py.
-NOT_FORMS = {"billing.stripe_webhook", "bounces.mailgun_webhook"}
+NOT_FORMS = {
+    "billing.stripe_webhook",
+    "bounces.mailgun_webhook",
+    "bounces.ses_webhook",
+    "bounces.postmark_webhook",
+    "bounces.sendgrid_webhook",
+}
 
 # Query parameters the views read (request.args), per endpoint.
 QUERY_PARAMS: dict[str, list[str]] = {

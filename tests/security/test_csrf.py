@@ -1,9 +1,10 @@
 """CSRF: every state-changing rule refuses a request without this session's token.
 
-Three endpoints are exempt, on purpose, and answer for themselves instead: the Stripe
-and Mailgun webhooks (their signatures) and the RFC 8058 one-click unsubscribe (its
-signed token). The list below is compared with what Flask-WTF actually exempts, so a
-new ``@csrf.exempt`` fails here until someone writes down why.
+Some endpoints are exempt, on purpose, and answer for themselves instead: the Stripe,
+Mailgun, SES and SendGrid webhooks (their signatures), Postmark's (the basic credentials
+in its URL) and the RFC 8058 one-click unsubscribe (its signed token). The list below
+is compared with what Flask-WTF actually exempts, so a new ``@csrf.exempt`` fails here
+until someone writes down why.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from tests.factories import PASSWORD
 from tests.security.conftest import World, changed_tables, snapshot
 from tests.support import csrf_token
 
-EXEMPT = {"billing.stripe_webhook", "bounces.mailgun_webhook", "readers.unsubscribe"}
+EXEMPT = {
+    "billing.stripe_webhook",
+    "bounces.mailgun_webhook",
+    "bounces.ses_webhook",
+    "bounces.postmark_webhook",
+    "bounces.sendgrid_webhook",
+    "readers.unsubscribe",
+}
 # Pages for logged-out visitors are tried logged out; every other one as the admin.
 ANONYMOUS_FORMS = {
     "accounts.login",
