@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, request
 
 from shop.bounces import mailgun, postmark, sendgrid, services, ses
-from shop.extensions import csrf
+from shop.extensions import csrf, limiter
 
 bp = Blueprint("bounces", __name__)
 log = logging.getLogger(__name__)
@@ -119,8 +119,15 @@ def ses_webhook() -> Answer:
     return _answer("ses", ses.reports(message))
 
 
+def _guess_limit() -> str:
+    """Wrong Postmark credentials tried from one address, as for passwords at login."""
+    return str(current_app.config["LOGIN_RATE_LIMIT_IP"])
+
+
 @bp.route("/webhooks/mail/postmark", methods=["POST"])
 @csrf.exempt  # Postmark sends our basic credentials instead
+# Only refusals count, so that Postmark's own reports are never held back by a guesser's.
+@limiter.limit(_guess_limit, deduct_when=lambda response: response.status_code == 401)
 def postmark_webhook() -> Answer:
     """Postmark's bounces and spam complaints (404 unless POSTMARK_WEBHOOK_USERNAME/PASSWORD)."""
     user = current_app.config.get("POSTMARK_WEBHOOK_USERNAME")

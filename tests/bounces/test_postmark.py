@@ -103,6 +103,15 @@ def test_without_our_credentials_nothing_is_read(postmark, app, client, headers)
     assert preference_of(reader.email).suppressed_at is None
 
 
+def test_guessing_the_credentials_is_rate_limited(postmark, app, client):
+    limit = int(app.config["LOGIN_RATE_LIMIT_IP"].split()[0])
+    for _ in range(limit):
+        assert (
+            _post(client, _complaint("x@example.org"), _auth(password="guess")).status_code == 401
+        )
+    assert _post(client, _complaint("x@example.org"), _auth(password="guess")).status_code == 429
+
+
 def test_the_same_record_twice_counts_once(postmark, app, client):
     reader = subscriber("twice@example.org")
     record = _bounce(reader.email)

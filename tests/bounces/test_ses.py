@@ -34,6 +34,7 @@ SIGNED = {
         "Type",
     ],
 }
+SIGNED["UnsubscribeConfirmation"] = SIGNED["SubscriptionConfirmation"]
 
 
 def _key_and_cert():
@@ -256,3 +257,19 @@ def test_bad_bodies_are_400s_and_other_events_are_ignored(sns, app, client):
 
 def test_without_a_topic_the_webhook_is_not_there(app, client):
     assert client.post(URL, data=json.dumps({"Type": "Notification"})).status_code == 404
+
+
+def test_a_confirmation_that_cannot_be_visited_is_logged_for_the_admin(sns, app, client, caplog):
+    message = _message(sns, "SubscriptionConfirmation", "You have chosen...")
+    # A port nothing listens on: SNS's confirmation page is unreachable.
+    dead = {**message, "SubscribeURL": "http://127.0.0.1:9/?Action=ConfirmSubscription&Token=t"}
+    response = _post(client, _sign(dead, sns.key))
+    assert (response.status_code, response.json["outcome"]) == (200, "unconfirmed")
+    assert "Action=ConfirmSubscription&Token=t" in caplog.text
+
+
+def test_an_unsubscribe_confirmation_is_not_acted_on(sns, app, client):
+    message = _message(sns, "SubscriptionConfirmation", "You have chosen to deactivate...")
+    response = _post(client, _sign({**message, "Type": "UnsubscribeConfirmation"}, sns.key))
+    assert (response.status_code, response.json["outcome"]) == (200, "ignored")
+    assert not any("ConfirmSubscription" in path for path in sns.requests)
