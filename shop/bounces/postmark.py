@@ -12,9 +12,10 @@ from typing import Any
 from shop.bounces.services import Report
 
 # Postmark's bounce types (its API's BounceType): these say the address is gone.
-PERMANENT = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated"}
-# The same by TypeCode, for a record that names only the number.
-PERMANENT_CODES = {1, 100000, 100002}
+PERMANENT = ("HardBounce", "BadEmailAddress", "ManuallyDeactivated")
+# The same by TypeCode, for a record that names only the number. (Tuples: a value of
+# any JSON type can be looked up in them, where a set would need it hashable.)
+PERMANENT_CODES = (1, 100000, 100002)
 COMPLAINT_CODE = 100001
 
 

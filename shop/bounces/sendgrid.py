@@ -24,8 +24,9 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 # As for Mailgun: a signature older (or further ahead) than this is refused.
 MAX_AGE_SECONDS = 300
 # Why SendGrid dropped a message without sending it: the address is gone, or complained.
-DROPPED_BOUNCE = {"Bounced Address", "Invalid"}
-DROPPED_COMPLAINT = {"Spam Reporting Address"}
+# (Tuples: a reason of any JSON type can be looked up in them.)
+DROPPED_BOUNCE = ("Bounced Address", "Invalid")
+DROPPED_COMPLAINT = ("Spam Reporting Address",)
 
 
 def public_key(text: str) -> ec.EllipticCurvePublicKey:

@@ -75,7 +75,7 @@ _opener = urllib.request.build_opener(_NoRedirects)
 
 def parse(body: Any) -> dict[str, str]:
     """The SNS message's keys, all strings, or ShapeError."""
-    if not isinstance(body, dict) or body.get("Type") not in SIGNED_KEYS:
+    if not isinstance(body, dict) or str(body.get("Type")) not in SIGNED_KEYS:
         raise ShapeError("not an SNS message")
     keys = (*SIGNED_KEYS[body["Type"]], "Signature", "SignatureVersion", "SigningCertURL")
     missing = [k for k in keys if k != "Subject" and not isinstance(body.get(k), str)]

@@ -57,7 +57,7 @@ def _json(raw: bytes) -> Any:
     """The body as JSON."""
     try:
         return json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested past Python's depth
         raise BadBodyError("malformed payload: not JSON") from error
 
 

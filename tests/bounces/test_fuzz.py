@@ -25,9 +25,11 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
-KEYS = ["event", "email", "type", "reason", "smtp-id", "sg_event_id", "RecordType", "Email"]
-# Events that look like the providers': their own keys with values of any shape.
-LOOKALIKE = st.dictionaries(st.sampled_from(KEYS), JSON | st.just("bounce"), max_size=6)
+KEYS = ["event", "email", "type", "reason", "smtp-id", "sg_event_id"]
+KEYS += ["RecordType", "Email", "Type", "TypeCode", "ID", "Headers", "Metadata"]
+WORDS = ["bounce", "dropped", "spamreport", "Bounced Address", "Bounce", "SpamComplaint"]
+# Events that look like the providers': their own keys and words, values of any shape.
+LOOKALIKE = st.dictionaries(st.sampled_from(KEYS), JSON | st.sampled_from(WORDS), max_size=6)
 BODIES = st.one_of(
     JSON.map(lambda v: json.dumps(v).encode()),
     st.lists(LOOKALIKE, max_size=4).map(lambda v: json.dumps(v).encode()),
@@ -43,6 +45,7 @@ def app_config(app_config):
     app_config["SENDGRID_WEBHOOK_PUBLIC_KEY"] = test_sendgrid.PUBLIC
     app_config["POSTMARK_WEBHOOK_USERNAME"] = test_postmark.USER
     app_config["POSTMARK_WEBHOOK_PASSWORD"] = test_postmark.PASSWORD
+    app_config["SES_SNS_TOPIC_ARN"] = "arn:aws:sns:eu-west-1:1:t"
     return app_config
 
 
@@ -93,3 +96,21 @@ def test_sns_notifications_of_any_content_make_reports_or_none(app, event):
     message = {"Type": "Notification", "MessageId": "m", "Message": json.dumps(event)}
     for report in ses.reports(message):
         assert report.kind in ("bounce", "transient", "complaint") and report.email
+
+
+SNS_KEYS = ["Type", "Message", "MessageId", "Timestamp", "TopicArn", "Signature"]
+SNS_KEYS += ["SignatureVersion", "SigningCertURL", "Subject", "SubscribeURL", "Token"]
+SNS_WORDS = ["Notification", "SubscriptionConfirmation", "arn:aws:sns:eu-west-1:1:t", "2"]
+
+
+@FUZZ
+@given(
+    body=st.dictionaries(st.sampled_from(SNS_KEYS), JSON | st.sampled_from(SNS_WORDS)).map(
+        lambda v: json.dumps(v).encode()
+    )
+    | BODIES
+)
+def test_unsigned_sns_bodies_of_any_shape_are_refused(app, client, body):
+    """A body SNS did not sign, of any shape, is a 400 or a 403 and fetches nothing."""
+    response = client.post("/webhooks/mail/ses", data=body, content_type="text/plain")
+    assert response.status_code in (400, 403), (response.status_code, body[:200])

@@ -74,6 +74,7 @@ def test_a_batch_takes_each_event_for_what_it_is_malformed_ones_skipped(sendgrid
         _event("deferred", blocked.email),
         _event("dropped", dropped.email, reason="Bounced Address"),
         _event("dropped", dropped.email, reason="Unsubscribed Address"),
+        _event("dropped", dropped.email, reason=["Bounced Address"]),
         _event("spamreport", annoyed.email),
         _event("delivered", gone.email),
     ]

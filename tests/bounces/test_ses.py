@@ -247,6 +247,7 @@ def test_bad_bodies_are_400s_and_other_events_are_ignored(sns, app, client):
     assert shapeless.status_code == 400
     assert "malformed payload" in shapeless.json["error"]
     assert client.post(URL, data=json.dumps(["x"])).status_code == 400
+    assert client.post(URL, data=json.dumps({"Type": ["Notification"]})).status_code == 400
     delivery = _post(client, _message(sns, body=_event("Delivery", [])))
     assert (delivery.status_code, delivery.json["outcome"]) == (200, "ignored")
     text = _post(client, _message(sns, body="Successfully validated SNS topic for Amazon SES."))
