@@ -32,7 +32,8 @@ def credentials_match(given_user: str, given_password: str, user: str, password:
 
 def _message_id(record: dict[str, Any]) -> str:
     """Our Message-ID, from the record's Headers or Metadata when either carries it."""
-    for header in record.get("Headers") or []:
+    headers = record.get("Headers")
+    for header in headers if isinstance(headers, list) else []:
         if isinstance(header, dict) and str(header.get("Name", "")).lower() == "message-id":
             return str(header.get("Value") or "")
     metadata = record.get("Metadata")

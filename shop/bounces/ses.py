@@ -171,7 +171,8 @@ def _message_id(mail: Any) -> str:
     common = mail.get("commonHeaders")
     if isinstance(common, dict) and isinstance(common.get("messageId"), str):
         return str(common["messageId"])
-    for header in mail.get("headers") or []:
+    headers = mail.get("headers")
+    for header in headers if isinstance(headers, list) else []:
         if isinstance(header, dict) and str(header.get("name", "")).lower() == "message-id":
             return str(header.get("value") or "")
     return ""
@@ -182,7 +183,7 @@ def _addresses(section: Any, key: str) -> list[str]:
     listed = section.get(key) if isinstance(section, dict) else None
     return [
         str(r["emailAddress"])
-        for r in listed or []
+        for r in (listed if isinstance(listed, list) else [])
         if isinstance(r, dict) and isinstance(r.get("emailAddress"), str) and r["emailAddress"]
     ]
 

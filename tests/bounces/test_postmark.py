@@ -127,7 +127,7 @@ def test_bad_bodies_are_400s_and_other_records_are_ignored(postmark, app, client
     assert no_email.status_code == 400
     assert "Email" in no_email.json["error"]
     assert _post(client, ["a list"]).status_code == 400
-    odd = _bounce("nobody@example.org", kind=["HardBounce"], code={"n": 1})
+    odd = _bounce("nobody@example.org", kind=["HardBounce"], code={"n": 1}, Headers=3)
     assert _post(client, odd).json["outcome"] == "ignored"
     delivery = _post(client, {"RecordType": "Delivery", "Recipient": "x@example.org"})
     assert (delivery.status_code, delivery.json["outcome"]) == (200, "ignored")

@@ -252,6 +252,10 @@ def test_bad_bodies_are_400s_and_other_events_are_ignored(sns, app, client):
     assert (delivery.status_code, delivery.json["outcome"]) == (200, "ignored")
     text = _post(client, _message(sns, body="Successfully validated SNS topic for Amazon SES."))
     assert (text.status_code, text.json["outcome"]) == (200, "ignored")
+    odd = json.dumps(
+        {"notificationType": "Bounce", "mail": {"headers": 3}, "bounce": {"bouncedRecipients": "x"}}
+    )
+    assert _post(client, _message(sns, body=odd)).json["outcome"] == "ignored"
     unknown = _post(client, _message(sns, body=_event("Bounce", ["nobody@example.org"])))
     assert (unknown.status_code, unknown.json["outcome"]) == (200, "unknown")
 
