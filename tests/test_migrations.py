@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from shop import create_app
+from shop.articles import search_schema
 from shop.config import normalise_database_url
 from shop.extensions import db
 from tests import support
@@ -44,7 +45,13 @@ def test_upgrade_gives_the_models_schema(empty_database, tmp_path):
         upgrade()
         with db.engine.connect() as conn:
             context = MigrationContext.configure(
-                conn, opts={"compare_type": True, "render_as_batch": True}
+                conn,
+                opts={
+                    "compare_type": True,
+                    "render_as_batch": True,
+                    "include_object": search_schema.include_object,
+                    "include_name": search_schema.include_name,
+                },
             )
             diff = compare_metadata(context, db.metadata)
         db.engine.dispose()
