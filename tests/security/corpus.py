@@ -257,6 +257,7 @@ NOT_FORMS = {
 QUERY_PARAMS: dict[str, list[str]] = {
     "articles.index": ["page"],
     "articles.tag": ["page"],
+    "articles.search_page": ["q", "page"],
     "newsletters.archive": ["page"],
     "accounts.login": ["next"],
     "accounts.register": ["next"],

@@ -169,6 +169,7 @@ MATRIX: dict[tuple[str, str], Outcomes] = {
         UNCONFIRMED: "302 /articles/{slug}",
     },
     ("GET", "articles.tag"): everyone(200),
+    ("GET", "articles.search_page"): everyone(200),
     ("GET", "articles.feed"): everyone(200),
     ("GET", "articles.tag_feed"): everyone(200),
     ("GET", "articles.sitemap"): everyone(200),
