@@ -11,10 +11,8 @@ from hypothesis import strategies as st
 
 from shop.articles import search
 from shop.articles.models import ArticleStatus
-from shop.billing.models import Subscription
 from shop.clock import utcnow
-from shop.extensions import db
-from tests.factories import ArticleFactory, TagFactory, UserFactory
+from tests.factories import ArticleFactory, TagFactory, UserFactory, make_paying
 from tests.support import AuthActions
 
 TITLE_LINK = re.compile(r'<h2 class="card-title"><a href="/articles/([^"]+)">')
@@ -74,19 +72,6 @@ def test_a_title_or_summary_with_markup_is_escaped(client):
     assert "<mark>glacier</mark>" in page
 
 
-def _subscribe(user) -> None:
-    db.session.add(
-        Subscription(
-            user_id=user.id,
-            stripe_subscription_id=f"sub_{user.id}",
-            stripe_customer_id=f"cus_{user.id}",
-            status="active",
-            current_period_end=utcnow() + timedelta(days=20),
-        )
-    )
-    db.session.commit()
-
-
 def test_a_paid_body_is_searched_and_quoted_only_for_a_reader_who_may_read_it(client):
     paid = ArticleFactory(
         title="Inside the ministry",
@@ -107,7 +92,7 @@ def test_a_paid_body_is_searched_and_quoted_only_for_a_reader_who_may_read_it(cl
     AuthActions(client).logout()
 
     payer = UserFactory(email="payer@example.org")
-    _subscribe(payer)
+    make_paying(payer)
     AuthActions(client).login("payer@example.org")
     assert _slugs(client, "zanzibarco") == [paid.slug]
     assert "<mark>Zanzibarco</mark>" in _page(client, "zanzibarco")

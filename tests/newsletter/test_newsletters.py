@@ -9,14 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from shop import background, clock, scheduler
-from shop.billing.models import Subscription
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.newsletters import sending as newsletter_sending
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
 from shop.sending.models import Delivery, Run
-from tests.factories import TagFactory
+from tests.factories import TagFactory, make_paying
 from tests.newsletter.digest_helpers import subscriber
 from tests.support import html_of, link_in, path_of, text_of
 
@@ -29,16 +28,7 @@ def editor(client, auth, admin):
 
 
 def _paying(user) -> None:
-    db.session.add(
-        Subscription(
-            user_id=user.id,
-            stripe_subscription_id=f"sub_{user.id}",
-            stripe_customer_id=f"cus_{user.id}",
-            status="active",
-            current_period_end=utcnow() + timedelta(days=10),
-        )
-    )
-    db.session.commit()
+    make_paying(user, days=10)
 
 
 def _compose(editor, auth, **fields) -> object:
