@@ -10,7 +10,7 @@ article matches on its title and summary only, and its snippet comes from its su
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -74,7 +74,6 @@ class Results:
 
     query: Query
     page: Page | None = None
-    readable: list[str] = field(default_factory=list)
 
 
 def parse_query(raw: str | None) -> Query:
@@ -129,7 +128,7 @@ def search(raw: str | None, reader, page: int = 1, per_page: int = 10) -> Result
     closed = [a for a in articles if a.access not in readable]
     snippets = (_postgres_snippets if postgres else _sqlite_snippets)(query.terms, open_, closed)
     found.items = [Hit(a, marked(snippets.get(a.id, ""))) for a in articles]
-    return Results(query=query, page=found, readable=readable)
+    return Results(query=query, page=found)
 
 
 def _choose(summary: str, body: str | None) -> str:
