@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import ArticleFactory, TagFactory
+from tests.factories import AdminFactory, ArticleFactory, TagFactory
+
+PASSWORD = "correct horse battery"
 
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
@@ -66,3 +68,22 @@ def test_an_empty_search_helps(checked_page, live_server):
     expect(page.get_by_role("link", name="Weather")).to_be_visible()
     site.goto("/search?q=%22%2A%28%29")
     expect(page.get_by_text("We could not find any words")).to_be_visible()
+
+
+def test_the_header_with_its_box_fits_a_phone_for_an_admin(checked_page, live_server, tmp_path):
+    site, page = checked_page, checked_page.page
+    page.set_viewport_size(WIDTHS["phone"])
+    editor = AdminFactory(email="editor@example.org")
+    ArticleFactory(title="Tide tables for the estuary")
+    site.goto("/login")
+    page.get_by_label("Email", exact=True).fill(editor.email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    site.submit("Log in")
+    site.goto("/")
+    # The longest menu (back office, account, log out) and the box, without sideways scroll.
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS["phone"]["width"]
+    page.screenshot(path=tmp_path / "home-admin-phone.png")
+    box = page.get_by_role("search", name="Site").get_by_label("Search stories")
+    box.fill("estuary")
+    site.submit("Search", within=page.get_by_role("search", name="Site"))
+    expect(page.locator(".search-hit")).to_have_count(1)
