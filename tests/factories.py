@@ -148,17 +148,18 @@ def make_product(
     return product
 
 
-def make_paying(user: User, days: int = 20) -> None:
-    """Give a reader an active subscription (the mirrored row, without a checkout)."""
-    from shop.billing.models import Subscription
+from shop.billing.models import Subscription  # noqa: E402
 
-    db.session.add(
-        Subscription(
-            user_id=user.id,
-            stripe_subscription_id=f"sub_{user.id}_active",
-            stripe_customer_id=f"cus_{user.id}",
-            status="active",
-            current_period_end=utcnow() + timedelta(days=days),
-        )
+
+def make_paying(user: User, days: int = 20) -> Subscription:
+    """An active subscription for the reader, as Stripe's webhooks would have mirrored it."""
+    subscription = Subscription(
+        user_id=user.id,
+        stripe_subscription_id=f"sub_{user.id}",
+        stripe_customer_id=f"cus_{user.id}",
+        status="active",
+        current_period_end=utcnow() + timedelta(days=days),
     )
+    db.session.add(subscription)
     db.session.commit()
+    return subscription

@@ -1,7 +1,7 @@
 """comment threads: replies, held and edited comments, who may comment, muted threads
 
 Revision ID: 0014_threads
-Revises: 0012_guest_checkout
+Revises: 0013_search
 Create Date: 2026-12-03 07:45:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0014_threads"
-down_revision = "0012_guest_checkout"
+down_revision = "0013_search"
 branch_labels = None
 depends_on = None
 

@@ -5,10 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, String, Table, Text, UniqueConstraint, and_, false, or_
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    event,
+    false,
+    or_,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.accounts.models import User
+from shop.articles import search_schema
+from shop.articles.rendering import plain_text
 from shop.clock import utcnow
 from shop.extensions import Model, db
 
@@ -72,6 +85,8 @@ class Article(Model):
     summary: Mapped[str] = mapped_column(Text, default="")
     body_markdown: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
+    # The body's words, for the search index: set whenever body_html is (see below).
+    body_text: Mapped[str] = mapped_column(Text, default="")
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=ArticleStatus.DRAFT, index=True)
     access: Mapped[str] = mapped_column(String(16), default=ACCESS_PUBLIC)
@@ -127,6 +142,16 @@ class Article(Model):
 
     def __repr__(self) -> str:
         return f"<Article {self.slug}>"
+
+
+@event.listens_for(Article.body_html, "set")
+def _body_text_follows_html(target: Article, value: str | None, old, initiator) -> None:
+    """Keep the indexed words in step with the body, however the body is set."""
+    target.body_text = plain_text(value or "")
+
+
+# The search index's dialect-specific objects, made and dropped with the table.
+search_schema.attach(Article.__table__)
 
 
 class Comment(Model):

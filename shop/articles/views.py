@@ -15,7 +15,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from shop.articles import comments, feeds, replies, services
+from shop.articles import comments, feeds, replies, search, services
 from shop.articles.forms import CommentForm, EditCommentForm
 from shop.articles.models import Article, Comment, Tag
 from shop.billing import access, offers
@@ -206,6 +206,23 @@ def tag(slug: str):
     page = services.tag_articles(item, page_arg(), current_app.config["ARTICLES_PER_PAGE"])
     check_page_exists(page)
     return render_template("articles/tag.html", tag=item, page=page)
+
+
+@bp.route("/search")
+def search_page():
+    """Search the stories: results ranked, with snippets; help for an empty or odd query."""
+    results = search.search(
+        request.args.get("q", ""),
+        current_user,
+        page_arg(),
+        current_app.config["ARTICLES_PER_PAGE"],
+    )
+    if results.page is not None:
+        check_page_exists(results.page)
+    # Topics to try, for a query with no words or no results.
+    show_tags = results.page is None or results.page.total == 0
+    tags = [(t, n) for t, n in services.tags_with_counts() if n] if show_tags else []
+    return render_template("articles/search.html", results=results, tags=tags)
 
 
 def _atom_response(title: str, feed_url: str, articles: list[Article]) -> Response:

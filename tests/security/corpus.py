@@ -257,12 +257,19 @@ BUTTONS = {
     "readers.resubscribe",
 }
 # Not a form at all: a signed JSON body, fuzzed in test_fuzz.py.
-NOT_FORMS = {"billing.stripe_webhook", "bounces.mailgun_webhook"}
+NOT_FORMS = {
+    "billing.stripe_webhook",
+    "bounces.mailgun_webhook",
+    "bounces.ses_webhook",
+    "bounces.postmark_webhook",
+    "bounces.sendgrid_webhook",
+}
 
 # Query parameters the views read (request.args), per endpoint.
 QUERY_PARAMS: dict[str, list[str]] = {
     "articles.index": ["page"],
     "articles.tag": ["page"],
+    "articles.search_page": ["q", "page"],
     "newsletters.archive": ["page"],
     "accounts.login": ["next"],
     "accounts.register": ["next"],

@@ -1,10 +1,11 @@
 """CSRF: every state-changing rule refuses a request without this session's token.
 
-Four endpoints are exempt, on purpose, and answer for themselves instead: the Stripe
-and Mailgun webhooks (their signatures) and the two RFC 8058 one-click links, the
-digest's unsubscribe and a reply mail's "stop emails about this conversation" (their
-signed tokens). The list below is compared with what Flask-WTF actually exempts, so a
-new ``@csrf.exempt`` fails here until someone writes down why.
+Some endpoints are exempt, on purpose, and answer for themselves instead: the Stripe,
+Mailgun, SES and SendGrid webhooks (their signatures), Postmark's (the basic credentials
+in its URL) and the two RFC 8058 one-click links, the digest's unsubscribe and a reply
+mail's "stop emails about this conversation" (their signed tokens). The list below is
+compared with what Flask-WTF actually exempts, so a new ``@csrf.exempt`` fails here until
+someone writes down why.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from tests.support import csrf_token
 EXEMPT = {
     "billing.stripe_webhook",
     "bounces.mailgun_webhook",
+    "bounces.ses_webhook",
+    "bounces.postmark_webhook",
+    "bounces.sendgrid_webhook",
     "readers.unsubscribe",
     "articles.thread_unsubscribe",
 }
