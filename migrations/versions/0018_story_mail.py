@@ -1,7 +1,7 @@
 """story mail: a story emailed to its audience when it is published
 
 Revision ID: 0018_story_mail
-Revises: 0012_guest_checkout
+Revises: 0014_threads
 Create Date: 2026-12-03 08:00:00.000000
 
 """
@@ -9,9 +9,11 @@ Create Date: 2026-12-03 08:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
+from shop.articles import search_schema
+
 # revision identifiers, used by Alembic.
 revision = "0018_story_mail"
-down_revision = "0012_guest_checkout"
+down_revision = "0014_threads"
 branch_labels = None
 depends_on = None
 
@@ -28,6 +30,7 @@ def upgrade():
             ["id"],
             ondelete="SET NULL",
         )
+    search_schema.restore_after_rebuild(op.get_bind())
 
 
 def downgrade():
@@ -35,3 +38,4 @@ def downgrade():
         batch_op.drop_constraint(batch_op.f("fk_articles_email_run_id_runs"), type_="foreignkey")
         batch_op.drop_column("email_run_id")
         batch_op.drop_column("email_audience")
+    search_schema.restore_after_rebuild(op.get_bind())

@@ -9,6 +9,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from shop.admin.blueprint import bp
+from shop.articles import comments
 from shop.articles import services as articles
 from shop.articles.forms import ArticleForm, TagForm
 from shop.articles.models import Article, ArticleStatus, Comment, Tag
@@ -50,6 +51,7 @@ def _form_input(form: ArticleForm) -> articles.ArticleInput:
         body_markdown=form.body_markdown.data or "",
         access=form.access.data or "public",
         tag_ids=list(form.tag_ids.data or []),
+        comments_from=form.comments_from.data or "members",
     )
 
 
@@ -139,7 +141,13 @@ def _form_page(form: ArticleForm, article: Article | None):
 def article_preview(article_id: int):
     """Show an article as readers will see it, published or not."""
     article = db.get_or_404(Article, article_id)
-    return render_template("articles/article.html", article=article, form=None, preview=True)
+    return render_template(
+        "articles/article.html",
+        article=article,
+        form=None,
+        preview=True,
+        talk=comments.conversation(article, None),
+    )
 
 
 @bp.route("/articles/<int:article_id>/unpublish", methods=["POST"])
@@ -265,4 +273,30 @@ def comment_delete(comment_id: int):
     require_action()
     articles.delete_comment(db.get_or_404(Comment, comment_id))
     flash("The comment is deleted.", "success")
+    return _back_to_comments()
+
+
+@bp.route("/comments/<int:comment_id>/approve", methods=["POST"])
+def comment_approve(comment_id: int):
+    """Show a held comment to everyone (a reply then mails its thread)."""
+    require_action()
+    try:
+        comments.approve_comment(db.get_or_404(Comment, comment_id))
+    except articles.ArticleError as error:
+        flash(str(error), "error")
+    else:
+        flash("The comment is approved and shown.", "success")
+    return _back_to_comments()
+
+
+@bp.route("/comments/<int:comment_id>/reject", methods=["POST"])
+def comment_reject(comment_id: int):
+    """Refuse a held comment: it is deleted, unseen by anyone but its author."""
+    require_action()
+    try:
+        comments.reject_comment(db.get_or_404(Comment, comment_id))
+    except articles.ArticleError as error:
+        flash(str(error), "error")
+    else:
+        flash("The comment is rejected and deleted.", "success")
     return _back_to_comments()

@@ -3,6 +3,7 @@
 from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
+    HiddenField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -23,6 +24,13 @@ ACCESS_CHOICES = [
 ]
 
 
+COMMENTS_FROM_CHOICES = [
+    SelectChoice("members", "Members (any confirmed account)"),
+    SelectChoice("paying", "Paying subscribers"),
+    SelectChoice("off", "Nobody: comments are closed"),
+]
+
+
 class CommentForm(FlaskForm):
     """Leave a reply. ``website`` is a honeypot that people never see."""
 
@@ -38,6 +46,20 @@ class CommentForm(FlaskForm):
     display_name = StringField(
         "Your name (optional)",
         validators=[Optional(), Length(max=80, message="Keep your name under 80 characters.")],
+    )
+    # The comment a reply answers; checked by the rule, not here.
+    parent_id = HiddenField()
+
+
+class EditCommentForm(FlaskForm):
+    """Change the text of one's own recent comment."""
+
+    body = TextAreaField(
+        "Your comment",
+        validators=[
+            DataRequired(message="Write something before saving."),
+            Length(max=5000, message="Keep comments under 5,000 characters."),
+        ],
     )
 
 
@@ -58,6 +80,7 @@ class ArticleForm(FlaskForm):
     body_markdown = TextAreaField("Body (Markdown)", validators=[Optional()])
     access = RadioField("Who can read it", choices=ACCESS_CHOICES, default="public")
     tag_ids = CheckboxListField("Tags", coerce=row_id, validate_choice=True)
+    comments_from = SelectField("Who may comment", choices=COMMENTS_FROM_CHOICES, default="members")
     publish_at = DateTimeLocalField(
         "Publish at (UTC, leave empty for now)",
         format="%Y-%m-%dT%H:%M",

@@ -44,22 +44,6 @@ def subscriber(
     return user
 
 
-def paying(user) -> None:
-    """Give a reader an active subscription, paid for ten more days."""
-    from shop.billing.models import Subscription
-
-    db.session.add(
-        Subscription(
-            user_id=user.id,
-            stripe_subscription_id=f"sub_{user.id}",
-            stripe_customer_id=f"cus_{user.id}",
-            status="active",
-            current_period_end=utcnow() + timedelta(days=10),
-        )
-    )
-    db.session.commit()
-
-
 def article(title: str, tags=(), hours_before_cutoff: float = 1, **fields):
     """A live article published inside the digest window."""
     return ArticleFactory(

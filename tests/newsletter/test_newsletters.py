@@ -15,8 +15,8 @@ from shop.newsletters import sending as newsletter_sending
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
 from shop.sending.models import Delivery, Run
-from tests.factories import TagFactory
-from tests.newsletter.digest_helpers import paying, subscriber
+from tests.factories import TagFactory, make_paying
+from tests.newsletter.digest_helpers import subscriber
 from tests.support import html_of, link_in, path_of, text_of
 
 
@@ -82,7 +82,7 @@ def test_audiences_pick_the_right_readers(app, mailbox):
     subscriber("economy@example.org", "weekly", tags=[economy])
     subscriber("off@example.org", "off")
     payer = subscriber("payer@example.org", "instant", tags=[economy])
-    paying(payer)
+    make_paying(payer)
     # Nobody below may receive any newsletter.
     subscriber("unsub@example.org", unsubscribed_at=utcnow())
     subscriber("bounced@example.org", suppressed_at=utcnow())
@@ -222,7 +222,7 @@ def test_the_archive_keeps_paying_readers_newsletters_theirs(app, client, auth, 
     text = page.get_data(as_text=True)
     assert "Secret plans." not in text
     assert "Subscribe to read it" in text
-    paying(reader)
+    make_paying(reader)
     auth.login(reader.email)
     assert "Secret plans." in client.get(f"/newsletters/{newsletter.slug}").get_data(as_text=True)
 

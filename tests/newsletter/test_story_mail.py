@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -20,10 +17,10 @@ from shop.digests.selection import instant_plans, plan_digests
 from shop.extensions import db
 from shop.sending.models import Delivery, Run, RunKind
 from shop.stories import sending as stories
-from tests.factories import TagFactory
+from tests.factories import TagFactory, make_paying
 from tests.newsletter.digest_helpers import article as digest_article
-from tests.newsletter.digest_helpers import cutoff, paying, subscriber
-from tests.support import html_of, path_of, service_missing, text_of
+from tests.newsletter.digest_helpers import cutoff, subscriber
+from tests.support import html_of, path_of, text_of
 
 BODY = (
     "The river rose overnight.\n\n"
@@ -193,7 +190,7 @@ def test_a_paid_story_goes_whole_to_payers_and_as_a_teaser_to_the_rest(
 ):
     """Payers get every paragraph; the others its opening and a way to subscribe."""
     payer = subscriber("payer@example.org")
-    paying(payer)
+    make_paying(payer)
     subscriber("free@example.org")
     _write(auth, access="paid")
     story = _story()
@@ -220,7 +217,7 @@ def test_the_followers_of_its_tags_and_the_paying_readers(editor, auth, mailbox)
     subscriber("sport@example.org", tags=[sport])
     subscriber("everything@example.org")
     payer = subscriber("payer@example.org", tags=[sport])
-    paying(payer)
+    make_paying(payer)
     _write(auth, tag_ids=str(climate.id), email_audience="tags")
     assert sorted(m["To"] for m in mailbox.messages) == [
         "climate@example.org",
@@ -307,7 +304,7 @@ def test_readers_outside_the_audience_keep_their_instant_notice(editor, auth, ma
     """Emailed to paying readers only: an instant reader who does not pay gets the notice."""
     climate = TagFactory(name="Climate")
     payer = subscriber("payer@example.org", frequency="instant", tags=[climate])
-    paying(payer)
+    make_paying(payer)
     subscriber("instant@example.org", frequency="instant", tags=[climate])
     _write(auth, tag_ids=str(climate.id), email_audience="paying")
     assert [m["To"] for m in mailbox.messages] == ["payer@example.org"]
@@ -315,51 +312,3 @@ def test_readers_outside_the_audience_keep_their_instant_notice(editor, auth, ma
     notices = mailbox.to("instant@example.org")
     assert [m["Subject"] for m in notices] == ["New: Flood in the valley"]
     assert len(mailbox.to("payer@example.org")) == 1
-
-
-# A story of a usual length (the demo's first), with a picture after its first paragraph.
-DEMO_STORY = Path(__file__).parents[2] / "shop/demo/articles"
-
-
-def _spam_score(raw: bytes) -> float:
-    """SpamAssassin's score of a message, with its local rules only (no network)."""
-    result = subprocess.run(
-        ["spamassassin", "-L", "-t"], input=raw, capture_output=True, timeout=120, check=True
-    )
-    found = re.search(rb"X-Spam-Status: \w+, score=(-?[\d.]+)", result.stdout)
-    assert found, result.stdout[-2000:]
-    return float(found.group(1))
-
-
-def test_story_mail_scores_nothing_on_spamassassin(editor, auth, smtp_sink):
-    """Both variants of a paid story with a picture: 0.0 with SpamAssassin's rules."""
-    if shutil.which("spamassassin") is None:
-        service_missing("spamassassin is not installed (apt-get install spamassassin)")
-    source = sorted(DEMO_STORY.glob("01-*.md"))[0].read_text(encoding="utf-8")
-    body = source.split("---", 2)[2].strip()
-    body = body.replace("\n\n", "\n\n![A barge on the river](/static/img/barge.png)\n\n", 1)
-    payer = subscriber("payer@example.org")
-    paying(payer)
-    subscriber("free@example.org")
-    _write(auth, access="paid", body_markdown=body)
-    raws = {rcpts[0]: raw for _, rcpts, raw in smtp_sink[1].messages}
-    assert set(raws) == {"payer@example.org", "free@example.org"}
-    for address, raw in raws.items():
-        assert _spam_score(raw) == 0.0, address
-
-
-def test_update_and_email_leaves_out_readers_who_had_its_notice(editor, auth, mailbox):
-    """Published first, emailed later: a reader who had the instant notice is not mailed."""
-    climate = TagFactory(name="Climate")
-    subscriber("instant@example.org", frequency="instant", tags=[climate])
-    subscriber("daily@example.org")
-    _write(auth, action="publish", tag_ids=str(climate.id))
-    scheduler.tick()
-    assert [m["To"] for m in mailbox.messages] == ["instant@example.org"]
-    mailbox.clear()
-    story = _story()
-    page = auth.client.get(f"/admin/articles/{story.id}").get_data(as_text=True)
-    assert "Update and email" in page
-    assert "Everyone who gets our email (1)" in page  # the instant reader had it already
-    _press(auth, story.id, "publish_email", email_audience="all", tag_ids=str(climate.id))
-    assert [m["To"] for m in mailbox.messages] == ["daily@example.org"]
