@@ -1,7 +1,7 @@
 """members import: complimentary access, and imports of members with their progress
 
 Revision ID: 0017_members_import
-Revises: 0012_guest_checkout
+Revises: 0018_story_mail
 Create Date: 2026-12-03 07:40:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0017_members_import"
-down_revision = "0012_guest_checkout"
+down_revision = "0018_story_mail"
 branch_labels = None
 depends_on = None
 

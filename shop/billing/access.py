@@ -94,3 +94,18 @@ def paying_among(user_ids: list[int]) -> set[int]:
         return set()
     query = select(User.id).where(User.id.in_(user_ids), User.id.in_(paying_users_select()))
     return set(db.session.scalars(query))
+
+
+def full_readers_among(users: list, access: str) -> set[int]:
+    """Which of these readers may read an article of this access in full (``can_read``, in
+    one query for the lot)."""
+    if access == "public":
+        return {u.id for u in users}
+    paying = paying_among([u.id for u in users])
+    return {
+        u.id
+        for u in users
+        if u.id in paying
+        or getattr(u, "is_admin", False)
+        or (access == "members" and bool(u.is_confirmed))
+    }
