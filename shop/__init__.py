@@ -145,6 +145,7 @@ ADMIN_PAGES = (
     "shop.admin.audit_log",
     "shop.admin.dashboard",
     "shop.admin.gifts",
+    "shop.admin.members",
     "shop.admin.newsletters",
     "shop.admin.orders",
     "shop.admin.outbox",
@@ -172,11 +173,12 @@ def register_blueprints(app: Flask) -> None:
     from shop.cart import views as cart
     from shop.catalogue import views as catalogue
 
-    # Digests and newsletters register their content with the sending engine.
+    # Digests, newsletters and stories register their content with the sending engine.
     from shop.digests import content as _digest_content  # noqa: F401
     from shop.newsletters import message as _newsletter_content  # noqa: F401
     from shop.newsletters import views as newsletters
     from shop.readers import views as readers
+    from shop.stories import message as _story_content  # noqa: F401
 
     for module in ADMIN_PAGES:
         importlib.import_module(module)

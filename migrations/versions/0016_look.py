@@ -1,7 +1,7 @@
 """the look: each article's reading time, counted from its body
 
 Revision ID: 0016_look
-Revises: 0012_guest_checkout
+Revises: 0017_members_import
 Create Date: 2026-12-03 07:40:00.000000
 
 """
@@ -12,9 +12,11 @@ import re
 import sqlalchemy as sa
 from alembic import op
 
+from shop.articles import search_schema
+
 # revision identifiers, used by Alembic.
 revision = "0016_look"
-down_revision = "0012_guest_checkout"
+down_revision = "0017_members_import"
 branch_labels = None
 depends_on = None
 
@@ -31,6 +33,7 @@ def upgrade():
         batch_op.add_column(
             sa.Column("reading_minutes", sa.Integer(), server_default="1", nullable=False)
         )
+    search_schema.restore_after_rebuild(op.get_bind())
     articles = sa.table(
         "articles",
         sa.column("id", sa.Integer()),
@@ -50,3 +53,4 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.drop_column("reading_minutes")
+    search_schema.restore_after_rebuild(op.get_bind())

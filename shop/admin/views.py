@@ -9,6 +9,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from shop.admin.blueprint import bp
+from shop.articles import comments
 from shop.articles import services as articles
 from shop.articles.forms import ArticleForm, TagForm
 from shop.articles.models import Article, ArticleStatus, Comment, Tag
@@ -16,6 +17,7 @@ from shop.clock import format_moment
 from shop.extensions import db
 from shop.forms import ActionForm, require_action, show_error
 from shop.pagination import check_page_exists, page_arg
+from shop.stories import sending as stories
 from shop.urls import is_safe_next
 
 # --- articles ------------------------------------------------------------------------
@@ -50,19 +52,28 @@ def _form_input(form: ArticleForm) -> articles.ArticleInput:
         body_markdown=form.body_markdown.data or "",
         access=form.access.data or "public",
         tag_ids=list(form.tag_ids.data or []),
+        comments_from=form.comments_from.data or "members",
     )
 
 
 def _after_save(article: Article, form: ArticleForm):
     """Carry out the button the author pressed: save, preview, publish or schedule."""
     action = request.form.get("action", "save")
-    if action == "publish":
+    if action in ("publish", "publish_email"):
         at: datetime | None = form.publish_at.data
-        articles.publish_article(article, at)
+        emailing = action == "publish_email"
+        already = article.email_audience is not None
+        articles.publish_article(article, at, form.email_audience.data if emailing else None)
+        stories.queue_email(article)
         if article.status == ArticleStatus.SCHEDULED:
             flash(f"Scheduled for {format_moment(article.published_at)}.", "success")
         else:
             flash("Published.", "success")
+        if emailing and already:
+            flash("This story's email was sent or is on its way; it goes only once.", "info")
+        elif emailing:
+            when = "when it goes live" if article.status == ArticleStatus.SCHEDULED else "now"
+            flash(f"The story goes by email {when}.", "success")
     elif action == "preview":
         return redirect(url_for(".article_preview", article_id=article.id))
     else:
@@ -80,8 +91,8 @@ def article_new():
         except articles.ArticleError as error:
             show_error(form, error)
         else:
-            return _after_save(article, form)
-    return render_template("admin/article_form.html", form=form, article=None)
+            return _saved(article, form)
+    return _form_page(form, None)
 
 
 @bp.route("/articles/<int:article_id>", methods=["GET", "POST"])
@@ -96,9 +107,34 @@ def article_edit(article_id: int):
             db.session.rollback()
             show_error(form, error)
         else:
-            return _after_save(article, form)
+            return _saved(article, form)
+    return _form_page(form, article)
+
+
+def _saved(article: Article, form: ArticleForm):
+    """The pressed button carried out; a rule it broke said on the saved article's page."""
+    try:
+        return _after_save(article, form)
+    except articles.ArticleError as error:
+        db.session.rollback()
+        flash(f"Saved, but not published: {error}", "error")
+        return redirect(url_for(".article_edit", article_id=article.id))
+
+
+def _form_page(form: ArticleForm, article: Article | None):
+    """The editor, with what became of the story's email."""
+    email = sizes = None
+    if article is not None:
+        email = stories.email_state(article)
+        if email.status == "none":
+            sizes = stories.audience_sizes(article)
     return render_template(
-        "admin/article_form.html", form=form, article=article, action_form=ActionForm()
+        "admin/article_form.html",
+        form=form,
+        article=article,
+        action_form=ActionForm(),
+        email=email,
+        audience_sizes=sizes,
     )
 
 
@@ -106,7 +142,13 @@ def article_edit(article_id: int):
 def article_preview(article_id: int):
     """Show an article as readers will see it, published or not."""
     article = db.get_or_404(Article, article_id)
-    return render_template("articles/article.html", article=article, form=None, preview=True)
+    return render_template(
+        "articles/article.html",
+        article=article,
+        form=None,
+        preview=True,
+        talk=comments.conversation(article, None),
+    )
 
 
 @bp.route("/articles/<int:article_id>/unpublish", methods=["POST"])
@@ -232,4 +274,30 @@ def comment_delete(comment_id: int):
     require_action()
     articles.delete_comment(db.get_or_404(Comment, comment_id))
     flash("The comment is deleted.", "success")
+    return _back_to_comments()
+
+
+@bp.route("/comments/<int:comment_id>/approve", methods=["POST"])
+def comment_approve(comment_id: int):
+    """Show a held comment to everyone (a reply then mails its thread)."""
+    require_action()
+    try:
+        comments.approve_comment(db.get_or_404(Comment, comment_id))
+    except articles.ArticleError as error:
+        flash(str(error), "error")
+    else:
+        flash("The comment is approved and shown.", "success")
+    return _back_to_comments()
+
+
+@bp.route("/comments/<int:comment_id>/reject", methods=["POST"])
+def comment_reject(comment_id: int):
+    """Refuse a held comment: it is deleted, unseen by anyone but its author."""
+    require_action()
+    try:
+        comments.reject_comment(db.get_or_404(Comment, comment_id))
+    except articles.ArticleError as error:
+        flash(str(error), "error")
+    else:
+        flash("The comment is rejected and deleted.", "success")
     return _back_to_comments()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from shop.articles import services
+from shop.articles import comments, services
 from tests.factories import AdminFactory, TagFactory, UserFactory
 
 SCRIPT = "<script>alert(1)</script>"
@@ -80,7 +80,7 @@ def test_payloads_show_as_text_and_never_run(checked_page, app):
         ),
     )
     services.publish_article(article)
-    services.add_comment(article, UserFactory(), COMMENT)
+    comments.add_comment(article, UserFactory(), COMMENT)
     article_path = f"/articles/{article.slug}"
     tag_path = f"/tags/{second.slug}"
 
