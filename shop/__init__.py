@@ -145,6 +145,7 @@ ADMIN_PAGES = (
     "shop.admin.audit_log",
     "shop.admin.dashboard",
     "shop.admin.gifts",
+    "shop.admin.members",
     "shop.admin.newsletters",
     "shop.admin.orders",
     "shop.admin.outbox",
@@ -172,12 +173,13 @@ def register_blueprints(app: Flask) -> None:
     from shop.cart import views as cart
     from shop.catalogue import views as catalogue
 
-    # Digests and newsletters register their content with the sending engine.
+    # Digests, newsletters and stories register their content with the sending engine.
     from shop.digests import content as _digest_content  # noqa: F401
     from shop.media import views as media
     from shop.newsletters import message as _newsletter_content  # noqa: F401
     from shop.newsletters import views as newsletters
     from shop.readers import views as readers
+    from shop.stories import message as _story_content  # noqa: F401
 
     for module in ADMIN_PAGES:
         importlib.import_module(module)
@@ -287,6 +289,7 @@ def register_error_handlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     """Globals and filters the templates share."""
     from shop.articles.rendering import render_comment
+    from shop.clock import format_day, format_moment
 
     app.jinja_env.filters["comment_html"] = render_comment
 
@@ -295,13 +298,13 @@ def register_template_helpers(app: Flask) -> None:
         """The publication's name and address, for every template."""
         return {
             "publication": app.config["PUBLICATION_NAME"],
+            "publication_description": app.config["PUBLICATION_DESCRIPTION"],
             "site_url": app.config["SITE_URL"],
         }
 
-    @app.template_filter("date")
-    def format_date(value) -> str:
-        """A date as readers write it: 5 March 2026."""
-        return value.strftime("%-d %B %Y") if value else ""
+    # One way to write a date on every page and in every email.
+    app.jinja_env.filters["date"] = format_day
+    app.jinja_env.filters["datetime"] = format_moment
 
 
 # Forms may lead on to Stripe's hosted pages: Checkout and the customer portal.

@@ -1,7 +1,7 @@
 """pictures: uploaded images, their resized variants, and the pictures of articles and products
 
 Revision ID: 0015_pictures
-Revises: 0012_guest_checkout
+Revises: 0016_look
 Create Date: 2026-12-03 08:00:00.000000
 
 """
@@ -9,9 +9,11 @@ Create Date: 2026-12-03 08:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
+from shop.articles import search_schema
+
 # revision identifiers, used by Alembic.
 revision = "0015_pictures"
-down_revision = "0012_guest_checkout"
+down_revision = "0016_look"
 branch_labels = None
 depends_on = None
 
@@ -57,6 +59,7 @@ def upgrade():
                 batch_op.f(f"fk_{table}_image_id_images"), "images", ["image_id"], ["id"],
                 ondelete="SET NULL",
             )
+    search_schema.restore_after_rebuild(op.get_bind())
 
 
 def downgrade():
@@ -66,6 +69,7 @@ def downgrade():
             batch_op.drop_index(batch_op.f(f"ix_{table}_image_id"))
             batch_op.drop_column("image_alt")
             batch_op.drop_column("image_id")
+    search_schema.restore_after_rebuild(op.get_bind())
     with op.batch_alter_table("image_variants", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_image_variants_image_id"))
     op.drop_table("image_variants")

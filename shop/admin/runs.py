@@ -57,6 +57,7 @@ def run_detail(run_id: int):
         counts=service.counts(run),
         retryable=service.retryable_count(run.id),
         newsletter=service.newsletter_of(run),
+        story=service.story_of(run),
         deliveries=deliveries,
         status=status,
         query=query.strip(),

@@ -4,7 +4,9 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     DateTimeLocalField,
+    HiddenField,
     RadioField,
+    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -13,6 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from shop.articles.models import EMAIL_AUDIENCE_LABELS
 from shop.forms import row_id
 from shop.media.forms import PictureForm
 
@@ -20,6 +23,13 @@ ACCESS_CHOICES = [
     SelectChoice("public", "Everyone"),
     SelectChoice("members", "Members (any confirmed account)"),
     SelectChoice("paid", "Paying subscribers"),
+]
+
+
+COMMENTS_FROM_CHOICES = [
+    SelectChoice("members", "Members (any confirmed account)"),
+    SelectChoice("paying", "Paying subscribers"),
+    SelectChoice("off", "Nobody: comments are closed"),
 ]
 
 
@@ -38,6 +48,20 @@ class CommentForm(FlaskForm):
     display_name = StringField(
         "Your name (optional)",
         validators=[Optional(), Length(max=80, message="Keep your name under 80 characters.")],
+    )
+    # The comment a reply answers; checked by the rule, not here.
+    parent_id = HiddenField()
+
+
+class EditCommentForm(FlaskForm):
+    """Change the text of one's own recent comment."""
+
+    body = TextAreaField(
+        "Your comment",
+        validators=[
+            DataRequired(message="Write something before saving."),
+            Length(max=5000, message="Keep comments under 5,000 characters."),
+        ],
     )
 
 
@@ -58,10 +82,18 @@ class ArticleForm(PictureForm):
     body_markdown = TextAreaField("Body (Markdown)", validators=[Optional()])
     access = RadioField("Who can read it", choices=ACCESS_CHOICES, default="public")
     tag_ids = CheckboxListField("Tags", coerce=row_id, validate_choice=True)
+    comments_from = SelectField("Who may comment", choices=COMMENTS_FROM_CHOICES, default="members")
     publish_at = DateTimeLocalField(
         "Publish at (UTC, leave empty for now)",
         format="%Y-%m-%dT%H:%M",
         validators=[Optional()],
+    )
+    # Read only by "Publish and email"; the rule (and its message) is the service's.
+    email_audience = SelectField(
+        "Email it to",
+        choices=[SelectChoice(value, label) for value, label in EMAIL_AUDIENCE_LABELS.items()],
+        default="all",
+        validate_choice=False,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import nh3
 from markdown_it import MarkdownIt
@@ -88,6 +89,21 @@ def _stored_picture(match: re.Match[str], for_mail: bool) -> str:
     )
 
 
+def lead_markdown(source: str, blocks: int = 2) -> str:
+    """The first ``blocks`` top-level blocks of a Markdown body (paragraphs, headings,
+    lists...) as Markdown, and never all of them: a teaser that gives no story away."""
+    lines = (source or "").splitlines()
+    ends = [
+        token.map[1]
+        for token in _markdown.parse(source or "")
+        if token.level == 0 and token.map is not None and token.nesting in (0, 1)
+    ]
+    keep = min(blocks, len(ends) - 1)
+    if keep <= 0:
+        return ""
+    return "\n".join(lines[: ends[keep - 1]]).rstrip()
+
+
 _URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}'\""
 
@@ -108,3 +124,34 @@ def render_comment(text: str) -> Markup:
         pos = end
     out.append(str(escape(text[pos:])))
     return Markup("".join(out))  # noqa: S704  (every piece above is escaped)
+
+
+class _TextOnly(HTMLParser):
+    """Collects an HTML fragment's text, a space at each tag so words do not run together."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.parts.append(" ")
+
+
+# Control characters are the search snippets' markers; the text never holds them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_SPACES = re.compile(r"\s+")
+
+
+def plain_text(html: str) -> str:
+    """The words of rendered (sanitised) HTML, for the search index."""
+    parser = _TextOnly()
+    parser.feed(html or "")
+    parser.close()
+    text = _CONTROL.sub(" ", "".join(parser.parts))
+    return _SPACES.sub(" ", text).strip()

@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 from flask import current_app
 from werkzeug.datastructures import FileStorage
 
-from shop.forms import parse_row_id
+from shop.forms import BODY_LIMIT_SETTING, larger_body, parse_row_id
 from shop.media import services
 from shop.media.forms import PictureForm
 from shop.media.models import Image
 
+UPLOAD_SETTING = "MEDIA_MAX_BYTES"
 # Room for the form's other fields (the article's body, say) beside the file itself.
 FORM_ALLOWANCE = 1024 * 1024
 
@@ -20,21 +21,14 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 
 def accepts_upload(view: View) -> View:
-    """Mark a view as taking a picture: its body may be as large as MEDIA_MAX_BYTES allows."""
-    view.accepts_upload = True  # type: ignore[attr-defined]
-    return view
+    """Mark a view as taking a picture: an admin's body may be as large as MEDIA_MAX_BYTES
+    allows, with room for the other fields (shop/edge.py reads the mark)."""
+    return larger_body(UPLOAD_SETTING, extra=FORM_ALLOWANCE)(view)
 
 
 def is_upload_view(view: Callable[..., Any] | None) -> bool:
     """Whether a view takes pictures (``accepts_upload``)."""
-    return view is not None and bool(getattr(view, "accepts_upload", False))
-
-
-def body_limit(view: Callable[..., Any] | None) -> int | None:
-    """The body limit for a view that takes uploads; None for every other view."""
-    if not is_upload_view(view):
-        return None
-    return int(current_app.config["MEDIA_MAX_BYTES"]) + FORM_ALLOWANCE
+    return getattr(view, BODY_LIMIT_SETTING, None) == UPLOAD_SETTING
 
 
 def read_upload(upload: object) -> tuple[bytes, str] | None:

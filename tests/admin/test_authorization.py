@@ -20,6 +20,7 @@ from shop.clock import utcnow
 from shop.extensions import db
 from shop.mail import write_to_outbox
 from shop.media.services import store_upload
+from shop.members import importing
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
 from shop.sending.models import Delivery, Run
@@ -92,6 +93,7 @@ def real_ids(app, admin) -> dict[str, object]:
     )
     db.session.add(gift)
     db.session.commit()
+    member_import = importing.prepare(b"email,name,tags\nwalked@example.org,Walked,\n", "walk.csv")
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = "a@example.org", "b@example.org", "Hi"
     message.set_content("Hello")
@@ -111,6 +113,7 @@ def real_ids(app, admin) -> dict[str, object]:
         "payment_id": payment.id,
         "rate_id": rate.id,
         "gift_id": gift.id,
+        "import_id": member_import.id,
         "name": outbox_file.name,
     }
 

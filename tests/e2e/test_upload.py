@@ -67,7 +67,7 @@ def test_an_editor_adds_pictures_and_readers_see_them(checked_page, tmp_path):
     page.get_by_label("Picture", exact=True).set_input_files(
         files=[_file("harbour.jpg", pictures.jpeg(2400, 1600, colour=(30, 90, 160)))]
     )
-    site.submit("Publish")
+    site.submit("Publish only")
     # Refused for want of words, and nothing is lost: the text and the picture stay.
     alt = page.get_by_label("Describe the picture (alt text)")
     expect(alt).to_have_attribute("aria-invalid", "true")
@@ -77,7 +77,7 @@ def test_an_editor_adds_pictures_and_readers_see_them(checked_page, tmp_path):
     assert preview["natural"] > 0
 
     alt.fill("Fishing boats tied up in a harbour at dawn")
-    site.submit("Publish")
+    site.submit("Publish only")
     expect(page.get_by_role("status")).to_contain_text("Published.")
 
     # A picture for the body: uploaded in the background, its line put into the body.
