@@ -145,6 +145,7 @@ ADMIN_PAGES = (
     "shop.admin.audit_log",
     "shop.admin.dashboard",
     "shop.admin.gifts",
+    "shop.admin.members",
     "shop.admin.newsletters",
     "shop.admin.orders",
     "shop.admin.outbox",
@@ -172,17 +173,20 @@ def register_blueprints(app: Flask) -> None:
     from shop.cart import views as cart
     from shop.catalogue import views as catalogue
 
-    # Digests and newsletters register their content with the sending engine.
+    # Digests, newsletters and stories register their content with the sending engine.
     from shop.digests import content as _digest_content  # noqa: F401
+    from shop.media import views as media
     from shop.newsletters import message as _newsletter_content  # noqa: F401
     from shop.newsletters import views as newsletters
     from shop.readers import views as readers
     from shop.sending import views as tracking
+    from shop.stories import message as _story_content  # noqa: F401
 
     for module in ADMIN_PAGES:
         importlib.import_module(module)
     for feature in (
         health,
+        media,
         accounts,
         articles,
         catalogue,
@@ -225,12 +229,19 @@ def database_errors() -> tuple[type[Exception], ...]:
 
 def register_error_handlers(app: Flask) -> None:
     """Errors render in the site's look (JSON for /healthz clients)."""
+    from shop.media.uploads import is_upload_view
 
     def render_error(code: int, message: str | None = None):
         title = ERROR_TITLES.get(code, "Error")
         return render_template("errors/error.html", code=code, title=title, message=message), code
 
     def too_large_message() -> str:
+        if is_upload_view(app.view_functions.get(request.endpoint or "")):
+            most = app.config["MEDIA_MAX_BYTES"] / (1024 * 1024)
+            return (
+                f"That picture is too large: pictures may be up to {most:g} MB. Nothing was "
+                "saved; go back, choose a smaller picture and send the form again."
+            )
         limit = app.config.get("MAX_CONTENT_LENGTH") or 0
         size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit:,} bytes"
         return f"That request was larger than this site accepts ({size}). Nothing was saved."
@@ -280,6 +291,7 @@ def register_error_handlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     """Globals and filters the templates share."""
     from shop.articles.rendering import render_comment
+    from shop.clock import format_day, format_moment
 
     app.jinja_env.filters["comment_html"] = render_comment
 
@@ -288,13 +300,13 @@ def register_template_helpers(app: Flask) -> None:
         """The publication's name and address, for every template."""
         return {
             "publication": app.config["PUBLICATION_NAME"],
+            "publication_description": app.config["PUBLICATION_DESCRIPTION"],
             "site_url": app.config["SITE_URL"],
         }
 
-    @app.template_filter("date")
-    def format_date(value) -> str:
-        """A date as readers write it: 5 March 2026."""
-        return value.strftime("%-d %B %Y") if value else ""
+    # One way to write a date on every page and in every email.
+    app.jinja_env.filters["date"] = format_day
+    app.jinja_env.filters["datetime"] = format_moment
 
 
 # Forms may lead on to Stripe's hosted pages: Checkout and the customer portal.

@@ -1,7 +1,9 @@
-"""Flask commands: create-admin and demo."""
+"""Flask commands: create-admin, demo, stripe, digest, tick, dkim-record and members."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -10,6 +12,7 @@ from sqlalchemy import select
 
 from shop import clock, scheduler
 from shop.accounts import services as accounts
+from shop.admin.exports import csv_chunks
 from shop.articles.models import Article
 from shop.background import broker_configured
 from shop.billing import gateway
@@ -19,6 +22,8 @@ from shop.digests import runs as digest
 from shop.errors import RuleError
 from shop.extensions import db
 from shop.mail.dkim import configured_signer
+from shop.members import exporting, formats, importing
+from shop.members.rules import Action
 from shop.sending import dispatch as jobs
 
 if TYPE_CHECKING:
@@ -34,6 +39,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(digest_group)
     app.cli.add_command(tick_command)
     app.cli.add_command(dkim_record_command)
+    app.cli.add_command(members_group)
 
 
 @click.command("create-admin")
@@ -73,7 +79,8 @@ def demo_command(admin_email: str) -> None:
         f"Demo content added: {result.articles_created} articles, {result.tags_created} tags, "
         f"{result.comments_created} comments, {result.products_created} products, "
         f"{result.history_readers} demo readers with six months of history, "
-        f"{result.posted_orders} posted orders and {result.gifts} gifts."
+        f"{result.posted_orders} posted orders, {result.gifts} gifts and "
+        f"{result.pictures} pictures (drawn here)."
     )
 
 
@@ -247,3 +254,100 @@ def dkim_record_command() -> None:
         click.echo("No DKIM key is set: set DKIM_PRIVATE_KEY_FILE, DKIM_DOMAIN and DKIM_SELECTOR.")
         raise click.exceptions.Exit(1)
     click.echo(f'{signer.dns_name()}. IN TXT "{signer.dns_record()}"')
+
+
+# --- members ---------------------------------------------------------------------------
+
+SHOWN_LINES = 50  # lines of the report the command prints, unless --all-lines
+
+
+@click.group("members")
+def members_group() -> None:
+    """Import and export members."""
+
+
+def _show_mapping(mapping: formats.Mapping) -> None:
+    click.echo(f"Format: {mapping.format_name}")
+    for column, field in mapping.table():
+        click.echo(f"  {column} -> {field}" if field else f"  {column}: ignored")
+
+
+def _show_lines(outcomes: list[dict], limit: int) -> None:
+    for o in outcomes[:limit]:
+        reasons = "; ".join(o["reasons"])
+        click.echo(
+            f"  line {o['line']}: {o['action']} {o['email']}" + (f" ({reasons})" if reasons else "")
+        )
+    if len(outcomes) > limit:
+        click.echo(f"  ... and {len(outcomes) - limit} more lines")
+
+
+@members_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what each line would do; change nothing.")
+@click.option(
+    "--format", "wanted", type=click.Choice(formats.FORMAT_CHOICES), default=formats.AUTO,
+    show_default=True, help="What exported the file (told from its header when auto).",
+)  # fmt: skip
+@click.option(
+    "--status", type=click.Choice(formats.MAILCHIMP_STATUSES), default=None,
+    help="A Mailchimp file's status when it has no status column (Mailchimp exports "
+    "subscribed, unsubscribed and cleaned members as separate files).",
+)  # fmt: skip
+@click.option("--all-lines", is_flag=True, help="Show every line, not the first 50.")
+def import_command(file: Path, dry_run: bool, wanted: str, status: str | None, all_lines: bool):
+    """Import members from a Ghost, Substack, Mailchimp or plain CSV file."""
+    limit = sys.maxsize if all_lines else SHOWN_LINES
+    try:
+        item = importing.prepare(file.read_bytes(), file.name, wanted, status, keep=not dry_run)
+        if dry_run:
+            result = importing.dry_run(item)
+            _show_mapping(result.mapping)
+            _show_lines([o.as_dict() for o in result.outcomes], limit)
+            c = result.counts
+            click.echo(
+                f"Dry run: {c[Action.CREATE]} would be created, {c[Action.UPDATE]} updated, "
+                f"{c[Action.SKIP]} skipped. Nothing was changed."
+            )
+            return
+        mapping, _ = formats.read(item.content, item.format)
+        _show_mapping(mapping)
+        if item.done_rows:
+            click.echo(f"Going on from line {item.done_rows + 2} (import {item.id}).")
+        with click.progressbar(length=item.total, label="Importing") as bar:
+            item = importing.run_import(item.id, progress=bar.update)
+    except RuleError as error:
+        raise click.ClickException(str(error)) from error
+    except Exception as error:
+        current_app.logger.exception("members import %s stopped", file)
+        raise click.ClickException(
+            f"The import stopped: {type(error).__name__}: {error}. The chunks before it are "
+            "saved; run this command again to go on."
+        ) from error
+    _show_lines(importing.report(item), limit)
+    click.echo(
+        f"Imported {item.filename}: {item.created} created, {item.updated} updated, "
+        f"{item.skipped} skipped."
+    )
+
+
+@members_group.command("export")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write to this file (standard output when left out).",
+)  # fmt: skip
+def export_command(fmt: str, output: Path | None) -> None:
+    """Export every member in the columns `members import` reads."""
+    header = exporting.EXPORT_COLUMNS
+    chunks = exporting.json_chunks() if fmt == "json" else csv_chunks(header, exporting.csv_rows())
+    if output is None:
+        for chunk in chunks:
+            click.echo(chunk, nl=False)
+        return
+    with output.open("w", encoding="utf-8", newline="") as out:
+        for chunk in chunks:
+            out.write(chunk)
+    click.echo(f"Members written to {output}.", err=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_date, format_time
 from flask import current_app
 
 from shop.errors import RuleError
@@ -14,6 +15,25 @@ from shop.errors import RuleError
 def utcnow() -> datetime:
     """Return the current time as naive UTC, the form every column stores."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+# Dates as the site's English pages write them, with Babel (as shop/money.py shows money):
+# "5 March 2026" and "5 March 2026, 14:05 UTC". Columns hold UTC, and so does the clock shown.
+LOCALE = "en"
+DAY_PATTERN = "d MMMM y"
+TIME_PATTERN = "HH:mm"
+
+
+def format_day(value: date | datetime | None) -> str:
+    """A day as readers write it: 5 March 2026; None -> ""."""
+    return format_date(value, DAY_PATTERN, locale=LOCALE) if value else ""
+
+
+def format_moment(value: datetime | None) -> str:
+    """A naive-UTC moment to the minute: 5 March 2026, 14:05 UTC; None -> ""."""
+    if not value:
+        return ""
+    return f"{format_day(value)}, {format_time(value, TIME_PATTERN, locale=LOCALE)} UTC"
 
 
 def zone() -> ZoneInfo:

@@ -15,6 +15,8 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 DEFAULT_PORT = 5000
 # Where posted items go unless SHIPPING_COUNTRIES says otherwise.
 DEFAULT_SHIPPING_COUNTRIES = "US,CA,GB,IE,AU,NZ"
+# The masthead's line under the name, until PUBLICATION_DESCRIPTION says what this one is.
+DEFAULT_DESCRIPTION = "Independent reporting, tagged by topic, with digests you choose."
 # Codes Stripe Checkout does not take in shipping_address_collection.allowed_countries.
 STRIPE_UNSHIPPABLE = frozenset(
     ["AS", "CX", "CC", "CU", "HM", "IR", "KP", "MH", "FM", "NF", "MP", "PW", "SY", "UM", "VI"]
@@ -100,6 +102,35 @@ def dev_secret_key(instance_path: str) -> str:
     return key
 
 
+def media_settings(instance_path: str, environ: dict[str, str]) -> dict[str, Any]:
+    """Where pictures are stored and how large an upload may be (shop/media)."""
+    env = environ.get
+    kind = (env("MEDIA_STORAGE") or "local").strip().lower()
+    if kind not in ("local", "s3"):
+        raise ConfigError(f"MEDIA_STORAGE must be local or s3, got {kind!r}")
+    bucket = env("MEDIA_S3_BUCKET") or ""
+    if kind == "s3" and not bucket:
+        raise ConfigError("MEDIA_STORAGE=s3 needs MEDIA_S3_BUCKET, the bucket to store in.")
+    max_bytes = _int("MEDIA_MAX_BYTES", env("MEDIA_MAX_BYTES"), 10 * 1024 * 1024)
+    max_pixels = _int("MEDIA_MAX_PIXELS", env("MEDIA_MAX_PIXELS"), 40_000_000)
+    if max_bytes < 1 or max_pixels < 1:
+        raise ConfigError("MEDIA_MAX_BYTES and MEDIA_MAX_PIXELS must be above 0.")
+    return {
+        "MEDIA_STORAGE": kind,
+        "MEDIA_DIR": env("MEDIA_DIR") or str(Path(instance_path) / "media"),
+        # The largest upload accepted, and the most pixels one may decode to.
+        "MEDIA_MAX_BYTES": max_bytes,
+        "MEDIA_MAX_PIXELS": max_pixels,
+        "MEDIA_S3_BUCKET": bucket,
+        "MEDIA_S3_ENDPOINT_URL": env("MEDIA_S3_ENDPOINT_URL") or "",
+        "MEDIA_S3_REGION": env("MEDIA_S3_REGION") or "",
+        "MEDIA_S3_ACCESS_KEY_ID": env("MEDIA_S3_ACCESS_KEY_ID") or "",
+        "MEDIA_S3_SECRET_ACCESS_KEY": env("MEDIA_S3_SECRET_ACCESS_KEY") or "",
+        # Where browsers fetch the bucket's files (a CDN or the bucket's own address).
+        "MEDIA_PUBLIC_URL": (env("MEDIA_PUBLIC_URL") or "").rstrip("/"),
+    }
+
+
 def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment."""
     if environ is None:
@@ -113,12 +144,14 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
     # Over https, cookies must never travel in the clear.
     secure_cookies = site_url.startswith("https://")
     max_body = _int("MAX_CONTENT_LENGTH", env("MAX_CONTENT_LENGTH"), 1024 * 1024)
+    media = media_settings(instance_path, environ)
     return {
         "SECRET_KEY": env("SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SITE_URL": site_url,
         "PUBLICATION_NAME": env("PUBLICATION_NAME") or "Broadsheet",
+        "PUBLICATION_DESCRIPTION": env("PUBLICATION_DESCRIPTION") or DEFAULT_DESCRIPTION,
         "MAIL_SERVER": mail_server,
         "MAIL_PORT": _int("MAIL_PORT", env("MAIL_PORT"), 25),
         "MAIL_USE_TLS": _bool(env("MAIL_USE_TLS")),
@@ -148,6 +181,13 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         # Mailgun's webhook signing key: with it, POST /webhooks/mail/mailgun takes its
         # bounce and complaint reports; without it that URL is a 404.
         "MAILGUN_WEBHOOK_SIGNING_KEY": env("MAILGUN_WEBHOOK_SIGNING_KEY") or "",
+        # The other providers' webhooks, each a 404 until set (docs/deploy.md): the SNS
+        # topic(s) SES publishes to (comma-separated ARNs), the basic credentials put in
+        # Postmark's webhook URL, SendGrid's signed-webhook verification key.
+        "SES_SNS_TOPIC_ARN": env("SES_SNS_TOPIC_ARN") or "",
+        "POSTMARK_WEBHOOK_USERNAME": env("POSTMARK_WEBHOOK_USERNAME") or "",
+        "POSTMARK_WEBHOOK_PASSWORD": env("POSTMARK_WEBHOOK_PASSWORD") or "",
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": env("SENDGRID_WEBHOOK_PUBLIC_KEY") or "",
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY") or "",
         "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY") or "",
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET") or "",
@@ -194,6 +234,10 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "SIGN_IN_LINK_MINUTES": _int("SIGN_IN_LINK_MINUTES", env("SIGN_IN_LINK_MINUTES"), 15),
         "EMAIL_CHANGE_RATE_LIMIT": env("EMAIL_CHANGE_RATE_LIMIT") or "5 per hour",
         "COMMENT_RATE_LIMIT": env("COMMENT_RATE_LIMIT") or "5 per minute",
+        # Minutes a reader may edit or delete their own comment after posting it.
+        "COMMENT_EDIT_MINUTES": _int("COMMENT_EDIT_MINUTES", env("COMMENT_EDIT_MINUTES"), 15),
+        # A commenter with no approved comment yet waits for a moderator (off by default).
+        "COMMENTS_HOLD_NEW_COMMENTERS": _bool(env("COMMENTS_HOLD_NEW_COMMENTERS")),
         "PROXY_HOPS": _int("PROXY_HOPS", env("PROXY_HOPS"), 0),
         # Werkzeug's method for new password hashes; the test suite sets a cheap one.
         "PASSWORD_HASH_METHOD": env("PASSWORD_HASH_METHOD") or "scrypt",
@@ -202,6 +246,12 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "MAX_CONTENT_LENGTH": max_body,
         "MAX_FORM_MEMORY_SIZE": max_body,
         "MAX_FORM_PARTS": _int("MAX_FORM_PARTS", env("MAX_FORM_PARTS"), 1000),
+        # The back office's members import takes a larger upload (only that route), and
+        # writes this many rows per transaction.
+        "MEMBER_IMPORT_MAX_BYTES": _int(
+            "MEMBER_IMPORT_MAX_BYTES", env("MEMBER_IMPORT_MAX_BYTES"), 20 * 1024 * 1024
+        ),
+        "MEMBER_IMPORT_CHUNK": _int("MEMBER_IMPORT_CHUNK", env("MEMBER_IMPORT_CHUNK"), 500),
         # Empty: derived from SECRET_KEY (shop/install.py). Keys sent to Stripe and
         # Message-IDs carry it, so two installs never share one.
         "INSTALL_ID": env("INSTALL_ID") or "",
@@ -212,6 +262,7 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
             "CONFIRM_TOKEN_MAX_AGE", env("CONFIRM_TOKEN_MAX_AGE"), 7 * 24 * 3600
         ),
         "RESET_TOKEN_MAX_AGE": _int("RESET_TOKEN_MAX_AGE", env("RESET_TOKEN_MAX_AGE"), 3600),
+        **media,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_SECURE": secure_cookies,

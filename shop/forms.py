@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import abort
 from flask_wtf import FlaskForm
@@ -10,10 +12,30 @@ from wtforms import IntegerField
 
 from shop.errors import RuleError
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 MAX_ROW_ID = 2**31 - 1  # the largest value of a 32-bit INTEGER column
 
 # ASCII digits only: int() also takes "٣", "1_000", " 7 " and "+7", and float() "1e9999".
 _INTEGER = re.compile(r"-?[0-9]{1,10}")
+
+
+# The attribute on a view that names the setting of its larger body limit (edge.py reads it).
+BODY_LIMIT_SETTING = "body_limit_setting"
+BODY_LIMIT_EXTRA = "body_limit_extra"
+
+
+def larger_body(setting: str, extra: int = 0) -> Callable[[F], F]:
+    """Let one back-office view take a body up to the named setting's bytes (and ``extra``
+    for the form's other fields), past MAX_CONTENT_LENGTH (an upload), from an admin; every
+    other route keeps the small limit."""
+
+    def mark(view: F) -> F:
+        setattr(view, BODY_LIMIT_SETTING, setting)
+        setattr(view, BODY_LIMIT_EXTRA, extra)
+        return view
+
+    return mark
 
 
 class ActionForm(FlaskForm):

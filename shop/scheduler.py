@@ -1,7 +1,8 @@
 """All time-based work, as ``flask tick`` and the Celery beat run it every minute.
 
-Due digests, instant notices, scheduled newsletters, resumed runs, expired checkouts and
-stale carts: each is a step of its own, so one that fails never stops the others.
+Due digests, stories emailed on publishing, instant notices, scheduled newsletters, resumed
+runs, expired checkouts and stale carts: each is a step of its own, so one that fails never
+stops the others.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from shop.cart.services import delete_stale_carts
 from shop.clock import utcnow
 from shop.digests.runs import DIGEST_FREQUENCIES, due_instant_articles, instant, run_digest
 from shop.extensions import db
+from shop.members import importing
 from shop.newsletters import sending as newsletters
 from shop.sending.dispatch import resume_run
 from shop.sending.models import Run, RunKind
+from shop.stories import sending as stories
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ class TickResult:
 
     digests: dict[str, int] = field(default_factory=dict)
     instant: int = 0
+    stories: int = 0
     newsletters: int = 0
     checkouts_released: int = 0
     carts_expired: int = 0
@@ -96,6 +100,8 @@ def tick(now: datetime | None = None) -> TickResult:
                 run_of=_run_id(RunKind.DIGEST, clock.period(frequency, day)),
             )
             result.digests[frequency] = outcome.summary.sent if outcome else 0
+    # Stories emailed on publishing first: their readers are then left out of the notices.
+    result.stories = steps.run("stories to email", lambda: stories.send_due(now)) or 0
     due = steps.run("finding due instant notices", lambda: due_instant_articles(now)) or []
     for article_id in [a.id for a in due]:
         summary = steps.run(
@@ -131,6 +137,7 @@ def tick(now: datetime | None = None) -> TickResult:
     steps.run("reminding gift readers", lambda: gifts.send_reminders(now))
     steps.run("expiring unredeemed gifts", lambda: gifts.expire_unredeemed(now))
     steps.run("forgetting old mailed links", lambda: links.delete_old_links(now))
+    steps.run("forgetting unimported member files", lambda: importing.forget_unimported(now))
     # Anonymous carts whose cookie has run out can never be reached again.
     result.carts_expired = (
         steps.run("expiring stale carts", lambda: delete_stale_carts(now=now)) or 0

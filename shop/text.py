@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 
@@ -29,3 +30,13 @@ def unique_slug(model, base: str, exclude_id: int | None = None) -> str:
             return candidate
         candidate = f"{base}-{n}"
         n += 1
+
+
+# A steady adult reading pace for prose on a screen, in words a minute.
+WORDS_PER_MINUTE = 230
+
+
+def reading_minutes(text: str) -> int:
+    """Minutes a reader needs for ``text`` at 230 words a minute, rounded up; at least 1."""
+    words = len(re.findall(r"\w+", text or ""))
+    return max(1, math.ceil(words / WORDS_PER_MINUTE))

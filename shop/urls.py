@@ -11,6 +11,8 @@ from flask import current_app
 MAX_NEXT_LENGTH = 2048
 # What browsers remove from a URL before they resolve it (WHATWG URL standard).
 _STRIPPED_BY_BROWSERS = re.compile(r"[\t\n\r]")
+# A link or an image on this site, as rendered HTML writes it: href="/x", src="/x".
+_RELATIVE_LINK = re.compile(r'(href|src)="/(?!/)')
 
 
 def external_url(endpoint: str, **values: object) -> str:
@@ -20,6 +22,12 @@ def external_url(endpoint: str, **values: object) -> str:
         base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http"
     )
     return adapter.build(endpoint, values, force_external=True)
+
+
+def absolute_links(html: str) -> str:
+    """Make the site's own links and images absolute: in a mail client "/x" leads nowhere."""
+    base = current_app.config["SITE_URL"].rstrip("/")
+    return _RELATIVE_LINK.sub(lambda m: f'{m.group(1)}="{base}/', html)
 
 
 def _stays_on_site(path: str) -> bool:

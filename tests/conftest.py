@@ -100,6 +100,7 @@ def make_config(database_url: str, smtp_sink, instance_dir, **extra) -> dict:
         "MAIL_SUPPRESS_SEND": False,
         "MAIL_DEFAULT_SENDER": "Broadsheet <news@localhost>",
         "MAIL_OUTBOX_DIR": str(instance_dir / "outbox"),
+        "MEDIA_DIR": str(instance_dir / "media"),
         "RATELIMIT_STORAGE_URI": "memory://",
         # The limiter is one object for every app: a test that turns it off must not
         # leave it off for the tests after it.

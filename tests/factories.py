@@ -146,3 +146,20 @@ def make_product(
     PriceFactory(product=product, amount=amount, currency=currency, interval=interval)
     db.session.refresh(product)
     return product
+
+
+from shop.billing.models import Subscription  # noqa: E402
+
+
+def make_paying(user: User, days: int = 20) -> Subscription:
+    """An active subscription for the reader, as Stripe's webhooks would have mirrored it."""
+    subscription = Subscription(
+        user_id=user.id,
+        stripe_subscription_id=f"sub_{user.id}",
+        stripe_customer_id=f"cus_{user.id}",
+        status="active",
+        current_period_end=utcnow() + timedelta(days=days),
+    )
+    db.session.add(subscription)
+    db.session.commit()
+    return subscription

@@ -10,12 +10,13 @@ from shop.accounts.models import User
 from shop.articles.models import Article, Comment, Tag
 from shop.catalogue.models import Price, Product
 from shop.extensions import db
+from shop.media.models import Image
 
 
 def _counts() -> tuple[int, ...]:
     return tuple(
         db.session.scalar(select(func.count()).select_from(model))
-        for model in (User, Article, Tag, Comment, Product, Price)
+        for model in (User, Article, Tag, Comment, Product, Price, Image)
     )
 
 
@@ -25,7 +26,7 @@ def test_demo_loads_a_publication_and_running_it_twice_changes_nothing(runner, c
     password = re.search(r"password: (\S+)", first.output).group(1)
     assert len(password) >= 12
 
-    users, articles, tags, comments, _, _ = _counts()
+    users, articles, tags, comments, _, _, _ = _counts()
     assert articles >= 12 and tags >= 8 and comments >= 3
     plans = db.session.scalars(select(Product).where(Product.kind == "plan")).all()
     assert sorted(p.price.interval for p in plans) == ["month", "year"]
@@ -58,7 +59,20 @@ def test_demo_loads_a_publication_and_running_it_twice_changes_nothing(runner, c
     assert len(shipments) == 4 and all(s.line1 and s.country for s in shipments)
     assert sum(s.shipped_at is not None for s in shipments) == 2
     assert sorted(g.status for g in db.session.scalars(select(Gift))) == ["redeemed", "scheduled"]
-    assert "4 posted orders and 2 gifts." in first.output
+    assert "4 posted orders, 2 gifts and 18 pictures (drawn here)." in first.output
+
+    # Every story and product has a picture drawn for it, stored in every width and format.
+    pictured = [*db.session.scalars(select(Article)), *db.session.scalars(select(Product))]
+    assert len(pictured) == 18
+    for row in pictured:
+        assert row.image is not None and row.image_alt.startswith("An illustration of ")
+        assert sorted((v.format, v.width) for v in row.image.variants) == [
+            ("jpeg", 480), ("jpeg", 960), ("jpeg", 1600),
+            ("webp", 480), ("webp", 960), ("webp", 1600),
+        ]  # fmt: skip
+    assert len({row.image.content_hash for row in pictured}) == 18
+    served = client.get(f"/media/{pictured[0].image.variants[0].name}")
+    assert served.status_code == 200 and served.mimetype.startswith("image/")
 
     before = _counts()
     second = runner.invoke(args=["demo"])
@@ -80,6 +94,7 @@ def test_demo_loads_a_publication_and_running_it_twice_changes_nothing(runner, c
         select(Article.title).order_by(Article.published_at.desc()).limit(1)
     )
     assert first_title.replace("'", "&#39;") in html
+    assert 'fetchpriority="high"' in html and html.count('<source type="image/webp"') >= 10
 
 
 def test_each_demo_run_generates_a_different_password(runner, app):

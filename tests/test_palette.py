@@ -62,3 +62,27 @@ def test_the_charts_draw_in_the_palette_colours():
     known |= {palette.AXIS.lower(), palette.WHITE.lower()}
     assert colours and colours <= known
     assert palette.SERIES[0] in svg and palette.SERIES[1] in svg
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_and_its_background_meet_wcag_aa_in_both_schemes(scheme):
+    colours = palette.CSS_PROPERTIES if scheme == "light" else palette.DARK_CSS_PROPERTIES
+    weak = [
+        (fg, bg, round(palette.contrast(colours[fg], colours[bg]), 2))
+        for fg, bg, needed in palette.CONTRAST_PAIRS
+        if palette.contrast(colours[fg], colours[bg]) < needed
+    ]
+    assert weak == []
+
+
+def test_the_dark_scheme_names_every_colour_the_light_one_does():
+    assert palette.DARK_CSS_PROPERTIES.keys() == palette.CSS_PROPERTIES.keys()
+    block = palette.css_block()
+    assert "color-scheme: light dark;" in block
+    assert "@media (prefers-color-scheme: dark)" in block
+    assert f"--paper: {palette.DARK_CSS_PROPERTIES['paper']};" in block
+
+
+def test_contrast_is_measured_as_wcag_does():
+    assert round(palette.contrast("#000000", "#ffffff"), 1) == 21.0
+    assert round(palette.contrast("#767676", "#ffffff"), 2) == 4.54

@@ -1,7 +1,7 @@
 """tracking: links mailed per run, and each delivery's opens, clicks, unsubscribes, complaints
 
 Revision ID: 0019_tracking
-Revises: 0012_guest_checkout
+Revises: 0015_pictures
 Create Date: 2026-12-03 08:00:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0019_tracking"
-down_revision = "0012_guest_checkout"
+down_revision = "0015_pictures"
 branch_labels = None
 depends_on = None
 

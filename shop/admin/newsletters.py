@@ -163,7 +163,10 @@ def newsletter_schedule(newsletter_id: int):
             audit.note(
                 f"Scheduled newsletter “{newsletter.subject}”", send_at=f"{when:%Y-%m-%d %H:%M %Z}"
             )
-            flash(f"Scheduled for {when:%d %b %Y %H:%M} ({clock.zone().key}).", "success")
+            flash(
+                f"Scheduled for {clock.format_day(when)}, {when:%H:%M} ({clock.zone().key}).",
+                "success",
+            )
     return redirect(url_for(".newsletter_edit", newsletter_id=newsletter.id))
 
 

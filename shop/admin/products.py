@@ -10,9 +10,10 @@ from shop.catalogue import admin as catalogue_admin
 from shop.catalogue import services as catalogue
 from shop.catalogue.forms import ProductForm
 from shop.catalogue.models import Product
-from shop.catalogue.services import CatalogueError
+from shop.errors import RuleError
 from shop.extensions import db
 from shop.forms import show_error
+from shop.media.uploads import accepts_upload, form_picture, shown_picture
 
 SYNC_HINT = "Run `flask --app wsgi stripe sync` later."
 
@@ -24,8 +25,10 @@ def _product_or_404(product_id: int) -> Product:
     return product
 
 
-def _form_input(form: ProductForm) -> catalogue_admin.ProductInput:
-    """The form as the service's input; the price is read into minor units here."""
+def _form_input(form: ProductForm, product: Product | None = None) -> catalogue_admin.ProductInput:
+    """The form as the service's input; the price is read into minor units here, and an
+    uploaded picture stored (MediaError if refused)."""
+    image_id = form_picture(form, product.image_id if product else None)
     return catalogue_admin.ProductInput(
         name=form.name.data or "",
         description=form.description.data or "",
@@ -36,6 +39,8 @@ def _form_input(form: ProductForm) -> catalogue_admin.ProductInput:
         interval=form.interval.data or None,
         needs_shipping=bool(form.needs_shipping.data),
         trial_days=form.trial_days.data,
+        image_id=image_id,
+        image_alt=form.image_alt.data or "",
     )
 
 
@@ -67,21 +72,26 @@ def products_list():
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
+@accepts_upload
 def product_new():
     """Add a plan or a one-off item."""
     form = ProductForm()
     if form.validate_on_submit():
         try:
             product = catalogue_admin.save_product(_form_input(form))
-        except CatalogueError as error:
+        except RuleError as error:
+            db.session.rollback()
             show_error(form, error)
         else:
             _push(product)
             return redirect(url_for(".product_edit", product_id=product.id))
-    return render_template("admin/product_form.html", form=form, product=None)
+    return render_template(
+        "admin/product_form.html", form=form, product=None, picture=shown_picture(form, None)
+    )
 
 
 @bp.route("/products/<int:product_id>", methods=["GET", "POST"])
+@accepts_upload
 def product_edit(product_id: int):
     """Edit a product; a new amount or interval makes a new price."""
     product = _product_or_404(product_id)
@@ -91,11 +101,16 @@ def product_edit(product_id: int):
         form.interval.data = product.price.interval or ""
     if form.validate_on_submit():
         try:
-            catalogue_admin.save_product(_form_input(form), product)
-        except CatalogueError as error:
+            catalogue_admin.save_product(_form_input(form, product), product)
+        except RuleError as error:
             db.session.rollback()
             show_error(form, error)
         else:
             _push(product)
             return redirect(url_for(".product_edit", product_id=product_id))
-    return render_template("admin/product_form.html", form=form, product=product)
+    return render_template(
+        "admin/product_form.html",
+        form=form,
+        product=product,
+        picture=shown_picture(form, product.image),
+    )

@@ -61,6 +61,7 @@ def run_detail(run_id: int):
         links=engagement.link_clicks(run.id),
         retryable=service.retryable_count(run.id),
         newsletter=service.newsletter_of(run),
+        story=service.story_of(run),
         deliveries=deliveries,
         status=status,
         query=query.strip(),

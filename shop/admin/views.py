@@ -9,12 +9,18 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from shop.admin.blueprint import bp
+from shop.articles import comments
 from shop.articles import services as articles
-from shop.articles.forms import ArticleForm, TagForm
+from shop.articles.forms import ArticleForm, BodyPictureForm, TagForm
 from shop.articles.models import Article, ArticleStatus, Comment, Tag
+from shop.clock import format_moment
+from shop.errors import RuleError
 from shop.extensions import db
 from shop.forms import ActionForm, require_action, show_error
+from shop.media import services as media
+from shop.media.uploads import accepts_upload, form_picture, read_upload, shown_picture
 from shop.pagination import check_page_exists, page_arg
+from shop.stories import sending as stories
 from shop.urls import is_safe_next
 
 # --- articles ------------------------------------------------------------------------
@@ -42,26 +48,39 @@ def _article_form(article: Article | None = None) -> ArticleForm:
     return form
 
 
-def _form_input(form: ArticleForm) -> articles.ArticleInput:
+def _form_input(form: ArticleForm, article: Article | None = None) -> articles.ArticleInput:
+    """What the author sent; an uploaded picture is stored first (MediaError if refused)."""
+    image_id = form_picture(form, article.image_id if article else None)
     return articles.ArticleInput(
         title=form.title.data or "",
         summary=form.summary.data or "",
         body_markdown=form.body_markdown.data or "",
         access=form.access.data or "public",
         tag_ids=list(form.tag_ids.data or []),
+        comments_from=form.comments_from.data or "members",
+        image_id=image_id,
+        image_alt=form.image_alt.data or "",
     )
 
 
 def _after_save(article: Article, form: ArticleForm):
     """Carry out the button the author pressed: save, preview, publish or schedule."""
     action = request.form.get("action", "save")
-    if action == "publish":
+    if action in ("publish", "publish_email"):
         at: datetime | None = form.publish_at.data
-        articles.publish_article(article, at)
+        emailing = action == "publish_email"
+        already = article.email_audience is not None
+        articles.publish_article(article, at, form.email_audience.data if emailing else None)
+        stories.queue_email(article)
         if article.status == ArticleStatus.SCHEDULED:
-            flash(f"Scheduled for {article.published_at:%d %b %Y %H:%M} UTC.", "success")
+            flash(f"Scheduled for {format_moment(article.published_at)}.", "success")
         else:
             flash("Published.", "success")
+        if emailing and already:
+            flash("This story's email was sent or is on its way; it goes only once.", "info")
+        elif emailing:
+            when = "when it goes live" if article.status == ArticleStatus.SCHEDULED else "now"
+            flash(f"The story goes by email {when}.", "success")
     elif action == "preview":
         return redirect(url_for(".article_preview", article_id=article.id))
     else:
@@ -70,42 +89,99 @@ def _after_save(article: Article, form: ArticleForm):
 
 
 @bp.route("/articles/new", methods=["GET", "POST"])
+@accepts_upload
 def article_new():
     """Write a new article."""
     form = _article_form()
     if form.validate_on_submit():
         try:
             article = articles.create_article(current_user, _form_input(form))
-        except articles.ArticleError as error:
+        except RuleError as error:
             show_error(form, error)
         else:
-            return _after_save(article, form)
-    return render_template("admin/article_form.html", form=form, article=None)
+            return _saved(article, form)
+    return _form_page(form, None)
 
 
 @bp.route("/articles/<int:article_id>", methods=["GET", "POST"])
+@accepts_upload
 def article_edit(article_id: int):
     """Edit, publish or schedule an article."""
     article = db.get_or_404(Article, article_id)
     form = _article_form(article)
     if form.validate_on_submit():
         try:
-            articles.update_article(article, _form_input(form))
-        except articles.ArticleError as error:
+            articles.update_article(article, _form_input(form, article))
+        except RuleError as error:
             db.session.rollback()
             show_error(form, error)
         else:
-            return _after_save(article, form)
+            return _saved(article, form)
+    return _form_page(form, article)
+
+
+def _saved(article: Article, form: ArticleForm):
+    """The pressed button carried out; a rule it broke said on the saved article's page."""
+    try:
+        return _after_save(article, form)
+    except articles.ArticleError as error:
+        db.session.rollback()
+        flash(f"Saved, but not published: {error}", "error")
+        return redirect(url_for(".article_edit", article_id=article.id))
+
+
+def _form_page(form: ArticleForm, article: Article | None):
+    """The editor, with the picture the form holds (kept from a refused send, or saved) and
+    what became of the story's email."""
+    email = sizes = None
+    if article is not None:
+        email = stories.email_state(article)
+        if email.status == "none":
+            sizes = stories.audience_sizes(article)
     return render_template(
-        "admin/article_form.html", form=form, article=article, action_form=ActionForm()
+        "admin/article_form.html",
+        form=form,
+        article=article,
+        picture=shown_picture(form, article.image if article else None),
+        action_form=ActionForm(),
+        email=email,
+        audience_sizes=sizes,
     )
+
+
+@bp.route("/media", methods=["POST"])
+@accepts_upload
+def body_picture():
+    """Store a picture for an article's body and give back the Markdown that shows it."""
+    form = BodyPictureForm()
+    snippet = None
+    if form.validate_on_submit():
+        try:
+            sent = read_upload(form.picture.data)
+            if sent is None:
+                raise media.MediaError("Choose a picture to upload.", "picture")
+            image = media.store_upload(*sent, field="picture")
+            snippet = media.body_markdown(image, form.alt.data or "")
+        except RuleError as error:
+            show_error(form, error)
+    status = 200 if snippet else 400
+    if request.accept_mimetypes.best == "application/json":
+        errors = [e for f in form for e in f.errors] + list(form.form_errors)
+        return ({"markdown": snippet} if snippet else {"errors": errors}), status
+    return render_template("admin/body_picture.html", form=form, snippet=snippet), status
 
 
 @bp.route("/articles/<int:article_id>/preview")
 def article_preview(article_id: int):
     """Show an article as readers will see it, published or not."""
     article = db.get_or_404(Article, article_id)
-    return render_template("articles/article.html", article=article, form=None, preview=True)
+    return render_template(
+        "articles/article.html",
+        article=article,
+        form=None,
+        preview=True,
+        talk=comments.conversation(article, None),
+    )
 
 
 @bp.route("/articles/<int:article_id>/unpublish", methods=["POST"])
@@ -231,4 +307,30 @@ def comment_delete(comment_id: int):
     require_action()
     articles.delete_comment(db.get_or_404(Comment, comment_id))
     flash("The comment is deleted.", "success")
+    return _back_to_comments()
+
+
+@bp.route("/comments/<int:comment_id>/approve", methods=["POST"])
+def comment_approve(comment_id: int):
+    """Show a held comment to everyone (a reply then mails its thread)."""
+    require_action()
+    try:
+        comments.approve_comment(db.get_or_404(Comment, comment_id))
+    except articles.ArticleError as error:
+        flash(str(error), "error")
+    else:
+        flash("The comment is approved and shown.", "success")
+    return _back_to_comments()
+
+
+@bp.route("/comments/<int:comment_id>/reject", methods=["POST"])
+def comment_reject(comment_id: int):
+    """Refuse a held comment: it is deleted, unseen by anyone but its author."""
+    require_action()
+    try:
+        comments.reject_comment(db.get_or_404(Comment, comment_id))
+    except articles.ArticleError as error:
+        flash(str(error), "error")
+    else:
+        flash("The comment is rejected and deleted.", "success")
     return _back_to_comments()

@@ -6,8 +6,11 @@ from datetime import datetime
 from xml.etree import ElementTree as ET  # noqa: S405  (we build XML; we never parse input)
 
 from flask import current_app
+from markupsafe import escape
 
 from shop.articles.models import Article
+from shop.media import services as media
+from shop.media.models import JPEG
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -57,7 +60,26 @@ def atom_feed(
                 entry, "category", {"term": tag.slug, "label": tag.name, "scheme": tag_url(tag)}
             )
         _text(entry, "summary", article.summary or article.title)
+        if article.image is not None:
+            _picture(entry, article)
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+def _picture(entry: ET.Element, article: Article) -> None:
+    """The feature picture: an enclosure for readers that show one, and in the content."""
+    assert article.image is not None
+    file = article.image.widest(JPEG, at_most=960)
+    address = media.absolute_url(file.name)
+    ET.SubElement(
+        entry,
+        "link",
+        {"rel": "enclosure", "type": "image/jpeg", "href": address, "length": str(file.bytes)},
+    )
+    html = (
+        f'<p><img src="{escape(address)}" width="{file.width}" height="{file.height}" '
+        f'alt="{escape(article.image_alt)}"></p><p>{escape(article.summary or article.title)}</p>'
+    )
+    _text(entry, "content", html, type="html")
 
 
 def sitemap(urls: list[tuple[str, datetime | None]]) -> bytes:

@@ -1,9 +1,12 @@
 """Article, tag and comment forms: field shapes only."""
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     DateTimeLocalField,
+    HiddenField,
     RadioField,
+    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -12,12 +15,21 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from shop.articles.models import EMAIL_AUDIENCE_LABELS
 from shop.forms import row_id
+from shop.media.forms import PictureForm
 
 ACCESS_CHOICES = [
     SelectChoice("public", "Everyone"),
     SelectChoice("members", "Members (any confirmed account)"),
     SelectChoice("paid", "Paying subscribers"),
+]
+
+
+COMMENTS_FROM_CHOICES = [
+    SelectChoice("members", "Members (any confirmed account)"),
+    SelectChoice("paying", "Paying subscribers"),
+    SelectChoice("off", "Nobody: comments are closed"),
 ]
 
 
@@ -37,6 +49,20 @@ class CommentForm(FlaskForm):
         "Your name (optional)",
         validators=[Optional(), Length(max=80, message="Keep your name under 80 characters.")],
     )
+    # The comment a reply answers; checked by the rule, not here.
+    parent_id = HiddenField()
+
+
+class EditCommentForm(FlaskForm):
+    """Change the text of one's own recent comment."""
+
+    body = TextAreaField(
+        "Your comment",
+        validators=[
+            DataRequired(message="Write something before saving."),
+            Length(max=5000, message="Keep comments under 5,000 characters."),
+        ],
+    )
 
 
 class CheckboxListField(SelectMultipleField):
@@ -46,7 +72,7 @@ class CheckboxListField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ArticleForm(FlaskForm):
+class ArticleForm(PictureForm):
     """Write or edit an article."""
 
     title = StringField(
@@ -56,10 +82,31 @@ class ArticleForm(FlaskForm):
     body_markdown = TextAreaField("Body (Markdown)", validators=[Optional()])
     access = RadioField("Who can read it", choices=ACCESS_CHOICES, default="public")
     tag_ids = CheckboxListField("Tags", coerce=row_id, validate_choice=True)
+    comments_from = SelectField("Who may comment", choices=COMMENTS_FROM_CHOICES, default="members")
     publish_at = DateTimeLocalField(
         "Publish at (UTC, leave empty for now)",
         format="%Y-%m-%dT%H:%M",
         validators=[Optional()],
+    )
+    # Read only by "Publish and email"; the rule (and its message) is the service's.
+    email_audience = SelectField(
+        "Email it to",
+        choices=[SelectChoice(value, label) for value, label in EMAIL_AUDIENCE_LABELS.items()],
+        default="all",
+        validate_choice=False,
+    )
+
+
+class BodyPictureForm(FlaskForm):
+    """Upload a picture to place in an article's body."""
+
+    picture = FileField("Picture for the body")
+    alt = StringField(
+        "Describe the picture",
+        validators=[
+            DataRequired(message="Describe the picture for readers who cannot see it."),
+            Length(max=300),
+        ],
     )
 
 

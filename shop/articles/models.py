@@ -5,12 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, String, Table, Text, and_, or_
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    event,
+    false,
+    or_,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from shop.accounts.models import User
+from shop.articles import search_schema
+from shop.articles.rendering import plain_text
 from shop.clock import utcnow
 from shop.extensions import Model, db
+from shop.media.models import Image
+from shop.text import reading_minutes
 
 
 class ArticleStatus(StrEnum):
@@ -25,6 +40,23 @@ ACCESS_PUBLIC = "public"
 ACCESS_MEMBERS = "members"
 ACCESS_PAID = "paid"
 ACCESS_LEVELS = (ACCESS_PUBLIC, ACCESS_MEMBERS, ACCESS_PAID)
+
+# Who gets a story by email when it is published (shop/stories): everyone who gets mail,
+# the followers of its tags, or the paying readers.
+EMAIL_ALL = "all"
+EMAIL_TAGS = "tags"
+EMAIL_PAYING = "paying"
+EMAIL_AUDIENCES = (EMAIL_ALL, EMAIL_TAGS, EMAIL_PAYING)
+EMAIL_AUDIENCE_LABELS = {
+    EMAIL_ALL: "Everyone who gets our email",
+    EMAIL_TAGS: "Followers of this story's tags",
+    EMAIL_PAYING: "Paying subscribers",
+}
+# Who may comment on an article: any confirmed member, paying readers only, or nobody.
+COMMENTS_MEMBERS = "members"
+COMMENTS_PAYING = "paying"
+COMMENTS_OFF = "off"
+COMMENTS_FROM = (COMMENTS_MEMBERS, COMMENTS_PAYING, COMMENTS_OFF)
 
 article_tags = Table(
     "article_tags",
@@ -66,14 +98,31 @@ class Article(Model):
     summary: Mapped[str] = mapped_column(Text, default="")
     body_markdown: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
+    # Counted when the body is set, so a page or card never counts words again.
+    reading_minutes: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The body's words, for the search index: set whenever body_html is (see below).
+    body_text: Mapped[str] = mapped_column(Text, default="")
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=ArticleStatus.DRAFT, index=True)
     access: Mapped[str] = mapped_column(String(16), default=ACCESS_PUBLIC)
+    comments_from: Mapped[str] = mapped_column(
+        String(16), default=COMMENTS_MEMBERS, server_default=COMMENTS_MEMBERS
+    )
     published_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The feature picture (cards, the header, link previews, feeds, mail) and its words.
+    image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="SET NULL"), index=True
+    )
+    image_alt: Mapped[str] = mapped_column(String(300), default="")
+    # Set by "Publish and email": who gets the story by email. With no run yet the mail is
+    # still to go (when the story goes live); the run, once planned, is its only mailing.
+    email_audience: Mapped[str | None] = mapped_column(String(16))
+    email_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
 
     author: Mapped[User] = relationship()
+    image: Mapped[Image | None] = relationship(lazy="selectin")
     tags: Mapped[list[Tag]] = relationship(
         secondary=article_tags, back_populates="articles", order_by="Tag.name"
     )
@@ -111,22 +160,37 @@ class Article(Model):
             return ArticleStatus.PUBLISHED
         return self.status
 
-    @property
-    def hashtags(self) -> str:
-        """The hashtag line built from the tags."""
-        return " ".join(tag.hashtag for tag in self.tags)
+    @validates("body_markdown")
+    def _count_reading_minutes(self, _key: str, body: str | None) -> str | None:
+        """Keep the reading time in step with every new body."""
+        self.reading_minutes = reading_minutes(body or "")
+        return body
 
     @property
-    def visible_comments(self) -> list[Comment]:
-        """Comments not hidden by a moderator."""
-        return [c for c in self.comments if not c.hidden]
+    def email_pending(self) -> bool:
+        """Whether the story is to be emailed and its mailing is not planned yet."""
+        return self.email_audience is not None and self.email_run_id is None
 
     def __repr__(self) -> str:
         return f"<Article {self.slug}>"
 
 
+@event.listens_for(Article.body_html, "set")
+def _body_text_follows_html(target: Article, value: str | None, old, initiator) -> None:
+    """Keep the indexed words in step with the body, however the body is set."""
+    target.body_text = plain_text(value or "")
+
+
+# The search index's dialect-specific objects, made and dropped with the table.
+search_schema.attach(Article.__table__)
+
+
 class Comment(Model):
-    """A reader's reply under an article, stored as plain text."""
+    """A reader's comment under an article, or a reply in its thread, stored as plain text.
+
+    Threads are one level deep: a reply's ``parent_id`` is always a top-level comment.
+    A deleted comment that has replies stays as a placeholder (``deleted_at``, no body).
+    """
 
     __tablename__ = "comments"
 
@@ -136,8 +200,35 @@ class Comment(Model):
     )
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     body: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), index=True
+    )
     hidden: Mapped[bool] = mapped_column(default=False)
+    # Waiting for a moderator (COMMENTS_HOLD_NEW_COMMENTERS): shown to its author alone.
+    held: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column()
+    deleted_at: Mapped[datetime | None] = mapped_column()
 
     article: Mapped[Article] = relationship(back_populates="comments")
     author: Mapped[User] = relationship()
+
+    @property
+    def top_id(self) -> int:
+        """The id of the thread's top comment (this one, unless it is a reply)."""
+        return self.parent_id if self.parent_id is not None else self.id
+
+
+class ThreadMute(Model):
+    """A reader who asked for no more reply mail from one thread."""
+
+    __tablename__ = "thread_mutes"
+    __table_args__ = (UniqueConstraint("user_id", "comment_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The thread's top comment.
+    comment_id: Mapped[int] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

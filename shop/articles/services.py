@@ -5,16 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from shop.accounts.models import User
-from shop.accounts.services import AccountError, clean_display_name
-from shop.articles.models import ACCESS_LEVELS, Article, ArticleStatus, Comment, Tag, article_tags
+from shop.articles.models import (
+    ACCESS_LEVELS,
+    COMMENTS_FROM,
+    COMMENTS_MEMBERS,
+    EMAIL_AUDIENCES,
+    EMAIL_TAGS,
+    Article,
+    ArticleStatus,
+    Comment,
+    Tag,
+    article_tags,
+)
 from shop.articles.rendering import render_markdown
 from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db
+from shop.media import services as media
 from shop.pagination import Page, paginate
 from shop.text import slugify, unique_slug
 
@@ -118,17 +129,26 @@ class ArticleInput:
     body_markdown: str = ""
     access: str = "public"
     tag_ids: list[int] = field(default_factory=list)
+    comments_from: str = COMMENTS_MEMBERS
+    # The feature picture (already stored) and its alt text; None: no picture.
+    image_id: int | None = None
+    image_alt: str = ""
 
 
 def _apply(article: Article, data: ArticleInput) -> None:
     article.title = _clean_title(data.title)
+    article.image_alt = media.clean_alt(data.image_id, data.image_alt)
+    article.image_id = data.image_id
     if data.access not in ACCESS_LEVELS:
         raise ArticleError("Choose who can read this article.", "access")
+    if data.comments_from not in COMMENTS_FROM:
+        raise ArticleError("Choose who may comment on this article.", "comments_from")
     article.summary = (data.summary or "").strip()
     article.body_markdown = data.body_markdown or ""
     # Rendered once, on save: pages then serve stored, already-sanitised HTML.
     article.body_html = render_markdown(article.body_markdown)
     article.access = data.access
+    article.comments_from = data.comments_from
     article.tags = _tags_by_ids(data.tag_ids)
 
 
@@ -163,8 +183,22 @@ def update_article(article: Article, data: ArticleInput) -> Article:
     return article
 
 
-def publish_article(article: Article, at: datetime | None = None) -> Article:
-    """Publish now, or schedule for a future time (naive UTC)."""
+def publish_article(
+    article: Article, at: datetime | None = None, email_audience: str | None = None
+) -> Article:
+    """Publish now, or schedule for a future time (naive UTC); with ``email_audience``,
+    mark the story to be emailed to that audience when it goes live (shop/stories).
+
+    A story is emailed once: a second "Publish and email" keeps the first choice, and
+    "Publish only" withdraws a mailing that has not been planned yet, never a planned one.
+    """
+    if email_audience is not None:
+        if email_audience not in EMAIL_AUDIENCES:
+            raise ArticleError("Choose who gets the story by email.", "email_audience")
+        if email_audience == EMAIL_TAGS and not article.tags:
+            raise ArticleError(
+                "Give the story a tag first, or email it to another audience.", "email_audience"
+            )
     now = utcnow()
     if at is not None and at > now:
         article.status = ArticleStatus.SCHEDULED
@@ -174,14 +208,30 @@ def publish_article(article: Article, at: datetime | None = None) -> Article:
         # Re-publishing keeps the first date, so feeds and links stay put.
         if article.published_at is None or article.published_at > now:
             article.published_at = now
+    _choose_email(article, email_audience)
     db.session.commit()
+    db.session.refresh(article)
     return article
 
 
+def _choose_email(article: Article, audience: str | None) -> None:
+    """Record the mailing chosen (not committed); conditional, as its planning may be under way."""
+    if audience is not None:
+        # Only when none was chosen: of two presses, or a press and a resend, one counts.
+        change = update(Article).where(Article.id == article.id, Article.email_audience.is_(None))
+    else:
+        change = update(Article).where(Article.id == article.id, Article.email_run_id.is_(None))
+    db.session.execute(
+        change.values(email_audience=audience).execution_options(synchronize_session=False)
+    )
+
+
 def unpublish_article(article: Article) -> Article:
-    """Take an article back to draft; its slug stays reserved."""
+    """Take an article back to draft; its slug stays reserved, an unplanned mailing withdrawn."""
     article.status = ArticleStatus.DRAFT
+    _choose_email(article, None)
     db.session.commit()
+    db.session.refresh(article)
     return article
 
 
@@ -244,24 +294,6 @@ def delete_tag(tag: Tag) -> None:
 # --- comments ------------------------------------------------------------------------
 
 
-def add_comment(article: Article, author: User, body: str, name: str | None = None) -> Comment:
-    """Add a reader's plain-text comment; a reader without a name may give one with it."""
-    body = (body or "").strip()
-    if not body:
-        raise ArticleError("Write something before posting.", "body")
-    if len(body) > COMMENT_MAX:
-        raise ArticleError(f"Keep comments under {COMMENT_MAX:,} characters.", "body")
-    if not author.display_name and name:
-        try:
-            author.display_name = clean_display_name(name)
-        except AccountError as error:
-            raise ArticleError(str(error), "display_name") from None
-    comment = Comment(article=article, author=author, body=body)
-    db.session.add(comment)
-    db.session.commit()
-    return comment
-
-
 def set_comment_hidden(comment: Comment, hidden: bool) -> Comment:
     """Hide a comment from readers, or show it again."""
     comment.hidden = hidden
@@ -275,7 +307,7 @@ def delete_comment(comment: Comment) -> None:
     db.session.commit()
 
 
-COMMENT_STATES = ("visible", "hidden")
+COMMENT_STATES = ("visible", "hidden", "held")
 COMMENT_SEARCH_MAX = 200
 
 
@@ -284,7 +316,7 @@ def recent_comments(
 ) -> Page:
     """Comments for moderation, newest first; by text or author's email, and by state."""
     if state is not None and state not in COMMENT_STATES:
-        raise ArticleError("A comment is either visible or hidden.", "state")
+        raise ArticleError("A comment is visible, hidden or held for approval.", "state")
     text = query.strip()
     if len(text) > COMMENT_SEARCH_MAX:
         raise ArticleError(f"A search can be at most {COMMENT_SEARCH_MAX} characters long.", "q")
@@ -293,8 +325,10 @@ def recent_comments(
         .options(selectinload(Comment.article), selectinload(Comment.author))
         .order_by(Comment.created_at.desc(), Comment.id.desc())
     )
-    if state is not None:
-        statement = statement.where(Comment.hidden.is_(state == "hidden"))
+    if state == "held":
+        statement = statement.where(Comment.held.is_(True))
+    elif state is not None:
+        statement = statement.where(Comment.hidden.is_(state == "hidden"), Comment.held.is_(False))
     if text:
         authors = select(User.id).where(User.email.icontains(text, autoescape=True))
         statement = statement.where(

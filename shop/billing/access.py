@@ -8,7 +8,13 @@ from flask import current_app
 from sqlalchemy import and_, exists, or_, select, union
 
 from shop.accounts.models import User
-from shop.billing.models import ACCESS_STATUSES, Gift, Payment, Subscription
+from shop.billing.models import (
+    ACCESS_STATUSES,
+    ComplimentaryAccess,
+    Gift,
+    Payment,
+    Subscription,
+)
 from shop.clock import utcnow
 from shop.extensions import db
 
@@ -37,6 +43,11 @@ def gift_clause():
     return and_(Gift.redeemed_by_id.is_not(None), Gift.access_until > utcnow())
 
 
+def complimentary_clause():
+    """SQL condition: complimentary access that runs now (no end date: for good)."""
+    return or_(ComplimentaryAccess.until.is_(None), ComplimentaryAccess.until > utcnow())
+
+
 def has_paid_access(user) -> bool:
     """Whether the reader's subscription is active, trialing, or (once paid) past due within
     grace, or a gift they redeemed still runs."""
@@ -45,7 +56,8 @@ def has_paid_access(user) -> bool:
     # One query, asked on every paid story a reader opens.
     paying = exists().where(Subscription.user_id == user.id, paying_clause())
     gifted = exists().where(Gift.redeemed_by_id == user.id, gift_clause())
-    return bool(db.session.scalar(select(or_(paying, gifted))))
+    comped = exists().where(ComplimentaryAccess.user_id == user.id, complimentary_clause())
+    return bool(db.session.scalar(select(or_(paying, gifted, comped))))
 
 
 def can_read(user, access: str) -> bool:
@@ -67,6 +79,7 @@ def paying_users_select():
     return union(
         select(Subscription.user_id).where(paying_clause()),
         select(Gift.redeemed_by_id).where(gift_clause()),
+        select(ComplimentaryAccess.user_id).where(complimentary_clause()),
     )
 
 
@@ -81,3 +94,18 @@ def paying_among(user_ids: list[int]) -> set[int]:
         return set()
     query = select(User.id).where(User.id.in_(user_ids), User.id.in_(paying_users_select()))
     return set(db.session.scalars(query))
+
+
+def full_readers_among(users: list, access: str) -> set[int]:
+    """Which of these readers may read an article of this access in full (``can_read``, in
+    one query for the lot)."""
+    if access == "public":
+        return {u.id for u in users}
+    paying = paying_among([u.id for u in users])
+    return {
+        u.id
+        for u in users
+        if u.id in paying
+        or getattr(u, "is_admin", False)
+        or (access == "members" and bool(u.is_confirmed))
+    }

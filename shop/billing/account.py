@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from shop.accounts.models import User
 from shop.billing import gateway, gifts
+from shop.billing.access import complimentary_clause
 from shop.billing.customers import stripe_customer_id
 from shop.billing.errors import BillingError
-from shop.billing.models import Gift, Subscription
+from shop.billing.models import ComplimentaryAccess, Gift, Subscription
 from shop.cart.models import Order, OrderStatus
 from shop.catalogue import services as catalogue
 from shop.clock import utcnow
@@ -69,6 +70,8 @@ class BillingOverview:
     has_customer: bool
     # A gift the reader redeemed that still runs, and who gave it.
     gift: Gift | None = None
+    # Access given for nothing (an imported member's comp plan), while it runs.
+    complimentary: ComplimentaryAccess | None = None
 
     @property
     def plan(self) -> PlanState | None:
@@ -95,6 +98,11 @@ def overview(user: User) -> BillingOverview:
         orders=list(orders),
         has_customer=stripe_customer_id(user, create=False) is not None,
         gift=gifts.current_gift(user),
+        complimentary=db.session.scalar(
+            select(ComplimentaryAccess).where(
+                ComplimentaryAccess.user_id == user.id, complimentary_clause()
+            )
+        ),
     )
 
 

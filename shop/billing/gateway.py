@@ -156,6 +156,23 @@ def create_customer(email: str, user_id: int, idempotency_key: str) -> str:
     return customer.id
 
 
+def customer_email(customer_id: str) -> str | None:
+    """The email of an existing Stripe Customer; MissingObjectError if there is none."""
+    customer = _call("customer retrieve", _client().v1.customers.retrieve, customer_id)
+    if getattr(customer, "deleted", False):
+        raise MissingObjectError("The payment provider has no record of that customer.")
+    return customer.email
+
+
+def find_customer_by_email(email: str) -> str | None:
+    """The id of the oldest Stripe Customer with this exact email, or None."""
+    found = _call(
+        "customer list", _client().v1.customers.list, params={"email": email, "limit": 100}
+    )
+    customers = sorted(found.data, key=lambda c: c.created)
+    return customers[0].id if customers else None
+
+
 def upsert_product(stripe_id: str | None, name: str, description: str, active: bool) -> str:
     """Create the Stripe Product, or update its name and state; return its id."""
     client = _client()

@@ -173,3 +173,18 @@ class Gift(Model):
 
     buyer: Mapped[User] = relationship(foreign_keys=[buyer_id])
     order: Mapped[Order] = relationship()
+
+
+class ComplimentaryAccess(Model):
+    """Paid access given for nothing (a member brought over from another platform, a
+    contributor): it counts as a plan until ``until``, or for good when that is empty."""
+
+    __tablename__ = "complimentary_access"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    until: Mapped[datetime | None] = mapped_column(index=True)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship()

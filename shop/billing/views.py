@@ -19,6 +19,7 @@ from shop.billing.errors import BillingError
 from shop.billing.forms import GiftForm
 from shop.cart.cookie import CART_COOKIE
 from shop.cart.services import CartError
+from shop.clock import format_day
 from shop.extensions import csrf, db, limiter
 from shop.forms import ActionForm, parse_row_id, require_action, show_error
 from shop.urls import safe_next
@@ -286,7 +287,7 @@ def gift_redeem(token: str):
             sessions.log_in(user)
         flash(
             f"Your gift is redeemed: you read everything until "
-            f"{gift.access_until:%-d %B %Y}. No card, nothing renews.",
+            f"{format_day(gift.access_until)}. No card, nothing renews.",
             "success",
         )
         return redirect(url_for("accounts.account"))

@@ -3,17 +3,17 @@
 A permanent bounce counts against the address exactly as a 5xx from the relay does
 (``preferences.mailing.count_hard_bounce``: enough of them suppress it); a complaint
 suppresses it at once; a transient bounce changes nothing, since the engine retries.
+Every provider's module (mailgun, ses, postmark, sendgrid) turns its own format into
+``Report``s; ``apply_each`` acts on them, each event once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from email.utils import parseaddr
 
 from flask import current_app
 from limits import parse as parse_limit
@@ -29,10 +29,10 @@ from shop.sending.models import EventKind
 
 log = logging.getLogger(__name__)
 
-# Mailgun's own advice: refuse a signature whose timestamp is older than this.
-MAX_AGE_SECONDS = 300
 # The user id the sending engine writes into each delivery's Message-ID (mail.bulk).
 MESSAGE_ID_USER = re.compile(r"-delivery(\d+)-u(\d+)@")
+# Providers retry a failed report for up to a day (SendGrid); an event id is kept longer.
+EVENT_MEMORY_SECONDS = 2 * 24 * 3600
 
 
 class SignatureError(Exception):
@@ -46,57 +46,36 @@ class Report:
     kind: str  # "bounce", "transient" or "complaint"
     email: str
     message_id: str = ""
+    # The provider's own id of the event: a second report with it changes nothing.
+    event_id: str = ""
 
 
-def check_mailgun_signature(signature: Any, key: str) -> None:
-    """Mailgun's HMAC-SHA256 of timestamp + token, fresh and never seen before."""
-    if not isinstance(signature, dict):
-        raise SignatureError("no signature object")
-    timestamp, token, given = (
-        str(signature.get(k, "")) for k in ("timestamp", "token", "signature")
-    )
-    expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-    if not token or not hmac.compare_digest(expected, given):
-        raise SignatureError("signature does not match")
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_AGE_SECONDS:
-        raise SignatureError("timestamp too old")
-    if not _first_use(token):
-        raise SignatureError("token already used")
-
-
-def _first_use(token: str) -> bool:
-    """Remember the token in the limiter's storage (shared by workers); False if seen."""
+def first_use(namespace: str, key: str, seconds: int) -> bool:
+    """Claim ``key`` in the limiter's storage (shared by workers) for a while; False if taken."""
     if not limiter.enabled:
         return True
-    item = parse_limit(f"1 per {2 * MAX_AGE_SECONDS} seconds")
+    item = parse_limit(f"1 per {seconds} seconds")
     prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "")
-    return bool(limiter.limiter.hit(item, prefix, "mailgun-token", token))
+    return bool(limiter.limiter.hit(item, prefix, namespace, key))
 
 
-def mailgun_report(event: Any) -> Report | None:
-    """The report one Mailgun ``event-data`` makes, None for an event that stops nothing."""
-    if not isinstance(event, dict):
-        return None
-    email = str(event.get("recipient") or "")
-    headers = (event.get("message") or {}).get("headers") or {}
-    message_id = str(headers.get("message-id") or "") if isinstance(headers, dict) else ""
-    name = event.get("event")
-    if name == "complained":
-        return Report("complaint", email, message_id)
-    if name == "failed":
-        permanent = event.get("severity") == "permanent"
-        return Report("bounce" if permanent else "transient", email, message_id)
-    return None
+def _forget(namespace: str, key: str, seconds: int) -> None:
+    """Give a claimed key back, so the provider's retry of a failed event is taken."""
+    if limiter.enabled:
+        prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "")
+        limiter.limiter.clear(parse_limit(f"1 per {seconds} seconds"), prefix, namespace, key)
 
 
 def _reader(email: str, message_id: str) -> User | None:
     """The reader the report is about: by the delivery's Message-ID, else by address."""
+    # Some providers write "Name <address>" where others write the address alone.
+    address = parseaddr(email)[1] or email
     match = MESSAGE_ID_USER.search(message_id)
     if match and len(match.group(2)) < 10:
         user = db.session.get(User, int(match.group(2)))
-        if user is not None and user.email.lower() == email.lower():
+        if user is not None and user.email.lower() == address.lower():
             return user
-    return db.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+    return db.session.scalar(select(User).where(func.lower(User.email) == address.lower()))
 
 
 def _count_on_run(kind: EventKind, message_id: str, user: User) -> None:
@@ -133,3 +112,28 @@ def apply(report: Report) -> str:
         _count_on_run(EventKind.BOUNCE, report.message_id, user)
     db.session.commit()
     return report.kind
+
+
+def apply_each(provider: str, reports: Iterable[Report]) -> tuple[list[str], bool]:
+    """Apply every report once (by its event id), a failing one never stopping the rest.
+
+    Returns each report's outcome ("duplicate" for an event seen before) and whether one
+    failed, in which case the caller answers 500 so that the provider sends them again.
+    """
+    namespace = f"{provider}-event"
+    outcomes: list[str] = []
+    failed = False
+    for report in reports:
+        if report.event_id and not first_use(namespace, report.event_id, EVENT_MEMORY_SECONDS):
+            outcomes.append("duplicate")
+            continue
+        try:
+            outcomes.append(apply(report))
+        except Exception:
+            db.session.rollback()
+            if report.event_id:
+                _forget(namespace, report.event_id, EVENT_MEMORY_SECONDS)
+            log.exception("%s report for %s failed; it will be retried", provider, report.email)
+            outcomes.append("failed")
+            failed = True
+    return outcomes, failed

@@ -23,6 +23,7 @@ from shop.catalogue.models import (
 )
 from shop.catalogue.services import CatalogueError
 from shop.extensions import db
+from shop.media import services as media
 from shop.text import slugify, unique_slug
 
 MAX_AMOUNT = 100_000_000  # minor units: 1,000,000.00
@@ -57,6 +58,9 @@ class ProductInput:
     interval: str | None = None
     needs_shipping: bool = False
     trial_days: int | None = None
+    # The shop card's picture (already stored) and its alt text; None: no picture.
+    image_id: int | None = None
+    image_alt: str = ""
 
 
 TRIAL_HINT = (
@@ -144,6 +148,8 @@ def _check_product_input(data: ProductInput, product: Product | None) -> Product
         interval=interval,
         needs_shipping=bool(data.needs_shipping),
         trial_days=trial_days,
+        image_id=data.image_id,
+        image_alt=media.clean_alt(data.image_id, data.image_alt),
     )
 
 
@@ -160,6 +166,8 @@ def save_product(data: ProductInput, product: Product | None = None) -> Product:
         product.stock = clean.stock
         product.needs_shipping = clean.needs_shipping
         product.trial_days = clean.trial_days
+        product.image_id = clean.image_id
+        product.image_alt = clean.image_alt
         current = product.price
         code = money.currency()
         if (

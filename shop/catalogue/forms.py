@@ -1,12 +1,12 @@
 """Product form for the back office: field shapes only; the rules (and the price's
 parsing) live in shop.catalogue.admin."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from shop.forms import WholeNumberField
+from shop.media.forms import PictureForm
 
 KIND_CHOICES = [
     SelectChoice("plan", "Plan (a recurring subscription)"),
@@ -20,7 +20,7 @@ INTERVAL_CHOICES = [
 ]
 
 
-class ProductForm(FlaskForm):
+class ProductForm(PictureForm):
     """Create or edit a product and its price."""
 
     name = StringField(

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.clock import utcnow
 from shop.extensions import Model
+from shop.media.models import Image
 
 KIND_PLAN = "plan"  # a recurring subscription plan
 KIND_ITEM = "item"  # a one-off product
@@ -49,7 +50,13 @@ class Product(Model):
     stripe_product_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The picture on the shop's card, and the words that describe it.
+    image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="SET NULL"), index=True
+    )
+    image_alt: Mapped[str] = mapped_column(String(300), default="")
 
+    image: Mapped[Image | None] = relationship(lazy="selectin")
     prices: Mapped[list[Price]] = relationship(
         back_populates="product", order_by="Price.id", cascade="all, delete-orphan"
     )

@@ -12,9 +12,10 @@ from shop.accounts.models import ROLE_READER, User
 from shop.articles.models import Article, ArticleStatus, Comment, Tag
 from shop.articles.rendering import render_markdown
 from shop.clock import utcnow
-from shop.demo.catalogue import load_catalogue
+from shop.demo.catalogue import PRODUCTS, load_catalogue
 from shop.demo.content import COMMENTS, TAGS, load_articles
 from shop.demo.history import load_gifts, load_history, load_posted_orders
+from shop.demo.pictures import load_pictures
 from shop.extensions import db
 from shop.text import slugify
 
@@ -35,6 +36,7 @@ class DemoResult:
     history_readers: int = 0
     posted_orders: int = 0
     gifts: int = 0
+    pictures: int = 0
 
 
 def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
@@ -100,4 +102,5 @@ def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
     result.history_readers = load_history(utcnow())
     result.posted_orders = load_posted_orders(utcnow())
     result.gifts = load_gifts(utcnow())
+    result.pictures = load_pictures(list(articles), [slugify(spec["name"]) for spec in PRODUCTS])
     return result

@@ -107,6 +107,8 @@ class DigestContent(ReaderMail):
                 a.access,
                 a.published_at,
                 frozenset(t.id for t in a.tags),
+                a.image_id,
+                a.image_alt,
             )
         self.renderer = DigestRenderer(
             articles=articles,

@@ -36,6 +36,7 @@ from shop.mail.bulk import (
     inliner,
     wrap_long_lines,
 )
+from shop.media import services as media
 from shop.sending import tracking
 from shop.sending.content import Plan
 from shop.sending.models import RunKind
@@ -154,6 +155,7 @@ class DigestRenderer:
             "url": external_url("articles.article", slug=article.slug),
             "subscribe_url": external_url("catalogue.catalogue"),
             "tags": list(tags),
+            "image": media.get_image(article.image_id),
         }
         html = render_template("email/digest_article.html", **context)
         text = render_template("email/digest_article.txt", **context)

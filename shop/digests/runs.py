@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from shop import clock
 from shop.accounts.models import User
@@ -109,12 +109,17 @@ def instant(article_id: int) -> Summary | None:
 
 
 def due_instant_articles(now: datetime) -> list[Article]:
-    """Live articles from the last two days with no instant run yet."""
+    """Live articles from the last two days with no instant run yet.
+
+    A story to be emailed whose mailing is not planned yet waits: its notice goes once the
+    story's own readers are known, and leaves them out.
+    """
     done = select(Run.period).where(Run.kind == RunKind.INSTANT)
     rows = db.session.scalars(
         select(Article).where(
             Article.live_clause(now),
             Article.published_at >= now - INSTANT_LOOKBACK,
+            or_(Article.email_audience.is_(None), Article.email_run_id.is_not(None)),
         )
     ).all()
     finished = set(db.session.scalars(done))

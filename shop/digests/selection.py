@@ -25,6 +25,7 @@ from shop.extensions import db
 from shop.preferences.mailing import not_paused, reachable
 from shop.preferences.models import DigestPreference, Frequency, preference_tags
 from shop.sending.content import Plan
+from shop.sending.models import Delivery, DeliveryStatus
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,23 @@ class Candidate:
     access: str
     published_at: datetime
     tag_ids: frozenset[int]
+    # The feature picture, shown above the story in mail.
+    image_id: int | None = None
+    image_alt: str = ""
+
+
+def story_queued():
+    """SELECT (reader, article) of each story mail still queued for a reader (shop/stories).
+
+    A story emailed on publishing records the article as mailed once its message goes;
+    until then its queued delivery stands for it, so that no digest or notice sends the
+    article to that reader as well.
+    """
+    return (
+        select(Delivery.user_id, Article.id.label("article_id"))
+        .join(Article, Article.email_run_id == Delivery.run_id)
+        .where(Delivery.status == DeliveryStatus.QUEUED)
+    )
 
 
 def _mailable(frequency: str) -> tuple:
@@ -74,6 +92,8 @@ def candidates(since: datetime, cutoff: datetime) -> list[Candidate]:
             Article.summary,
             Article.access,
             Article.published_at,
+            Article.image_id,
+            Article.image_alt,
         )
         .where(Article.live_clause(cutoff), Article.published_at > since)
         .order_by(Article.published_at, Article.id)
@@ -87,7 +107,17 @@ def candidates(since: datetime, cutoff: datetime) -> list[Candidate]:
         ):
             tags[article_id].add(tag_id)
     return [
-        Candidate(r.id, r.title, r.slug, r.summary, r.access, r.published_at, frozenset(tags[r.id]))
+        Candidate(
+            r.id,
+            r.title,
+            r.slug,
+            r.summary,
+            r.access,
+            r.published_at,
+            frozenset(tags[r.id]),
+            r.image_id,
+            r.image_alt,
+        )
         for r in rows
     ]
 
@@ -108,10 +138,11 @@ def plan_digests(
         count = select(func.count()).select_from(DigestPreference)
         return [], db.session.scalar(_due(count, frequency, day, user_ids))
     mailed: dict[int, set[int]] = defaultdict(set)
+    article_ids = [a.id for a in articles]
     for user_id, article_id in db.session.execute(
-        select(MailedArticle.user_id, MailedArticle.article_id).where(
-            MailedArticle.article_id.in_([a.id for a in articles])
-        )
+        select(MailedArticle.user_id, MailedArticle.article_id)
+        .where(MailedArticle.article_id.in_(article_ids))
+        .union_all(story_queued().where(Article.id.in_(article_ids)))
     ):
         mailed[user_id].add(article_id)
     paying = paying_user_ids()
@@ -175,7 +206,8 @@ def plan_digests(
 
 
 def instant_plans(article: Article) -> list[Plan]:
-    """Readers on "instant" who follow one of the article's tags and never got it."""
+    """Readers on "instant" who follow one of the article's tags and never got it (nor have
+    it on its way as a story mail)."""
     tag_ids = [t.id for t in article.tags]
     query = (
         select(DigestPreference, User)
@@ -186,6 +218,10 @@ def instant_plans(article: Article) -> list[Plan]:
             ~select(MailedArticle.user_id)
             .where(and_(MailedArticle.user_id == User.id, MailedArticle.article_id == article.id))
             .exists(),
+            # Nor those whom the story itself is on its way to.
+            User.id.not_in(
+                story_queued().where(Article.id == article.id).with_only_columns(Delivery.user_id)
+            ),
         )
         .order_by(DigestPreference.id)
     )

@@ -16,6 +16,7 @@ Every address that goes into an SMTP envelope or a header passes through
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from flask import Flask, current_app
 
@@ -49,14 +50,23 @@ class MailUnavailableError(RuntimeError):
     """The relay could not be reached, or failed the message: the sender may try later."""
 
 
-def send_email(to: str, subject: str, template: str, **context: object) -> bool:
+def send_email(
+    to: str,
+    subject: str,
+    template: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **context: object,
+) -> bool:
     """Build and deliver one message to the relay, or to the outbox without one.
+
+    ``headers`` are added to the message as they are (List-Unsubscribe, for one).
 
     False (and an error in the log) when the address cannot be sent to at all; a
     relay that cannot be reached or fails the message raises MailUnavailableError.
     """
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
-    msg = build_message(to, subject, template, **context)
+    msg = build_message(to, subject, template, headers=headers, **context)
     data = message_bytes(msg, utf8=needs_smtputf8(to) or needs_smtputf8(sender))
     transport = open_transport()
     try:

@@ -6,6 +6,7 @@ extends ``email/layout.html``, the one layout digests and newsletters extend too
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
 from email.utils import formatdate, make_msgid
@@ -22,8 +23,18 @@ def site_domain() -> str:
     return urlsplit(current_app.config["SITE_URL"]).hostname or "localhost"
 
 
-def build_message(to: str, subject: str, template: str, **context: object) -> EmailMessage:
-    """Render ``email/<template>.txt`` and ``.html`` into a multipart message."""
+def build_message(
+    to: str,
+    subject: str,
+    template: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **context: object,
+) -> EmailMessage:
+    """Render ``email/<template>.txt`` and ``.html`` into a multipart message.
+
+    ``headers`` adds headers of the caller's (a thread's List-Unsubscribe, say).
+    """
     context.setdefault("site_url", current_app.config["SITE_URL"])
     context.setdefault("publication", current_app.config["PUBLICATION_NAME"])
     msg = EmailMessage()
@@ -32,6 +43,9 @@ def build_message(to: str, subject: str, template: str, **context: object) -> Em
     msg["To"] = header_address(to)
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain=site_domain())
+    for name, value in (headers or {}).items():
+        # The email package refuses a value with a line break, so none can add a header.
+        msg[name] = value
     # The email package picks each part's encoding: quoted-printable for long lines,
     # so no line reaches SMTP's 998 characters.
     msg.set_content(render_template(f"email/{template}.txt", **context))

@@ -7,7 +7,6 @@ editor outside the ledger, over the same transport.
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from flask import current_app, render_template
@@ -26,15 +25,7 @@ from shop.preferences.tokens import unsubscribe_url
 from shop.sending import tracking
 from shop.sending.content import SentRecords, register_content
 from shop.sending.models import Delivery, Run, RunKind
-from shop.urls import external_url
-
-_RELATIVE_LINK = re.compile(r'(href|src)="/(?!/)')
-
-
-def _absolute_links(html: str) -> str:
-    """Make the site's own links absolute: in a mail client "/x" leads nowhere."""
-    base = current_app.config["SITE_URL"].rstrip("/")
-    return _RELATIVE_LINK.sub(lambda m: f'{m.group(1)}="{base}/', html)
+from shop.urls import absolute_links, external_url
 
 
 def render(newsletter: Newsletter, *, tracked: bool = False) -> Rendered:
@@ -45,7 +36,7 @@ def render(newsletter: Newsletter, *, tracked: bool = False) -> Rendered:
     """
     context = {
         "subject": newsletter.subject,
-        "body_html": _absolute_links(newsletter.body_html),
+        "body_html": absolute_links(newsletter.body_html),
         "body_text": newsletter.body_markdown,
         "archive_url": external_url("newsletters.archive_issue", slug=newsletter.slug),
         "name": NAME,

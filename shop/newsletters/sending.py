@@ -14,7 +14,6 @@ from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import CursorResult, and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from shop import background, clock
 from shop.clock import utcnow
@@ -66,23 +65,8 @@ def _planned_run(newsletter: Newsletter) -> Run:
     create_missing_preferences()
     plans = audience_plans(newsletter)
     period = _period(newsletter)
-    run = run or db.session.scalar(
-        select(Run).where(Run.kind == RunKind.NEWSLETTER, Run.period == period)
-    )
-    if run is None:
-        run = Run(
-            kind=RunKind.NEWSLETTER, period=period, cutoff=utcnow(), subject=newsletter.subject
-        )
-        db.session.add(run)
-        try:
-            db.session.flush()
-        except IntegrityError:
-            # Another process (a tick taking over) created it a moment ago: plan into it.
-            db.session.rollback()
-            run = db.session.scalar(
-                select(Run).where(Run.kind == RunKind.NEWSLETTER, Run.period == period)
-            )
-            assert run is not None  # the unique (kind, period) the flush ran into
+    # Another process (a tick taking over) may have created it a moment ago: planned into.
+    run = run or ledger.open_run(RunKind.NEWSLETTER, period, utcnow(), newsletter.subject)
     newsletter.run_id = run.id
     # The run, its deliveries and the link commit together: no process (a tick
     # resuming unfinished runs) ever sees the run without its readers, and finishes it.

@@ -74,7 +74,7 @@ def _check(data: NewsletterInput) -> list[Tag]:
 def _apply(newsletter: Newsletter, data: NewsletterInput, tags: list[Tag]) -> None:
     newsletter.subject = data.subject.strip()
     newsletter.body_markdown = data.body_markdown
-    newsletter.body_html = render_markdown(data.body_markdown)
+    newsletter.body_html = render_markdown(data.body_markdown, for_mail=True)
     newsletter.audience = data.audience
     newsletter.tags = tags if data.audience == Audience.TAGS else []
 
@@ -115,6 +115,11 @@ def delete_newsletter(newsletter: Newsletter) -> None:
 
 def audience_query(newsletter: Newsletter) -> Select[DigestPreference, User]:
     """SELECT (preference, user) of everyone the newsletter goes to, in a stable order."""
+    return audience_select(newsletter.audience, [t.id for t in newsletter.tags])
+
+
+def audience_select(audience: str, tag_ids: list[int]) -> Select[DigestPreference, User]:
+    """SELECT (preference, user) of everyone an audience holds (a newsletter's, a story's)."""
     today = clock.local_date(utcnow())
     query = (
         select(DigestPreference, User)
@@ -127,20 +132,20 @@ def audience_query(newsletter: Newsletter) -> Select[DigestPreference, User]:
         )
         .order_by(DigestPreference.id)
     )
-    if newsletter.audience == Audience.TAGS:
+    if audience == Audience.TAGS:
         follows = (
             exists()
             .where(
                 preference_tags.c.preference_id == DigestPreference.id,
-                preference_tags.c.tag_id.in_([t.id for t in newsletter.tags]),
+                preference_tags.c.tag_id.in_(tag_ids),
             )
             .correlate(DigestPreference)
         )
         # Readers who follow everything follow these tags too.
         query = query.where(or_(DigestPreference.follow_all.is_(True), follows))
-    elif newsletter.audience == Audience.PAYING:
+    elif audience == Audience.PAYING:
         query = query.where(User.id.in_(paying_users_select()))
-    elif newsletter.audience == Audience.FREE:
+    elif audience == Audience.FREE:
         query = query.where(User.id.not_in(paying_users_select()))
     return query
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import contains_eager
 
 from shop import clock
 from shop.accounts.models import User
+from shop.articles.models import Article
 from shop.clock import utcnow
 from shop.digests.models import MailedArticle
 from shop.errors import RuleError
@@ -147,6 +148,13 @@ def newsletter_of(run: Run) -> Newsletter | None:
     if run.kind != RunKind.NEWSLETTER:
         return None
     return db.session.scalar(select(Newsletter).where(Newsletter.run_id == run.id))
+
+
+def story_of(run: Run) -> Article | None:
+    """The story a story run mails, if it still exists."""
+    if run.kind != RunKind.STORY:
+        return None
+    return db.session.scalar(select(Article).where(Article.email_run_id == run.id))
 
 
 def deliveries_page(

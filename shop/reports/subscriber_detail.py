@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from shop.accounts.models import User
 from shop.billing.access import has_paid_access
-from shop.billing.models import Subscription
+from shop.billing.models import ComplimentaryAccess, Subscription
 from shop.cart.models import Order
 from shop.extensions import db
 from shop.preferences.models import DigestPreference
@@ -48,6 +48,8 @@ class SubscriberDetail:
     subscriptions: list[SubscriptionLine] = field(default_factory=list)
     deliveries: list[DeliveryLine] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
+    # Paid access given for nothing (an imported comp plan), running or not.
+    complimentary: ComplimentaryAccess | None = None
 
     @property
     def frequency_label(self) -> str:
@@ -108,6 +110,9 @@ def subscriber_detail(user: User) -> SubscriberDetail:
         paying=has_paid_access(user),
         last_digest=last_digest,
         subscriptions=subscriptions,
+        complimentary=db.session.scalar(
+            select(ComplimentaryAccess).where(ComplimentaryAccess.user_id == user.id)
+        ),
         deliveries=deliveries,
         orders=orders,
     )

@@ -48,19 +48,28 @@ def worker_name() -> str:
 
 def get_or_create_run(kind: str, period: str, cutoff: datetime, subject: str = "") -> Run:
     """The run for a period, created once even when two processes race to create it."""
+    run = open_run(kind, period, cutoff, subject)
+    db.session.commit()
+    return run
+
+
+def open_run(kind: str, period: str, cutoff: datetime, subject: str = "") -> Run:
+    """The run for a period, added but not committed: its caller commits it with its
+    deliveries, so no process (a tick resuming runs) ever sees it without its readers."""
     found: Run | None = db.session.scalar(select(Run).where(Run.kind == kind, Run.period == period))
     if found is not None:
         return found
     run: Run = Run(kind=kind, period=period, cutoff=cutoff, subject=subject)
     db.session.add(run)
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
+        # Another process created it a moment ago: plan into theirs.
         db.session.rollback()
         theirs: Run | None = db.session.scalar(
             select(Run).where(Run.kind == kind, Run.period == period)
         )
-        assert theirs is not None  # the other process's run, committed before ours failed
+        assert theirs is not None  # the unique (kind, period) the flush ran into
         return theirs
     return run
 

@@ -20,6 +20,8 @@ class RunKind(StrEnum):
     DIGEST = "digest"
     INSTANT = "instant"
     NEWSLETTER = "newsletter"
+    # A whole story mailed when it is published (shop/stories): one run per article.
+    STORY = "story"
 
 
 class DeliveryStatus(StrEnum):
@@ -42,7 +44,7 @@ def split_ids(column: str | None) -> list[int]:
 
 
 class Run(Model):
-    """One digest period, one instant notice, or one newsletter: the unit of sending."""
+    """One digest period, one instant notice, one newsletter or one story: the unit of sending."""
 
     __tablename__ = "runs"
     __table_args__ = (UniqueConstraint("kind", "period", name="uq_runs_kind_period"),)

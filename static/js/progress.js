@@ -1,4 +1,5 @@
-// Live progress of a newsletter's sending: polls the page's JSON twin until it is done.
+// Live progress of a long job (a newsletter's sending, a members import): polls the
+// page's JSON twin until it is done.
 (function () {
   "use strict";
   var panel = document.querySelector("[data-progress-url]");

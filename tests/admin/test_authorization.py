@@ -19,11 +19,14 @@ from shop.cart.models import Order
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.mail import write_to_outbox
+from shop.media.services import store_upload
+from shop.members import importing
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
 from shop.sending.models import Delivery, Run
 from shop.shipping.models import Shipment, ShippingRate
 from tests.factories import ArticleFactory, CommentFactory, TagFactory, UserFactory, make_product
+from tests.media import pictures
 from tests.support import csrf_token
 
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
@@ -90,12 +93,15 @@ def real_ids(app, admin) -> dict[str, object]:
     )
     db.session.add(gift)
     db.session.commit()
+    member_import = importing.prepare(b"email,name,tags\nwalked@example.org,Walked,\n", "walk.csv")
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = "a@example.org", "b@example.org", "Hi"
     message.set_content("Hello")
     message.add_alternative("<p>Hello</p>", subtype="html")
     outbox_file = write_to_outbox(message.as_bytes())
+    picture = store_upload(pictures.jpeg(600, 400, colour=(7, 7, 7)), "walked.jpg")
     return {
+        "name:media.media_file": picture.variants[0].name,
         "article_id": article.id,
         "tag_id": tag.id,
         "comment_id": comment.id,
@@ -107,6 +113,7 @@ def real_ids(app, admin) -> dict[str, object]:
         "payment_id": payment.id,
         "rate_id": rate.id,
         "gift_id": gift.id,
+        "import_id": member_import.id,
         "name": outbox_file.name,
     }
 

@@ -83,8 +83,8 @@ def test_pages_keep_the_filters(client, auth, admin):
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("?state=bogus", "A comment is either visible or hidden."),
-        ("?state=Hidden", "A comment is either visible or hidden."),
+        ("?state=bogus", "A comment is visible, hidden or held for approval."),
+        ("?state=Hidden", "A comment is visible, hidden or held for approval."),
         ("?page=0", "There is no such page."),
         ("?page=abc", "There is no such page."),
         ("?page=2", "There is no such page."),

@@ -183,7 +183,7 @@ def test_each_column_for_each_kind_of_reader(client, auth, world):
     response = client.get("/admin/subscribers")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    last = world["last_sent"].strftime("%Y-%m-%d %H:%M")
+    last = clock.format_moment(world["last_sent"])
     assert _cells(page, "alice@example.org") == [
         "alice@example.org Alice Liddell",
         "confirmed",

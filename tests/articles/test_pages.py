@@ -50,7 +50,12 @@ def test_article_page_reads_like_a_news_article(client):
     assert article.author.name in html
     assert article.published_at.strftime("%B %Y") in html
     assert 'href="/tags/climate"' in html and 'href="/tags/north-korea"' in html
-    assert "#climate #north-korea" in html
+    # The tags once, as the hashtag line; only the kicker names the first tag again.
+    assert '<a href="/tags/climate">#climate</a>' in html
+    assert '<a href="/tags/north-korea">#north-korea</a>' in html
+    assert html.count('href="/tags/north-korea"') == 1
+    assert ">North Korea<" not in html
+    assert "1 min read" in html
     assert "Stay safe, everyone." in html
     assert "Leave a Reply" in html
     assert '<meta property="og:title" content="Rivers rise across the north">' in html

@@ -52,7 +52,7 @@ def test_a_reader_sets_preferences_gets_the_digest_and_unsubscribes(
     page.get_by_label("Summary", exact=True).fill("Ice loss doubled in a decade.")
     page.get_by_label("Body (Markdown)").fill("Measurements from **forty** glaciers.")
     page.get_by_label("Climate", exact=True).check()
-    site.submit("Publish")
+    site.submit("Publish only")
     expect(page.get_by_role("status")).to_contain_text("Published.")
     site.submit("Log out", within=page.get_by_role("banner"))
 

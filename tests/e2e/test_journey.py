@@ -57,11 +57,11 @@ def test_a_reader_registers_confirms_logs_in_and_comments(checked_page, live_ser
     expect(page.get_by_role("heading", level=1)).to_have_text("Rivers rise across the north")
     expect(page.get_by_text("Your cart is currently empty!")).to_be_visible()
 
-    # Tags and hashtags.
+    # The tags, once: a line of hashtags, each a link to its tag's page.
     tags = page.get_by_role("list", name="Tags")
-    expect(tags.get_by_role("link")).to_have_text(["Climate", "North Korea"])
-    expect(tags.get_by_role("link", name="Climate")).to_have_attribute("href", "/tags/climate")
-    expect(tags.get_by_role("link", name="North Korea")).to_have_attribute(
+    expect(tags.get_by_role("link")).to_have_text(["#climate", "#north-korea"])
+    expect(tags.get_by_role("link", name="#climate")).to_have_attribute("href", "/tags/climate")
+    expect(tags.get_by_role("link", name="#north-korea")).to_have_attribute(
         "href", "/tags/north-korea"
     )
     expect(page.locator(".hashtags")).to_have_text("#climate #north-korea")

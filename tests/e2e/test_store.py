@@ -27,7 +27,7 @@ def test_a_visitor_fills_and_changes_a_cart(checked_page, live_server):
     tote.get_by_label("Quantity").fill("2")
     site.submit("Add to cart", within=tote)
     expect(page.get_by_role("heading", level=1)).to_have_text("Your cart")
-    expect(page.get_by_role("link", name="2 items in your cart")).to_be_visible()
+    expect(page.get_by_role("link", name="Cart: 2 items")).to_be_visible()
 
     site.goto("/shop")
     site.submit("Add to cart", within=page.get_by_role("listitem").filter(has_text="monthly"))
@@ -41,7 +41,7 @@ def test_a_visitor_fills_and_changes_a_cart(checked_page, live_server):
     expect(page.get_by_role("status")).to_contain_text("Your cart is updated.")
     site.submit("Remove", within=page.get_by_role("row").filter(has_text="yearly"))
     expect(page.get_by_role("status")).to_contain_text("Removed “Supporter, yearly”")
-    expect(page.get_by_role("link", name="1 item in your cart")).to_be_visible()
+    expect(page.get_by_role("link", name="Cart: 1 item")).to_be_visible()
     expect(page.get_by_role("button", name="Check out")).to_be_visible()
 
 

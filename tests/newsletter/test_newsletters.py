@@ -9,14 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from shop import background, clock, scheduler
-from shop.billing.models import Subscription
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.newsletters import sending as newsletter_sending
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
 from shop.sending.models import Delivery, Run
-from tests.factories import TagFactory
+from tests.factories import TagFactory, make_paying
 from tests.newsletter.digest_helpers import subscriber
 from tests.support import html_of, link_in, path_of, text_of
 
@@ -26,19 +25,6 @@ def editor(client, auth, admin):
     """The client, logged in as an admin."""
     auth.login(admin.email)
     return client
-
-
-def _paying(user) -> None:
-    db.session.add(
-        Subscription(
-            user_id=user.id,
-            stripe_subscription_id=f"sub_{user.id}",
-            stripe_customer_id=f"cus_{user.id}",
-            status="active",
-            current_period_end=utcnow() + timedelta(days=10),
-        )
-    )
-    db.session.commit()
 
 
 def _compose(editor, auth, **fields) -> object:
@@ -96,7 +82,7 @@ def test_audiences_pick_the_right_readers(app, mailbox):
     subscriber("economy@example.org", "weekly", tags=[economy])
     subscriber("off@example.org", "off")
     payer = subscriber("payer@example.org", "instant", tags=[economy])
-    _paying(payer)
+    make_paying(payer)
     # Nobody below may receive any newsletter.
     subscriber("unsub@example.org", unsubscribed_at=utcnow())
     subscriber("bounced@example.org", suppressed_at=utcnow())
@@ -236,7 +222,7 @@ def test_the_archive_keeps_paying_readers_newsletters_theirs(app, client, auth, 
     text = page.get_data(as_text=True)
     assert "Secret plans." not in text
     assert "Subscribe to read it" in text
-    _paying(reader)
+    make_paying(reader)
     auth.login(reader.email)
     assert "Secret plans." in client.get(f"/newsletters/{newsletter.slug}").get_data(as_text=True)
 

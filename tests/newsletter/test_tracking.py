@@ -257,3 +257,21 @@ def test_the_run_page_shows_the_figures_and_links(tracked, app, client, auth, ad
     assert "Opened, of the last 1 1" in flat
     assert "Clicked, of the last 1 1" in flat
     assert db.session.scalar(select(func.count()).select_from(Newsletter)) == 1
+
+
+def test_a_story_emailed_on_publishing_tracks_its_links(tracked, app, client, mailbox):
+    from shop.articles.services import publish_article
+    from shop.stories.sending import send_story
+    from tests.factories import ArticleFactory
+
+    reader = subscriber("nina@example.org")
+    story = ArticleFactory(title="Rivers in spring", body_markdown=BODY)
+    publish_article(story, email_audience="all")
+    send_story(story.id)
+    html = html_of(mailbox.last_to(reader.email))
+    assert PIXEL.search(html)
+    landed = client.get(urlsplit(_links(html)["the report"]).path)
+    assert landed.headers["Location"] == "https://example.com/report?a=1&b=2"
+    assert "https://example.com/report?a=1&b=2" in text_of(mailbox.last_to(reader.email))
+    run = db.session.get(Run, story.email_run_id)
+    assert _figures(run).clicked == 1

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from shop.accounts.models import User
-from shop.billing.models import Customer, Subscription
+from shop.articles.replies import mute_token
+from shop.billing.models import Customer
 from shop.cart.models import Order
 from shop.clock import utcnow
 from shop.extensions import db
@@ -24,6 +25,7 @@ from tests.factories import (
     CommentFactory,
     TagFactory,
     UserFactory,
+    make_paying,
     make_product,
 )
 from tests.support import (
@@ -94,19 +96,11 @@ def world(app, admin, real_ids, mailbox) -> World:  # noqa: F811
     paying = account(ROLE_EMAILS["paying"])
     # As tests/billing/test_access.py does: the mirrored rows, without a checkout.
     db.session.add(Customer(user_id=paying.id, stripe_customer_id=f"cus_{paying.id}"))
-    db.session.add(
-        Subscription(
-            user_id=paying.id,
-            stripe_subscription_id=f"sub_{paying.id}_active",
-            stripe_customer_id=f"cus_{paying.id}",
-            status="active",
-            current_period_end=utcnow() + timedelta(days=20),
-        )
-    )
+    make_paying(paying)
     tag = TagFactory(name="Public affairs")
     article = ArticleFactory(title="A public story", tags=[tag])
     ArticleFactory(title="A paid story", access="paid")
-    CommentFactory(article=article, author=reader, body="The reader's own comment.")
+    own = CommentFactory(article=article, author=reader, body="The reader's own comment.")
     plan = make_product("Supporter plan", 800, kind="plan", interval="month")
     db.session.add(DigestPreference(user_id=reader.id, frequency="weekly", follow_all=False))
     paid = Order(
@@ -177,6 +171,11 @@ def world(app, admin, real_ids, mailbox) -> World:  # noqa: F811
         "token:accounts.confirm_email_change": change_path.rsplit("/", 1)[1],
         "token:accounts.reset_password": reset_path.rsplit("/", 1)[1],
         "token:readers.unsubscribe": unsubscribe_token(reader.id),
+        "token:articles.thread_unsubscribe": mute_token(reader.id, own.id),
+        # The reader's own comment, on the public story: theirs to edit, delete, reply to.
+        "own_comment_id": own.id,
+        "comment_id:articles.comment_edit": own.id,
+        "comment_id:articles.comment_delete": own.id,
         "token:accounts.sign_in_link": "a-link-nobody-was-mailed",
         "token:readers.confirm_subscription": "a-link-nobody-was-mailed",
         "token:billing.gift_redeem": "a-link-nobody-was-mailed",

@@ -1,9 +1,11 @@
 """CSRF: every state-changing rule refuses a request without this session's token.
 
-Three endpoints are exempt, on purpose, and answer for themselves instead: the Stripe
-and Mailgun webhooks (their signatures) and the RFC 8058 one-click unsubscribe (its
-signed token). The list below is compared with what Flask-WTF actually exempts, so a
-new ``@csrf.exempt`` fails here until someone writes down why.
+Some endpoints are exempt, on purpose, and answer for themselves instead: the Stripe,
+Mailgun, SES and SendGrid webhooks (their signatures), Postmark's (the basic credentials
+in its URL) and the two RFC 8058 one-click links, the digest's unsubscribe and a reply
+mail's "stop emails about this conversation" (their signed tokens). The list below is
+compared with what Flask-WTF actually exempts, so a new ``@csrf.exempt`` fails here until
+someone writes down why.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from tests.factories import PASSWORD
 from tests.security.conftest import World, changed_tables, snapshot
 from tests.support import csrf_token
 
-EXEMPT = {"billing.stripe_webhook", "bounces.mailgun_webhook", "readers.unsubscribe"}
+EXEMPT = {
+    "billing.stripe_webhook",
+    "bounces.mailgun_webhook",
+    "bounces.ses_webhook",
+    "bounces.postmark_webhook",
+    "bounces.sendgrid_webhook",
+    "readers.unsubscribe",
+    "articles.thread_unsubscribe",
+}
 # Pages for logged-out visitors are tried logged out; every other one as the admin.
 ANONYMOUS_FORMS = {
     "accounts.login",
@@ -34,7 +44,9 @@ FORM_DATA: dict[str, dict[str, object]] = {
     "accounts.change_email": {"email": "attacker@example.net", "password": PASSWORD},
     "accounts.change_password": {"current_password": PASSWORD, "new_password": "pwned pwned"},
     "admin.article_new": {"title": "Forged", "body_markdown": "x", "action": "publish"},
-    "admin.article_edit": {"title": "Forged", "action": "publish"},
+    # "Publish and email": a forged press must neither publish nor mail the story.
+    "admin.article_edit": {"title": "Forged", "action": "publish_email", "email_audience": "all"},
+    "admin.body_picture": {"alt": "Forged"},
     "admin.newsletter_new": {"subject": "Forged", "body_markdown": "x", "audience": "all"},
     "admin.newsletter_edit": {"subject": "Forged", "body_markdown": "x", "audience": "all"},
     "admin.newsletter_schedule": {"send_at": "2030-01-01T07:00"},
@@ -50,11 +62,13 @@ FORM_DATA: dict[str, dict[str, object]] = {
     "admin.shipping_rate_add": {"name": "Forged", "amount": "0"},
     "admin.shipping_rate_toggle": {"active": "0"},
     "admin.tags_list": {"name": "Forged"},
+    "admin.members_import": {"format": "plain"},
     "accounts.change_name": {"display_name": "Forged"},
     "accounts.request_sign_in_link": {"sign_in_email": "reader@example.org"},
     "readers.subscribe": {"email": "forged@example.org"},
     "admin.tag_edit": {"name": "Forged"},
     "articles.add_comment": {"body": "Forged comment."},
+    "articles.comment_edit": {"body": "Forged edit."},
     "readers.preferences": {"frequency": "daily", "stories": "all"},
     "cart.cart_add": {"product_id": "{plan_id}", "quantity": "1"},
     "cart.cart_update": {"product_id": "{plan_id}", "quantity": "0"},
@@ -153,5 +167,8 @@ def test_the_exempt_endpoints_check_their_own_proof(app, client, world, mailbox)
     forged = world.ids["token:readers.unsubscribe"][:-4] + "AAAA"
     one_click = client.post(f"/unsubscribe/{forged}", data={"List-Unsubscribe": "One-Click"})
     assert one_click.status_code == 400
+    thread = world.ids["token:articles.thread_unsubscribe"][:-4] + "AAAA"
+    leave = client.post(f"/replies/unsubscribe/{thread}", data={"List-Unsubscribe": "One-Click"})
+    assert leave.status_code == 400
     assert changed_tables(before, snapshot()) == []
     assert mailbox.messages == []

@@ -184,11 +184,15 @@ def test_the_pages_forms_post_only_listed_fields(app, world):
     assert not unknown, "fields missing from tests/security/corpus.py:\n" + "\n".join(unknown)
 
 
+# Files, not pages: nothing in them to read for forms.
+NOT_PAGES = ("static", "articles.favicon", "media.media_file")
+
+
 def _page_endpoints(app) -> list[tuple[str, str]]:
     """(role, endpoint) of every GET page with forms worth reading."""
     found = []
     for rule in app.url_map.iter_rules():
-        if "GET" not in (rule.methods or set()) or rule.endpoint in ("static", "articles.favicon"):
+        if "GET" not in (rule.methods or set()) or rule.endpoint in NOT_PAGES:
             continue
         if rule.endpoint in ("accounts.confirm", "accounts.confirm_email_change"):
             continue  # they use up their link and only redirect

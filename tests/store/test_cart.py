@@ -442,7 +442,7 @@ def test_a_readers_cart_is_theirs_not_a_cookies(client, auth, shopper, reader, c
     auth.logout()
     assert "Your cart is currently empty!" in shopper.page("/shop")
     auth.login("reader@example.org")
-    assert "2 items in your cart" in shopper.page("/shop")
+    assert "Cart: 2 items" in shopper.page("/shop")
 
 
 # --- merging at login ----------------------------------------------------------------
@@ -483,7 +483,7 @@ def test_login_merges_the_anonymous_cart(client, auth, shopper, reader, catalogu
     page = shopper.page("/shop")
     assert "“Supporter, yearly” replaced “Supporter, monthly” in your cart" in page
     assert "Only 5 of “The printed annual” could stay in your cart." in page
-    assert "8 items in your cart" in page
+    assert "Cart: 8 items" in page
 
 
 def test_login_gives_the_anonymous_cart_to_a_reader_without_one(

@@ -1,0 +1,1 @@
+"""Pictures: uploads checked by content, resized variants, and the store that keeps them."""
