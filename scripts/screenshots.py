@@ -1,8 +1,10 @@
-"""Take the README's dashboard screenshots: the demo data, an admin, Chromium at two widths.
+"""Take the screenshots in docs/screenshots/: the demo, Chromium at two widths, two schemes.
 
 Usage, from the project folder: .venv/bin/python scripts/screenshots.py
-It builds a throwaway SQLite database with the demo, serves it on 127.0.0.1, logs in as
-the demo admin and writes docs/screenshots/dashboard-{desktop,phone}.png.
+It builds a throwaway SQLite database with the demo, serves it on 127.0.0.1 and writes
+NAME-{desktop,phone}-{light,dark}.png for each page in PAGES (a reader's pages first, with
+something in the cart, then the back office as the demo admin), and the README's
+dashboard-{desktop,phone}.png (light).
 """
 
 from __future__ import annotations
@@ -24,7 +26,22 @@ from shop.demo import load_demo  # noqa: E402
 from shop.extensions import db  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-SIZES = (("desktop", 1280, 900, 1), ("phone", 390, 844, 2))
+SIZES = (("desktop", 1280, 900), ("phone", 390, 844))
+SCHEMES = ("light", "dark")
+# (name, path, whole page?): what a reader sees, then what an admin sees.
+READER_PAGES = [
+    ("home", "/", False),
+    ("article", "{article}", False),
+    ("tag", "{tag}", False),
+    ("search", "/search?q=river", False),
+    ("shop", "/shop", False),
+    ("cart", "/cart", True),
+]
+ADMIN_PAGES = [
+    ("dashboard", "/admin/", True),
+    ("subscribers", "/admin/subscribers", False),
+    ("import", "/admin/subscribers/import", False),
+]
 
 
 def main() -> None:
@@ -52,22 +69,43 @@ def main() -> None:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
         )
-        for name, width, height, scale in SIZES:
-            context = browser.new_context(
-                viewport={"width": width, "height": height}, device_scale_factor=scale
-            )
-            page = context.new_page()
-            page.goto(f"{base}/login")
-            page.get_by_label("Email", exact=True).fill("admin@example.com")
-            page.get_by_label("Password", exact=True).fill(password)
-            page.get_by_role("button", name="Log in", exact=True).click()
-            page.wait_for_load_state("load")
-            page.goto(f"{base}/admin/")
-            page.screenshot(path=str(out / f"dashboard-{name}.png"), full_page=True)
-            context.close()
+        for size, width, height in SIZES:
+            for scheme in SCHEMES:
+                context = browser.new_context(
+                    viewport={"width": width, "height": height}, color_scheme=scheme
+                )
+                page = context.new_page()
+                _photograph(page, base, password, out, f"{size}-{scheme}")
+                context.close()
         browser.close()
     server.shutdown()
-    print(f"wrote {out}/dashboard-desktop.png and dashboard-phone.png")
+    print(f"wrote the screenshots in {out}")
+
+
+def _photograph(page, base: str, password: str | None, out: Path, suffix: str) -> None:
+    """One browser's round: the reader's pages with an item in the cart, then the admin's."""
+    page.goto(f"{base}/")
+    places = {
+        "article": page.locator("main .card-title a").first.get_attribute("href"),
+        "tag": page.locator("main a[href^='/tags/']").first.get_attribute("href"),
+    }
+    page.goto(f"{base}/shop")
+    page.get_by_role("button", name="Add to cart").first.click()
+    page.wait_for_load_state("load")
+    for name, path, whole in READER_PAGES:
+        page.goto(base + path.format(**places))
+        page.screenshot(path=str(out / f"{name}-{suffix}.png"), full_page=whole)
+    page.goto(f"{base}/login")
+    page.get_by_label("Email", exact=True).fill("admin@example.com")
+    page.get_by_label("Password", exact=True).fill(password or "")
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.wait_for_load_state("load")
+    for name, path, whole in ADMIN_PAGES:
+        page.goto(base + path)
+        page.screenshot(path=str(out / f"{name}-{suffix}.png"), full_page=whole)
+        if name == "dashboard" and suffix.endswith("light"):
+            size = suffix.split("-")[0]
+            page.screenshot(path=str(out / f"dashboard-{size}.png"), full_page=True)
 
 
 if __name__ == "__main__":
