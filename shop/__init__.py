@@ -178,6 +178,7 @@ def register_blueprints(app: Flask) -> None:
     from shop.media import views as media
     from shop.newsletters import message as _newsletter_content  # noqa: F401
     from shop.newsletters import views as newsletters
+    from shop.readers import reply_mail as _reply_mail  # noqa: F401  (registers its job)
     from shop.readers import views as readers
     from shop.sending import views as tracking
     from shop.stories import message as _story_content  # noqa: F401

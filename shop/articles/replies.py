@@ -1,6 +1,7 @@
 """Reply mail: who in a thread hears of a new reply, and one-click leaving a thread.
 
-The mail goes from a background job (``comments.notify_reply``), never from the
+The mail goes from a background job (``comments.notify_reply``, in
+``shop.readers.reply_mail``, which may read the suppression list), never from the
 request that posted the reply. Each message carries RFC 8058 one-click headers whose
 signed link mutes that one thread for that one reader; digests and other threads are
 left alone.
@@ -8,23 +9,15 @@ left alone.
 
 from __future__ import annotations
 
-import logging
-
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from shop import background
 from shop.accounts.models import User
-from shop.articles.comments import NOTIFY_JOB
 from shop.articles.models import Comment, ThreadMute
 from shop.errors import RuleError
 from shop.extensions import db
-from shop.mail import MailUnavailableError, send_email
-from shop.urls import external_url
-
-log = logging.getLogger(__name__)
 
 SALT = "comments.thread-mute"
 
@@ -107,48 +100,3 @@ def recipients(reply: Comment) -> list[User]:
             continue
         people.setdefault(author.id, author)
     return list(people.values())
-
-
-@background.job(NOTIFY_JOB)
-def notify_reply(comment_id: int) -> int:
-    """Mail the thread's earlier commenters about one reply; how many were sent."""
-    reply = db.session.get(Comment, comment_id)
-    if reply is None or reply.parent_id is None:
-        return 0
-    if reply.hidden or reply.held or reply.deleted_at is not None:
-        return 0  # a moderator got there first, or its author took it back
-    top = db.session.get(Comment, reply.parent_id)
-    if top is None:
-        return 0
-    article = reply.article
-    replier = reply.author.name or "A reader"
-    reply_url = external_url("articles.article", slug=article.slug) + f"#comment-{reply.id}"
-    sent = 0
-    for person in recipients(reply):
-        yours = person.id == top.author_id
-        token = mute_token(person.id, top.id)
-        unsubscribe = external_url("articles.thread_unsubscribe", token=token)
-        where = "your comment" if yours else "a conversation you joined"
-        try:
-            delivered = send_email(
-                person.email,
-                f"{replier} replied to {where} on “{article.title}”",
-                "reply",
-                headers={
-                    "List-Unsubscribe": f"<{unsubscribe}>",
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                },
-                name=person.name,
-                replier=replier,
-                where=where,
-                article=article,
-                reply=reply,
-                reply_url=reply_url,
-                unsubscribe_url=unsubscribe,
-            )
-        except MailUnavailableError as exc:
-            # One notice of one reply: worth a log line, not a retry that could repeat it.
-            log.error("Reply mail for comment %s to user %s: %s", reply.id, person.id, exc)
-            continue
-        sent += int(delivered)
-    return sent

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from shop.articles.models import Comment, ThreadMute
 from shop.clock import utcnow
 from shop.extensions import db
+from shop.preferences.models import DigestPreference
 from tests.factories import ArticleFactory, CommentFactory, UserFactory, make_paying
 from tests.support import AuthActions, csrf_token, html_of, link_in, path_of, text_of
 
@@ -119,6 +120,21 @@ def test_no_mail_to_yourself_nor_for_a_new_top_comment(app, story, mailbox):
     nina.post(f"{PAGE}/comments", {"body": "A fresh thought."}, token_from=PAGE)
     assert _count() == 3
     assert mailbox.messages == []
+
+
+def test_a_suppressed_address_hears_of_no_reply(app, story, reader, mailbox):
+    _, nina, top = story
+    UserFactory(email="third@example.org", display_name="Tess")
+    _reply(_as(app, "third@example.org"), top.id, "An earlier reply.")
+    mailbox.clear()
+    # Nina's address bounced hard (or she complained): the publication suppressed it.
+    pref = DigestPreference(user_id=nina.id, suppressed_at=utcnow())
+    db.session.add(pref)
+    db.session.commit()
+
+    _reply(_as(app, "reader@example.org"), top.id, "A later reply.")
+
+    assert [m["To"] for m in mailbox.messages] == ["third@example.org"]
 
 
 def test_a_forged_unsubscribe_link_is_refused_and_changes_nothing(client, story):
