@@ -175,8 +175,10 @@ def test_an_overlong_query_is_trimmed_and_says_so(client):
     assert html.unescape(page).count("ferry") >= 1
 
 
-def test_search_pages_are_kept_out_of_search_engines(client):
+def test_result_pages_are_kept_out_of_search_engines(client):
     assert '<meta name="robots" content="noindex">' in _page(client, "anything")
+    # The page with only the box says nothing thin, so it may be indexed.
+    assert "noindex" not in client.get("/search").get_data(as_text=True)
     assert "/search" not in client.get("/sitemap.xml").get_data(as_text=True)
 
 
