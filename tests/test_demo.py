@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
@@ -47,6 +48,17 @@ def test_demo_loads_a_publication_and_running_it_twice_changes_nothing(runner, c
     ]
     assert all(n > 0 for n in history), history
     assert "demo readers with six months of history" in first.output
+
+    # Those digests were opened and clicked, each click on a link its own run carried.
+    from shop.reports.engagement import link_clicks, run_figures
+    from shop.sending.models import Run
+
+    runs = db.session.scalars(select(Run).order_by(Run.id)).all()
+    figures = [run_figures(run.id, run.sent, run.bounced) for run in runs]
+    assert all(0 < f.clicked < f.opened < f.delivered for f in figures[-7:]), figures[-7:]
+    stories = {f"/articles/{slug}" for slug in db.session.scalars(select(Article.slug))}
+    clicked = {urlsplit(link.url).path for link in link_clicks(runs[-1].id)}
+    assert clicked and clicked <= stories
 
     # What the demo shop sells it delivers: posted items with an address and their
     # orders in the shipping queue, and gifts in the back office's gift list.
