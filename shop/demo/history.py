@@ -268,9 +268,9 @@ def _engagement(rng: random.Random, run: Run, stories: list[str], now: datetime)
         links = list(db.session.scalars(select(TrackedLink.id).where(TrackedLink.key.in_(keys))))
     events: list[dict[str, object]] = []
     for delivery_id, sent_at in delivered:
-        if rng.random() > 0.47:
+        if sent_at is None or rng.random() > 0.47:
             continue  # about the share of digests opened at a small, keen publication
-        opened = min(sent_at + timedelta(minutes=rng.randrange(5, 600)), now)
+        opened: datetime = min(sent_at + timedelta(minutes=rng.randrange(5, 600)), now)
         events.append({"delivery_id": delivery_id, "kind": EventKind.OPEN, "at": opened})
         if links and rng.random() < 0.3:
             clicked = min(opened + timedelta(minutes=1), now)
