@@ -162,6 +162,8 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         # With no relay configured, mail is written to the local outbox instead.
         "MAIL_OUTBOX_DIR": env("MAIL_OUTBOX_DIR") or str(Path(instance_path) / "outbox"),
         "MAIL_COMMIT_EVERY": _int("MAIL_COMMIT_EVERY", env("MAIL_COMMIT_EVERY"), 50),
+        # SMTP connections one worker sends over at once, each with a sender thread.
+        "MAIL_CONNECTIONS": _int("MAIL_CONNECTIONS", env("MAIL_CONNECTIONS"), 1),
         "MAIL_BATCH_SIZE": _int("MAIL_BATCH_SIZE", env("MAIL_BATCH_SIZE"), 500),
         "MAIL_LEASE_SECONDS": _int("MAIL_LEASE_SECONDS", env("MAIL_LEASE_SECONDS"), 300),
         "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", env("MAIL_MAX_ATTEMPTS"), 5),

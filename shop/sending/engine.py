@@ -1,4 +1,4 @@
-"""Sending a run: claim a batch, send it over one connection, record it in commit groups.
+"""Sending a run: claim a batch, send it (``shop.sending.pipeline``), record it in commit groups.
 
 A delivery is recorded as sent only after the SMTP server accepted it, and records are
 committed every ``MAIL_COMMIT_EVERY`` messages. A crash can therefore repeat at most
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,15 +23,14 @@ from shop.mail import (
     AddressError,
     RelayUnreachableError,
     Rendered,
-    Transport,
     build_bytes,
     message_id,
-    open_transport,
 )
 from shop.mail.transport import RecipientsRefusedError, SMTPResponseError, reply_code
 from shop.sending import ledger, tracking
 from shop.sending.content import Content, SentRecords, content_for
 from shop.sending.models import Delivery, DeliveryStatus, Run
+from shop.sending.pipeline import NotSentError, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +181,14 @@ class _Sending:
         run_id: int,
         worker: str,
         summary: Summary,
-        transport: Transport,
+        pipeline: Pipeline,
         progress: Callable[[int], None] | None,
     ) -> None:
         self.run_id = run_id
         self.worker = worker
         self.summary = summary
-        self.transport = transport
+        self.pipeline = pipeline
+        self.unreachable: RelayUnreachableError | None = None
         self.progress = progress
         self.commit_every = max(1, current_app.config["MAIL_COMMIT_EVERY"])
         # With tracking off, no token is made and no link is noted: the bytes carry none.
@@ -201,6 +202,7 @@ class _Sending:
         run = _run(self.run_id)
         group = ledger.SentGroup(run)
         unreachable: RelayUnreachableError | None = None
+        self.pipeline.resume()
         try:
             content = content_for(run, batch)
             group.hook = self._recorder(content)
@@ -212,6 +214,8 @@ class _Sending:
             # The batch itself broke (its content could not be built, the database
             # went away, Ctrl-C): keep what the server accepted, and hand the rest
             # back now rather than when the lease runs out.
+            self.pipeline.halt()
+            self._settle(group)
             _give_back(group, self.run_id, self.worker)
             raise
         return unreachable is None
@@ -219,33 +223,91 @@ class _Sending:
     def _send_each(
         self, batch: list[Delivery], run: Run, content: Content, group: ledger.SentGroup
     ) -> RelayUnreachableError | None:
-        """Build and send a batch's messages in turn; why the relay was unreachable, if it was."""
+        """Build a batch's messages while the relay answers the last ones; why it was
+        unreachable, if it was.
+
+        The messages handed over and the accepted ones not yet committed are never
+        more than ``MAIL_COMMIT_EVERY`` together, so a crash still repeats at most one
+        commit group; building goes on ahead meanwhile (built is not sent).
+        """
         users = _readers(batch)
-        for delivery in batch:
-            try:
-                user = users[delivery.user_id]
-                message = self._render(run, content, delivery, user)
-            except Exception as exc:
-                # One message that cannot be built (a template's error, a row it
-                # cannot read) fails alone; the batch and the run go on.
-                _fail(delivery, self.summary, f"not built: {_describe(exc)}", exc)
-                continue
-            if message is None:
-                group.add(delivery, "skipped: nothing left to send")
-                self.summary.skipped += 1
-                continue
-            rendered, data = message
-            try:
-                reply = self.transport.send(user.email, data)
-            except RelayUnreachableError as exc:
+        built: deque[tuple[Delivery, str, bytes, Rendered]] = deque()
+        pending = iter(batch)
+        exhausted = False
+        while self.unreachable is None:
+            while built and self._room(group):
+                ready, to, data, rendered = built.popleft()
+                self.pipeline.hand(to, data, (ready, content, rendered))
+            if not exhausted and len(built) < self.pipeline.window:
+                delivery = next(pending, None)
+                if delivery is None:
+                    exhausted = True
+                else:
+                    self._build(run, content, delivery, users, group, built)
+                self._collect(group, block=False)
+            elif built or self.pipeline.outstanding:
+                # Nothing more to build now: wait for the relay's next answer.
+                self._collect(group, block=True)
+            else:
+                break
+        # The relay went away: what was handed over comes back (accepted, or not sent).
+        self._settle(group)
+        unreachable, self.unreachable = self.unreachable, None
+        return unreachable
+
+    def _room(self, group: ledger.SentGroup) -> bool:
+        """Whether another message may go to the relay now."""
+        outstanding = self.pipeline.outstanding
+        return outstanding < self.pipeline.window and len(group) + outstanding < self.commit_every
+
+    def _build(
+        self,
+        run: Run,
+        content: Content,
+        delivery: Delivery,
+        users: dict[int, User],
+        group: ledger.SentGroup,
+        built: deque[tuple[Delivery, str, bytes, Rendered]],
+    ) -> None:
+        """Build one delivery's message into ``built``, or record why there is none."""
+        try:
+            user = users[delivery.user_id]
+            message = self._render(run, content, delivery, user)
+        except Exception as exc:
+            # One message that cannot be built (a template's error, a row it
+            # cannot read) fails alone; the batch and the run go on.
+            _fail(delivery, self.summary, f"not built: {_describe(exc)}", exc)
+            return
+        if message is None:
+            group.add(delivery, "skipped: nothing left to send")
+            self.summary.skipped += 1
+            self._commit_if_full(group)
+            return
+        rendered, data = message
+        built.append((delivery, user.email, data, rendered))
+
+    def _collect(self, group: ledger.SentGroup, block: bool) -> None:
+        """Record the outcomes the relay has given so far (with ``block``, at least one)."""
+        while (outcome := self.pipeline.next_outcome(block)) is not None:
+            block = False
+            delivery, content, rendered = outcome.job
+            error = outcome.error
+            if error is None:
+                assert outcome.reply is not None
+                self._accepted(delivery, group, outcome.reply, rendered)
+            elif isinstance(error, RelayUnreachableError):
                 # Nothing reached the relay: this delivery and the rest of the
                 # batch wait for it, and no attempt is counted against them.
-                return exc
-            except Exception as exc:
-                self._not_accepted(delivery, content, exc)
-                continue
-            self._accepted(delivery, group, reply, rendered)
-        return None
+                self.unreachable = self.unreachable or error
+            elif isinstance(error, NotSentError):
+                pass  # never offered: it stays queued, like the rest of the batch
+            elif isinstance(error, Exception):
+                self._not_accepted(delivery, content, error)
+
+    def _settle(self, group: ledger.SentGroup) -> None:
+        """Wait for every handed-over message's outcome and record it."""
+        while self.pipeline.outstanding:
+            self._collect(group, block=True)
 
     def _render(
         self, run: Run, content: Content, delivery: Delivery, user: User
@@ -269,7 +331,7 @@ class _Sending:
             msgid=message_id(self.run_id, run.created_at, delivery.id, delivery.user_id),
             unsubscribe_url=unsubscribe_url,
             preferences_url=content.preferences_url,
-            sender=self.transport.sender,
+            sender=self.pipeline.sender,
             tracking=token,
         )
         return rendered, data
@@ -312,14 +374,12 @@ class _Sending:
         elif isinstance(exc, OSError):
             # A dropped connection, or no answer within MAIL_TIMEOUT, during this
             # message (smtplib's errors are OSErrors too, hence the order): reconnect
-            # for the next message and retry this one later.
-            self.transport.abort()
+            # for the next message (its sender did) and retry this one later.
             _retry_later(delivery, self.summary, f"connection lost: {exc}")
         else:
             # Anything else (smtplib refusing what it was given, a bug) fails this
             # delivery alone. The conversation may have stopped half-way through the
-            # message, so the next one gets a fresh connection.
-            self.transport.abort()
+            # message, so its sender opens a fresh connection for the next one.
             _fail(delivery, self.summary, f"not sent: {_describe(exc)}", exc)
 
     def _accepted(
@@ -331,6 +391,10 @@ class _Sending:
         self.summary.sent += 1
         if self.progress:
             self.progress(1)
+        self._commit_if_full(group)
+
+    def _commit_if_full(self, group: ledger.SentGroup) -> None:
+        """Commit a group that holds ``MAIL_COMMIT_EVERY`` messages."""
         if len(group) >= self.commit_every:
             group.commit()
 
@@ -352,8 +416,8 @@ def send_run(
     summary = Summary()
     started = time.monotonic()
     _start(run_id)
-    transport = open_transport()
-    sending = _Sending(run_id, worker, summary, transport, progress)
+    pipeline = Pipeline()
+    sending = _Sending(run_id, worker, summary, pipeline, progress)
     batches = 0
     session = db.session()
     # A commit expires every loaded row, and reading one again costs a SELECT each:
@@ -373,7 +437,7 @@ def send_run(
                 # and the run is left unfinished, so the next tick goes on with it.
                 break
     finally:
-        transport.close()
+        pipeline.close()
         session.expire_on_commit = expire_on_commit
         session.expire_all()
     _finish(run_id)
