@@ -18,7 +18,7 @@ from werkzeug.routing import IntegerConverter
 
 from shop.background import init_celery
 from shop.config import ConfigError, dev_secret_key, load_settings
-from shop.extensions import csrf, db, limiter, login_manager, migrate
+from shop.extensions import csrf, db, init_sqlite, limiter, login_manager, migrate
 from shop.forms import MAX_ROW_ID
 from shop.mail import init_app as init_mail
 
@@ -106,6 +106,7 @@ def register_edge(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
     db.init_app(app)
+    init_sqlite(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True)
     csrf.init_app(app)
     init_mail(app)
