@@ -12,7 +12,8 @@ fresh process, with an aiosmtpd sink that counts messages in a process of its ow
 (c) the real ``digest send`` path, database included (planning, ledger, rendering,
     sending), with the SQL statements it issues and the process's peak RSS;
 (a) the ceiling: smtplib sending one pre-serialised message, a real digest padded to
-    the mean size (c) sent, as many times as (c) sent, over as many connections;
+    the mean size (c) sent, as many times as (c) sent, over as many connections as (c)
+    opened, at once (a thread each, as the engine's senders; ``--connections``);
 (b) a naive loop that builds one Flask-Mail Message of about that size per reader.
 
 It prints messages per second, the ratios c/a and c/b, the peak RSS and the SQL
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import os
 import random
@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -164,6 +165,7 @@ def make_app(url: str, mail_port: int = 25):
             **_dkim_settings(),
             # Opens and clicks, as the app's default has them (``--tracking off`` to compare).
             "MAIL_TRACKING": os.environ.get("BENCH_MAIL_TRACKING", "on") == "on",
+            "MAIL_CONNECTIONS": int(os.environ.get("BENCH_MAIL_CONNECTIONS", "1")),
         }
     )
 
@@ -364,15 +366,22 @@ def sample_message(size: int) -> bytes:
 
 
 def ceiling(port: int, sample: bytes, count: int, connections: int) -> tuple[float, float]:
-    """(a) smtplib sending one message ``count`` times: messages per second, CPU seconds."""
-    per_connection = math.ceil(count / max(connections, 1))
-    started, cpu = time.perf_counter(), time.process_time()
-    sent = 0
-    while sent < count:
+    """(a) smtplib sending one message ``count`` times over ``connections`` at once (a
+    thread each, as the engine's senders): messages per second, CPU seconds."""
+    connections = max(connections, 1)
+    shares = [count // connections + (n < count % connections) for n in range(connections)]
+
+    def send(share: int) -> None:
         with smtplib.SMTP("127.0.0.1", port) as smtp:
-            for _ in range(min(per_connection, count - sent)):
+            for _ in range(share):
                 smtp.sendmail("news@localhost", ["reader@example.org"], sample)
-                sent += 1
+
+    threads = [threading.Thread(target=send, args=(share,)) for share in shares if share]
+    started, cpu = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return count / (time.perf_counter() - started), time.process_time() - cpu
 
 
@@ -534,6 +543,9 @@ def main() -> None:
     parser.add_argument(
         "--tracking", choices=["on", "off"], default="on", help="MAIL_TRACKING (default on)"
     )
+    parser.add_argument(
+        "--connections", type=int, default=1, help="MAIL_CONNECTIONS, and (a)'s connections"
+    )
     parser.add_argument("--phase", choices=["seed", "measure"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -545,6 +557,7 @@ def main() -> None:
         return
     # The seeding and measuring children read it from here.
     os.environ["BENCH_MAIL_TRACKING"] = args.tracking
+    os.environ["BENCH_MAIL_CONNECTIONS"] = str(args.connections)
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     for kind in kinds:
