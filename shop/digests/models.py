@@ -22,7 +22,8 @@ class MailedArticle(Model):
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
     )
-    delivery_id: Mapped[int | None] = mapped_column(
-        ForeignKey("deliveries.id", ondelete="SET NULL")
-    )
+    # The delivery that carried it, for the record; not a foreign key, because a commit
+    # group inserts a row per article per message and each key costs a lookup per row on
+    # PostgreSQL (deliveries are never deleted alone: a reader's deletion removes both).
+    delivery_id: Mapped[int | None] = mapped_column()
     mailed_at: Mapped[datetime] = mapped_column(default=utcnow)
