@@ -11,7 +11,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import select
@@ -31,56 +30,9 @@ from shop.sending import ledger, tracking
 from shop.sending.content import Content, SentRecords, content_for
 from shop.sending.models import Delivery, DeliveryStatus, Run
 from shop.sending.pipeline import NotSentError, Pipeline
+from shop.sending.summary import Summary, describe, fail, retry_later
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Summary:
-    """What a send did."""
-
-    sent: int = 0
-    failed: int = 0
-    bounced: int = 0
-    retried: int = 0
-    skipped: int = 0
-    seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
-    # Set when the send stopped because the relay could not be reached at all: why.
-    relay_error: str | None = None
-
-    @property
-    def rate(self) -> float:
-        """Messages per second."""
-        return self.sent / self.seconds if self.seconds > 0 else 0.0
-
-
-# A summary keeps this many reasons; the ledger keeps every delivery's own.
-MAX_ERRORS = 100
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _fail(
-    delivery: Delivery, summary: Summary, reason: str, exc: BaseException | None = None
-) -> None:
-    """Fail one delivery for good, with its reason in the ledger (the run page shows it)."""
-    if exc is not None:
-        log.error("Delivery %s of run %s: %s", delivery.id, delivery.run_id, reason, exc_info=exc)
-    ledger.mark_failed(delivery, reason)
-    summary.failed += 1
-    if len(summary.errors) < MAX_ERRORS:
-        summary.errors.append(f"delivery {delivery.id}: {reason}")
-
-
-def _retry_later(delivery: Delivery, summary: Summary, reason: str) -> None:
-    """Count a transient fault against one delivery: retried later, or failed at the limit."""
-    if ledger.mark_transient(delivery, reason):
-        summary.failed += 1
-    else:
-        summary.retried += 1
 
 
 def _give_back(group: ledger.SentGroup, run_id: int, worker: str) -> None:
@@ -276,7 +228,7 @@ class _Sending:
         except Exception as exc:
             # One message that cannot be built (a template's error, a row it
             # cannot read) fails alone; the batch and the run go on.
-            _fail(delivery, self.summary, f"not built: {_describe(exc)}", exc)
+            fail(delivery, self.summary, f"not built: {describe(exc)}", exc)
             return
         if message is None:
             group.add(delivery, "skipped: nothing left to send")
@@ -362,7 +314,7 @@ class _Sending:
         # The order matters: an AddressError is an OSError too.
         if isinstance(exc, AddressError):
             # No server could take it as it stands: retrying cannot help.
-            _fail(delivery, self.summary, f"not sent: {exc}")
+            fail(delivery, self.summary, f"not sent: {exc}")
         elif isinstance(exc, (SMTPResponseError, RecipientsRefusedError)):
             code = reply_code(exc) or 400
             if code >= 500:
@@ -370,17 +322,17 @@ class _Sending:
                 content.bounced(delivery.user_id)
                 self.summary.bounced += 1
             else:
-                _retry_later(delivery, self.summary, f"{code} {exc}")
+                retry_later(delivery, self.summary, f"{code} {exc}")
         elif isinstance(exc, OSError):
             # A dropped connection, or no answer within MAIL_TIMEOUT, during this
             # message (smtplib's errors are OSErrors too, hence the order): reconnect
             # for the next message (its sender did) and retry this one later.
-            _retry_later(delivery, self.summary, f"connection lost: {exc}")
+            retry_later(delivery, self.summary, f"connection lost: {exc}")
         else:
             # Anything else (smtplib refusing what it was given, a bug) fails this
             # delivery alone. The conversation may have stopped half-way through the
             # message, so its sender opens a fresh connection for the next one.
-            _fail(delivery, self.summary, f"not sent: {_describe(exc)}", exc)
+            fail(delivery, self.summary, f"not sent: {describe(exc)}", exc)
 
     def _accepted(
         self, delivery: Delivery, group: ledger.SentGroup, reply: str, rendered: Rendered

@@ -1,0 +1,61 @@
+"""What a send did: its counts and reasons, and the one place a delivery is failed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from shop.sending import ledger
+from shop.sending.models import Delivery
+
+# The engine's logger: a failed delivery is logged where sending is.
+log = logging.getLogger("shop.sending.engine")
+
+
+@dataclass
+class Summary:
+    """What a send did."""
+
+    sent: int = 0
+    failed: int = 0
+    bounced: int = 0
+    retried: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    # Set when the send stopped because the relay could not be reached at all: why.
+    relay_error: str | None = None
+
+    @property
+    def rate(self) -> float:
+        """Messages per second."""
+        return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+
+# A summary keeps this many reasons; the ledger keeps every delivery's own.
+MAX_ERRORS = 100
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a reason: its type and message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def fail(
+    delivery: Delivery, summary: Summary, reason: str, exc: BaseException | None = None
+) -> None:
+    """Fail one delivery for good, with its reason in the ledger (the run page shows it)."""
+    if exc is not None:
+        log.error("Delivery %s of run %s: %s", delivery.id, delivery.run_id, reason, exc_info=exc)
+    ledger.mark_failed(delivery, reason)
+    summary.failed += 1
+    if len(summary.errors) < MAX_ERRORS:
+        summary.errors.append(f"delivery {delivery.id}: {reason}")
+
+
+def retry_later(delivery: Delivery, summary: Summary, reason: str) -> None:
+    """Count a transient fault against one delivery: retried later, or failed at the limit."""
+    if ledger.mark_transient(delivery, reason):
+        summary.failed += 1
+    else:
+        summary.retried += 1
