@@ -167,7 +167,12 @@ class _Sending:
             # went away, Ctrl-C): keep what the server accepted, and hand the rest
             # back now rather than when the lease runs out.
             self.pipeline.halt()
-            self._settle(group)
+            try:
+                # What the senders still hold comes back (accepted, or not sent), so
+                # that what was accepted is kept too.
+                self._settle(group)
+            except Exception:
+                log.exception("Run %s: could not record the senders' last answers", self.run_id)
             _give_back(group, self.run_id, self.worker)
             raise
         return unreachable is None
