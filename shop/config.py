@@ -258,6 +258,13 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "ARTICLES_PER_PAGE": _int("ARTICLES_PER_PAGE", env("ARTICLES_PER_PAGE"), 10),
         # A form left open for hours must still submit: tie CSRF to the session.
         "WTF_CSRF_TIME_LIMIT": None,
+        # The edge decides: a token for a request with a session, the browser's word that
+        # it is same-origin for one without (shop/edge.py, docs/security.md).
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        # Rendered public pages for anonymous readers: off, memory (this process) or redis.
+        "PAGE_CACHE": env("PAGE_CACHE") or "memory",
+        "PAGE_CACHE_TTL": _int("PAGE_CACHE_TTL", env("PAGE_CACHE_TTL"), 60),
+        "PAGE_CACHE_REDIS_URL": env("PAGE_CACHE_REDIS_URL") or "",
         "CONFIRM_TOKEN_MAX_AGE": _int(
             "CONFIRM_TOKEN_MAX_AGE", env("CONFIRM_TOKEN_MAX_AGE"), 7 * 24 * 3600
         ),

@@ -22,7 +22,7 @@ from sqlalchemy import delete, event
 from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 
-from shop import create_app, mail
+from shop import caching, create_app, mail
 from shop.config import normalise_database_url
 from shop.extensions import db, limiter
 from tests import support
@@ -109,6 +109,9 @@ def make_config(database_url: str, smtp_sink, instance_dir, **extra) -> dict:
         # Most mail tests read a message's links as the reader's pages; the tracking tests
         # (tests/newsletter/test_tracking.py, tests/e2e/test_tracking.py) turn it on.
         "MAIL_TRACKING": False,
+        # Most tests read each page as rendered afresh (a moved clock, a setting changed
+        # between requests); tests/http/ turns the page cache on.
+        "PAGE_CACHE": "off",
         **extra,
     }
 
@@ -138,6 +141,8 @@ class AppCache:
             limiter.init_app(app)
             limiter._storage_dead = False
             mail.init_app(app)
+            with app.app_context():
+                caching.clear()
             return app
         app = create_app(copy.deepcopy(config))
         app.test_client_class = IsolatedClient

@@ -49,7 +49,9 @@ def article(slug: str):
     item = services.get_live_article(slug)
     if item is None:
         abort(404, description="We could not find that article.")
-    return _render_article(item, CommentForm())
+    # Only a logged-in reader is shown the form; for anyone else, building its token would
+    # start a session, and make the page one reader's (shop/pagecache.py).
+    return _render_article(item, CommentForm(meta={"csrf": current_user.is_authenticated}))
 
 
 def _render_article(item: Article, form: CommentForm, opened: dict | None = None):
