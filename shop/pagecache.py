@@ -21,7 +21,7 @@ cache, and its page keeps the edge's ``private, no-store`` where it shows a read
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
 from flask import Flask, current_app, g, request, session
 from werkzeug.wrappers import Response
@@ -79,7 +79,7 @@ def serve_cached() -> Response | None:
     for name, value in page.headers:
         response.headers[name] = value
     response.set_etag(page.etag)
-    response.last_modified = page.made_at
+    response.last_modified = datetime.fromtimestamp(page.made_at, UTC)
     response.headers[CACHE_STATUS] = "hit"
     return response
 
@@ -95,7 +95,8 @@ def finish_public_page(response: Response) -> Response:
         if response.is_streamed or response.direct_passthrough:
             return response
         response.add_etag()
-        made_at = int(time.time())
+        # Whole seconds, as HTTP dates are: If-Modified-Since then compares equal.
+        made_at = datetime.now(UTC).replace(microsecond=0)
         response.last_modified = made_at
         etag, _ = response.get_etag()
         caching.store(
@@ -104,7 +105,7 @@ def finish_public_page(response: Response) -> Response:
                 body=response.get_data(),
                 content_type=response.content_type or "text/html; charset=utf-8",
                 etag=etag or "",
-                made_at=made_at,
+                made_at=made_at.timestamp(),
                 headers=tuple(
                     (name, response.headers[name])
                     for name in KEPT_HEADERS
