@@ -26,7 +26,9 @@ def test_an_older_browser_is_trusted_by_its_origin_header(client, mailbox):
     home = client.get("/")
     assert EMPTY_TOKEN.search(home.get_data(as_text=True))
     sent = client.post(
-        "/subscribe", data={"email": "new.reader@example.org"}, headers={"Origin": "http://localhost"}
+        "/subscribe",
+        data={"email": "new.reader@example.org"},
+        headers={"Origin": "http://localhost"},
     )
     assert sent.status_code == 200
     assert [m["To"] for m in mailbox.messages] == ["new.reader@example.org"]

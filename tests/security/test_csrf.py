@@ -14,6 +14,7 @@ import pytest
 from flask import url_for
 
 from shop.extensions import csrf
+from tests.conftest import IsolatedClient
 from tests.factories import PASSWORD
 from tests.security.conftest import World, changed_tables, snapshot
 from tests.support import csrf_token
@@ -82,6 +83,12 @@ def app_config(app_config):
     """CSRF protection on, as in production."""
     app_config["WTF_CSRF_ENABLED"] = True
     return app_config
+
+
+@pytest.fixture(autouse=True)
+def _clients_from_elsewhere(monkeypatch):
+    """Every client here is a page on another site: it says nothing of coming from ours."""
+    monkeypatch.setattr(IsolatedClient, "from_this_site", False)
 
 
 def protected_rules(app) -> list[tuple[str, str]]:
