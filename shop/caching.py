@@ -49,7 +49,7 @@ _SESSION_TABLES = "page_cache_tables"
 
 @dataclass(frozen=True)
 class CachedPage:
-    """One rendered page as it was sent: its body, type, validator and when it was made."""
+    """One rendered page as it was sent: its body, type, ETag and Last-Modified (a timestamp)."""
 
     body: bytes
     content_type: str

@@ -95,9 +95,11 @@ def finish_public_page(response: Response) -> Response:
         if response.is_streamed or response.direct_passthrough:
             return response
         response.add_etag()
-        # Whole seconds, as HTTP dates are: If-Modified-Since then compares equal.
-        made_at = datetime.now(UTC).replace(microsecond=0)
-        response.last_modified = made_at
+        # A view that knows when its content changed says so; else, when it was rendered
+        # (whole seconds, as HTTP dates are, so If-Modified-Since compares equal).
+        if response.last_modified is None:
+            response.last_modified = datetime.now(UTC).replace(microsecond=0)
+        made_at = response.last_modified
         etag, _ = response.get_etag()
         caching.store(
             g.get("_page_cache_key", ""),
