@@ -4,12 +4,12 @@ A public page (``PUBLIC_ENDPOINTS``: the home page, articles, tags, the shop, fe
 sitemap, the newsletter archive) asked for by an *anonymous* request (one that carries
 no session, no remembered login and no cart cookie) is the same for every such reader:
 
-- it is sent with a strong ``ETag`` (a hash of the body), ``Last-Modified`` (the view's own, or when it
-  was rendered) and ``Cache-Control: public, no-cache``: any cache may keep it, but must
-  ask again each time, with the reader's own cookies. That is why no ``Vary: Cookie`` is
-  needed (shop/edge.py): a reader who has logged in since, or has a cart, is answered
-  afresh, ``private, no-store``, never the anonymous copy. A short ``max-age`` would let a
-  proxy hand the anonymous copy to that reader, so there is none;
+- it is sent with a strong ``ETag`` (a hash of the body), ``Last-Modified`` (the view's
+  own, or when it was rendered) and ``Cache-Control: public, no-cache``: any cache may
+  keep it, but must ask again each time, with the reader's own cookies. That is why no
+  ``Vary: Cookie`` is needed (shop/edge.py): a reader who has logged in since, or has a
+  cart, is answered afresh, ``private, no-store``, never the anonymous copy. A short
+  ``max-age`` would let a proxy hand the anonymous copy to that reader, so there is none;
 - ``If-None-Match`` / ``If-Modified-Since`` that still match get ``304 Not Modified``;
 - the rendered page is kept (shop/caching.py) under its full URL in the current
   generation, and the next anonymous request for it is answered from there without a
