@@ -170,10 +170,12 @@ def clear() -> None:
 def _note_tables(session: Session, flush_context: object) -> None:
     """Remember which tables this transaction wrote (the lists still hold the flush's rows)."""
     tables: set[str] = session.info.setdefault(_SESSION_TABLES, set())
-    changed = [obj for obj in session.dirty if session.is_modified(obj)]
+    # One look per class, not per row: a digest run flushes hundreds of deliveries at once.
+    kinds = {type(obj) for obj in (*session.new, *session.deleted)}
     # An article whose tags changed is itself modified: its table is noted.
-    for obj in (*session.new, *session.deleted, *changed):
-        tables.update(table.name for table in inspect(obj).mapper.tables)
+    kinds.update(type(obj) for obj in session.dirty if session.is_modified(obj))
+    for kind in kinds:
+        tables.update(table.name for table in inspect(kind).tables)
 
 
 def _bump_after_commit(session: Session) -> None:
