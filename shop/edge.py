@@ -36,6 +36,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf
 from werkzeug.wrappers import Response
 
 from shop.cart.cookie import CART_COOKIE
+from shop.cart.views import holds_items
 from shop.extensions import csrf
 from shop.forms import BODY_LIMIT_EXTRA, BODY_LIMIT_SETTING
 
@@ -212,13 +213,15 @@ def check_cross_site() -> None:
 
 
 def page_csrf_token() -> str:
-    """The templates' ``csrf_token()``: a token only where the reader has a session.
+    """The templates' ``csrf_token()``: a token only for a login, or a session that has one.
 
     An anonymous reader on a public page gets none (an empty field), so that the page
     starts no session and is the same for every such reader; the account pages, which
     are never cached, start one as before.
     """
-    if session or is_private(request.path):
+    # A session that holds only a flash is not a reason to start a token (and keep a
+    # session for good): such a reader's forms are checked by origin, as before the flash.
+    if has_csrf_session() or "_user_id" in session or is_private(request.path):
         return generate_csrf()
     return ""
 
@@ -228,6 +231,10 @@ def use_page_csrf_token(app: Flask) -> None:
     app.jinja_env.globals["csrf_token"] = page_csrf_token
     # Context processors run in order, the later winning: this one comes after Flask-WTF's.
     app.context_processor(lambda: {"csrf_token": page_csrf_token})
+
+
+# What a session may hold that keeps nothing of the reader's (no login, flash or token).
+IDLE_SESSION_KEYS = {"_fresh"}
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -242,6 +249,10 @@ class SessionInterface(SecureCookieSessionInterface):
     def save_session(self, app, session, response) -> None:
         """Save as Flask does; then drop ``Vary: Cookie`` when no session came or goes."""
         sent = self.get_cookie_name(app) in request.cookies
+        if session and set(session) <= IDLE_SESSION_KEYS:
+            # Flask-Login marks any session it finds without a login "not fresh"; once the
+            # flash it was made for is read, nothing is left to keep: the cookie goes.
+            session.clear()
         super().save_session(app, session, response)
         if not sent and not session:
             response.vary.discard("Cookie")
@@ -254,13 +265,16 @@ def is_private(path: str) -> bool:
 
 def shows_reader_data() -> bool:
     """Whether this response may show one reader's data: a session (a login, a flash), a
-    remembered login, or a cart in the header."""
+    remembered login, or a cart with items in the header."""
     if request.endpoint == "static":
         return False
     if is_private(request.path):
         return True
     remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-    return bool(session) or bool(request.cookies.get(CART_COOKIE) or request.cookies.get(remember))
+    if session or request.cookies.get(remember):
+        return True
+    # The cookie of a cart emptied since (paid, or its lines removed) shows nobody's data.
+    return bool(request.cookies.get(CART_COOKIE)) and holds_items()
 
 
 def register_edge(app: Flask) -> None:

@@ -2,7 +2,8 @@
 
 A public page (``PUBLIC_ENDPOINTS``: the home page, articles, tags, the shop, feeds, the
 sitemap, the newsletter archive) asked for by an *anonymous* request (one that carries
-no session, no remembered login and no cart cookie) is the same for every such reader:
+no session, no remembered login, and no cart cookie or only that of an empty cart) is
+the same for every such reader:
 
 - it is sent with a strong ``ETag`` (a hash of the body), ``Last-Modified`` (the view's
   own, or when it was rendered) and ``Cache-Control: public, no-cache``: any cache may
@@ -28,6 +29,7 @@ from werkzeug.wrappers import Response
 
 from shop import caching
 from shop.cart.cookie import CART_COOKIE
+from shop.cart.views import holds_items
 
 PUBLIC_ENDPOINTS = frozenset(
     {
@@ -50,14 +52,13 @@ KEPT_HEADERS = ("X-Robots-Tag", "Link", "Content-Language")
 
 
 def is_anonymous_request() -> bool:
-    """Whether the request carries none of the cookies that make a page one reader's."""
+    """Whether the request carries no session, no remembered login and no cart with items."""
     config = current_app.config
-    names = (
-        config["SESSION_COOKIE_NAME"],
-        config.get("REMEMBER_COOKIE_NAME", "remember_token"),
-        CART_COOKIE,
-    )
-    return not any(request.cookies.get(name) for name in names)
+    names = (config["SESSION_COOKIE_NAME"], config.get("REMEMBER_COOKIE_NAME", "remember_token"))
+    if any(request.cookies.get(name) for name in names):
+        return False
+    # An emptied cart's cookie stays: such a reader's header is everyone's.
+    return not request.cookies.get(CART_COOKIE) or not holds_items()
 
 
 def is_public_page() -> bool:

@@ -54,6 +54,15 @@ def current_cart_summary() -> CartSummary:
     return summary
 
 
+def holds_items() -> bool:
+    """Whether this request's cart (the reader's, or the cookie's) has anything in it.
+
+    A cart cookie outlives the cart's contents (a paid order, a removed line): a reader
+    whose cart is empty sees the same header as anyone, so their pages may be shared.
+    """
+    return not current_cart_summary().is_empty
+
+
 @bp.app_context_processor
 def cart_widget() -> dict[str, object]:
     """Feed the cart widget in the page header; looked up only if a template reads it."""

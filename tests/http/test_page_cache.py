@@ -163,3 +163,17 @@ def test_with_redis_two_workers_share_pages_and_their_generation(app_config):
     finally:
         with one.app_context():
             caching.clear()
+
+
+def test_an_emptied_cart_does_not_keep_its_reader_from_the_kept_page(app, client):
+    bag = make_product("Tote bag", 1500)
+    client.post("/cart/add", data={"product_id": str(bag.id), "quantity": "1"})
+    client.post("/cart/remove", data={"product_id": str(bag.id)})
+    # The removal's flash is read on the next page; then the session is empty, and gone.
+    assert "Removed" in text_of(client.get("/shop"))
+    assert client.get_cookie("cart") is not None
+    assert client.get_cookie("session") is None
+    first, second = client.get("/shop"), client.get("/shop")
+    assert second.headers[CACHE] == "hit", first.headers.get(CACHE)
+    assert second.headers["Cache-Control"] == "public, no-cache"
+    assert EMPTY_CART in text_of(second)
