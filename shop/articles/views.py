@@ -21,7 +21,7 @@ from shop.articles.models import Article, Comment, Tag
 from shop.billing import access, offers
 from shop.clock import utcnow
 from shop.extensions import csrf, db, limiter
-from shop.forms import parse_row_id, require_action, show_error
+from shop.forms import parse_row_id, require_action, show_error, token_meta
 from shop.pagination import check_page_exists, page_arg
 from shop.urls import external_url
 
@@ -51,7 +51,7 @@ def article(slug: str):
         abort(404, description="We could not find that article.")
     # Only a logged-in reader is shown the form; for anyone else, building its token would
     # start a session, and make the page one reader's (shop/pagecache.py).
-    return _render_article(item, CommentForm(meta={"csrf": current_user.is_authenticated}))
+    return _render_article(item, CommentForm(meta=token_meta()))
 
 
 def _render_article(item: Article, form: CommentForm, opened: dict | None = None):

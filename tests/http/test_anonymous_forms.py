@@ -32,6 +32,9 @@ def test_an_older_browser_is_trusted_by_its_origin_header(client, mailbox):
     )
     assert sent.status_code == 200
     assert [m["To"] for m in mailbox.messages] == ["new.reader@example.org"]
+    # Subscribing leaves no session behind: the reader's next pages are everyone's.
+    assert client.get_cookie("session") is None
+    assert "Set-Cookie" not in client.get("/subscribe").headers
 
 
 def test_the_same_form_from_another_site_is_refused(client, mailbox):
