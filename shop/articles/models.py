@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import (
     Column,
     ForeignKey,
+    Index,
     String,
     Table,
     Text,
@@ -63,6 +64,8 @@ article_tags = Table(
     db.metadata,
     Column("article_id", ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
     Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    # The primary key leads with the article; a tag's page starts from the tag.
+    Index("ix_article_tags_tag_article", "tag_id", "article_id"),
 )
 
 
@@ -91,6 +94,12 @@ class Article(Model):
     """A piece of writing; its Markdown body is rendered to safe HTML once, on save."""
 
     __tablename__ = "articles"
+    __table_args__ = (
+        # Home, tag pages and feeds read live articles newest first: this index gives that
+        # order with no sort, and holds the status, so the live filter and the page count
+        # read the index alone.
+        Index("ix_articles_live_order", "published_at", "id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
