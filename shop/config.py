@@ -256,6 +256,8 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         # Message-IDs carry it, so two installs never share one.
         "INSTALL_ID": env("INSTALL_ID") or "",
         "ARTICLES_PER_PAGE": _int("ARTICLES_PER_PAGE", env("ARTICLES_PER_PAGE"), 10),
+        # sitemaps.org: at most 50,000 URLs in one sitemap; past that, an index of parts.
+        "SITEMAP_MAX_URLS": _int("SITEMAP_MAX_URLS", env("SITEMAP_MAX_URLS"), 50_000),
         # A form left open for hours must still submit: tie CSRF to the session.
         "WTF_CSRF_TIME_LIMIT": None,
         "CONFIRM_TOKEN_MAX_AGE": _int(

@@ -44,8 +44,7 @@ def current_cart_summary() -> CartSummary:
     summary = g.get("_cart_summary")
     if summary is None:
         try:
-            cart = services.find_cart(current_user, request.cookies.get(CART_COOKIE))
-            summary = services.cart_summary(cart)
+            summary = services.widget_summary(current_user, request.cookies.get(CART_COOKIE))
         except SQLAlchemyError:
             current_app.logger.exception("Could not read the cart for the cart widget")
             db.session.rollback()
@@ -103,10 +102,13 @@ def cart():
     found = services.find_cart(current_user, _cookie_value())
     lines = services.cart_lines(found)
     wanted, cap = services.held_units(lines), limits.max_units_per_account()
+    summary = services.cart_summary(found, lines)
+    # The header's widget shows this same cart: it is not read a second time.
+    g._cart_summary = summary
     return render_template(
         "cart/cart.html",
         lines=lines,
-        summary=services.cart_summary(found, lines),
+        summary=summary,
         max_quantity=max_quantity,
         cap_notice=limits.cap_message(cap, wanted) if wanted > cap else None,
     )
