@@ -16,7 +16,11 @@ depends_on = None
 
 
 def upgrade():
-    # Plain CREATE INDEX: no table is rebuilt, so the articles' search objects stay.
+    # Plain CREATE and DROP INDEX: no table is rebuilt, so the articles' search objects
+    # stay. The composite index leads with published_at (so that index goes), and an
+    # index on status alone made SQLite choose it, then sort every live article.
+    op.drop_index("ix_articles_status", table_name="articles")
+    op.drop_index("ix_articles_published_at", table_name="articles")
     op.create_index(
         "ix_articles_live_order", "articles", ["published_at", "id", "status"], unique=False
     )
@@ -28,3 +32,5 @@ def upgrade():
 def downgrade():
     op.drop_index("ix_article_tags_tag_article", table_name="article_tags")
     op.drop_index("ix_articles_live_order", table_name="articles")
+    op.create_index("ix_articles_published_at", "articles", ["published_at"], unique=False)
+    op.create_index("ix_articles_status", "articles", ["status"], unique=False)

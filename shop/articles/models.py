@@ -112,12 +112,14 @@ class Article(Model):
     # The body's words, for the search index: set whenever body_html is (see below).
     body_text: Mapped[str] = mapped_column(Text, default="")
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default=ArticleStatus.DRAFT, index=True)
+    # No index of its own: ix_articles_live_order holds it (an index on status alone made
+    # SQLite read the live articles by status, then sort them all).
+    status: Mapped[str] = mapped_column(String(16), default=ArticleStatus.DRAFT)
     access: Mapped[str] = mapped_column(String(16), default=ACCESS_PUBLIC)
     comments_from: Mapped[str] = mapped_column(
         String(16), default=COMMENTS_MEMBERS, server_default=COMMENTS_MEMBERS
     )
-    published_at: Mapped[datetime | None] = mapped_column(index=True)
+    published_at: Mapped[datetime | None] = mapped_column()  # ix_articles_live_order leads
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # The feature picture (cards, the header, link previews, feeds, mail) and its words.
