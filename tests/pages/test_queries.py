@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -37,9 +38,9 @@ _OWN = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)", re
 
 
 @contextmanager
-def statements() -> Iterator[list[tuple[str, object]]]:
+def statements() -> Iterator[list[tuple[str, Any]]]:
     """Every statement (and its parameters) sent to the database inside the block."""
-    seen: list[tuple[str, object]] = []
+    seen: list[tuple[str, Any]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
         if not _OWN.match(statement):
@@ -279,7 +280,7 @@ def test_the_cart_page_reads_the_cart_once(client, auth, reader):
 # --- the indexes ------------------------------------------------------------------------
 
 
-def _plans(sent: list[tuple[str, object]]) -> list[tuple[str, str]]:
+def _plans(sent: list[tuple[str, Any]]) -> list[tuple[str, str]]:
     """Each article query sent, with its plan (the database's own EXPLAIN)."""
     out = []
     # The test's own connection: its rows are not committed.
