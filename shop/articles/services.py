@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import defer, joinedload, selectinload
 
 from shop.accounts.models import User
 from shop.articles.models import (
@@ -39,11 +39,19 @@ class ArticleError(RuleError):
 
 
 def _live_query():
-    # The cards read tags, author and picture: loaded here, never from the template.
+    # The cards and feed entries read tags, author and picture: loaded here, never from
+    # the template. They show no body, so the bodies (the bulk of each row) stay in the
+    # database, and reading one by mistake raises instead of querying per card.
     return (
         select(Article)
         .where(Article.live_clause())
-        .options(selectinload(Article.tags), joinedload(Article.author))
+        .options(
+            selectinload(Article.tags),
+            joinedload(Article.author),
+            defer(Article.body_markdown, raiseload=True),
+            defer(Article.body_html, raiseload=True),
+            defer(Article.body_text, raiseload=True),
+        )
         .order_by(Article.published_at.desc(), Article.id.desc())
     )
 
@@ -126,10 +134,13 @@ def tag_slugs() -> list[str]:
 
 def tags_with_counts() -> list[tuple[Tag, int]]:
     """Every tag with how many live articles carry it."""
+    # IN over the live ids rather than a join: both sides are then read from indexes
+    # alone (ix_articles_live_order, ix_article_tags_tag_article), never the article
+    # rows, whose bodies would be read with them.
+    live_ids = select(Article.id).where(Article.live_clause())
     counts = (
         select(article_tags.c.tag_id, func.count().label("n"))
-        .join(Article, Article.id == article_tags.c.article_id)
-        .where(Article.live_clause())
+        .where(article_tags.c.article_id.in_(live_ids))
         .group_by(article_tags.c.tag_id)
         .subquery()
     )

@@ -350,6 +350,17 @@ def test_pages_keep_their_numbers_and_404_past_the_end(client, app):
 _NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 
 
+def test_lists_and_feeds_read_no_bodies(client):
+    tag = TagFactory()
+    for _ in range(3):
+        ArticleFactory(body_markdown="x " * 5000, tags=[tag])
+    for path in ("/", f"/tags/{tag.slug}", "/feed.xml", f"/tags/{tag.slug}/feed.xml"):
+        with statements() as seen:
+            assert client.get(path).status_code == 200
+        for statement, _ in seen:
+            assert not re.search(r"body_(html|markdown|text)", statement), (path, statement)
+
+
 def test_the_sitemap_reads_no_bodies(client):
     for _ in range(3):
         ArticleFactory(body_markdown="x " * 5000)
