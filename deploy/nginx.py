@@ -62,7 +62,7 @@ def settings(env: dict[str, str]) -> dict[str, str]:
         "RUN_DIR": str(run_dir),
         "MIME_TYPES": str(_nginx_conf_dir(env) / "mime.types"),
         "UPSTREAMS": "\n".join(
-            f"        server {u} max_fails=1 fail_timeout=10s;" for u in upstreams
+            f"        server {u} max_fails=3 fail_timeout=5s;" for u in upstreams
         ),
         "LISTEN": f"{env.get('BROADSHEET_HOST') or '127.0.0.1'}:{port}",
         "SERVER_NAME": env.get("BROADSHEET_SERVER_NAME") or "_",
@@ -122,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(render(env))
         return 0
     if args.action == "check":
-        return subprocess.run(command(env, "-t"), check=False).returncode
+        return subprocess.run(command(env, "-t"), check=False).returncode  # noqa: S603  (our own nginx line)
     cmd = command(env)
-    os.execv(cmd[0], cmd)  # nginx in this process's place: honcho signals it directly
+    os.execv(cmd[0], cmd)  # noqa: S606  (nginx in this process's place: honcho signals it)
     return 0  # not reached
 
 

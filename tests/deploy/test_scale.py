@@ -132,7 +132,7 @@ class Shape:
 
     def pids(self) -> dict[str, int]:
         """Each Procfile process's pid (honcho starts each in a session of its own)."""
-        found = re.findall(r" (\w+)\.1\s+\| started with pid (\d+)", self.output())
+        found = re.findall(r"\| (\w+)\.1 started \(pid=(\d+)\)", self.output())
         return {name: int(pid) for name, pid in found}
 
     def lines(self, name: str) -> list[str]:
@@ -166,7 +166,7 @@ def wait_until(condition, timeout: float, message, interval: float = 0.2):
 def get(url: str) -> tuple[int, str]:
     """GET ``url``: status and body (an HTTP error is an answer too)."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310  (127.0.0.1 only)
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(errors="replace")
@@ -263,15 +263,20 @@ def test_the_procfile_shape_sends_a_20000_reader_digest_once_through_a_killed_wo
 
     shape = Shape(env, tmp_path / "honcho.log")
     try:
-        # Through nginx, both gunicorn instances answer the health check.
+        # Each gunicorn answers; then, through nginx, both answer the health check.
+        for port in (web1, web2):
+            wait_until(
+                lambda p=port: get(f"http://127.0.0.1:{p}/healthz")[0] == 200,
+                90,
+                lambda: "a gunicorn never answered:\n" + shape.output()[-4000:],
+            )
         wait_until(
-            lambda: get(f"http://127.0.0.1:{proxy}/healthz")[0] == 200,
-            90,
-            lambda: "the site never answered through nginx:\n" + shape.output()[-4000:],
+            lambda: all(get(f"http://127.0.0.1:{proxy}/healthz")[0] == 200 for _ in range(6)),
+            30,
+            lambda: "the site did not answer through nginx:\n" + shape.output()[-4000:],
         )
-        for _ in range(6):
-            status, body = get(f"http://127.0.0.1:{proxy}/healthz")
-            assert status == 200 and '"broker":"ok"' in body.replace(" ", ""), body
+        status, body = get(f"http://127.0.0.1:{proxy}/healthz")
+        assert status == 200 and '"broker":"ok"' in body.replace(" ", ""), body
         for web in ("web1", "web2"):
             assert any("GET /healthz" in line for line in shape.lines(web)), shape.output()
         for worker in ("worker1", "worker2"):
