@@ -1,0 +1,163 @@
+"""What the site's own files and response bodies look like on the wire.
+
+Static files (``static/``) are hashed once at start-up: ``url_for('static', ...)`` then
+names each by its content (``css/site.3f2a1c9e0b7d.css``), and that name is served with
+``Cache-Control: public, max-age=31536000, immutable``, since its bytes can never change
+under it. The plain name (``css/site.css``) still works, with ``no-cache`` and an ETag, for
+old links and anything outside the templates. A name with a hash that is no longer the
+file's (a page cached from before a deploy) gets today's file with ``no-cache``, never
+a year's lifetime for bytes that do not match its name.
+
+Responses are compressed (Flask-Compress: brotli, else gzip) when ``COMPRESS`` is on:
+pages, CSS, JavaScript, feeds, the sitemap, JSON; never pictures or bodies under
+``COMPRESS_MIN_SIZE`` bytes. Flask-Compress gives each encoding its own strong ETag
+(``"abc:br"``, ``"abc:gzip"``) and answers ``If-None-Match`` after compressing, so a
+cache never mixes the two; ``Vary: Accept-Encoding`` goes on every response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, abort, current_app, request
+from flask_compress import Compress
+from werkzeug.wrappers import Response
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+DIGEST_LENGTH = 12
+# name.<hash>.ext -> name, hash, .ext (the hash is hexadecimal, DIGEST_LENGTH long).
+FINGERPRINTED = re.compile(rf"^(?P<stem>.+)\.(?P<digest>[0-9a-f]{{{DIGEST_LENGTH}}})(?P<ext>\.[^./]+)$")
+# The bodies worth compressing: text. Pictures are compressed by their own formats; an
+# SVG is XML text, so it is compressed too.
+COMPRESS_MIMETYPES = [
+    "text/html",
+    "text/css",
+    "text/plain",
+    "text/xml",
+    "text/javascript",
+    "application/javascript",
+    "application/json",
+    "application/xml",
+    "application/atom+xml",
+    "application/rss+xml",
+    "image/svg+xml",
+]
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One static file as served: its bytes, content hash, type and modification time."""
+
+    body: bytes
+    digest: str
+    mimetype: str
+    mtime: float
+
+
+def fingerprinted_name(filename: str, digest: str) -> str:
+    """``css/site.css`` -> ``css/site.<digest>.css``."""
+    stem, ext = os.path.splitext(filename)
+    return f"{stem}.{digest}{ext}"
+
+
+class StaticFiles:
+    """The static folder, hashed once (again on a change, when ``watch`` is on)."""
+
+    def __init__(self, folder: str, watch: bool = False) -> None:
+        """Read and hash every file under ``folder``."""
+        self.folder = os.path.abspath(folder)
+        self.watch = watch
+        self.assets: dict[str, Asset] = {}
+        for root, _dirs, files in os.walk(self.folder):
+            for name in files:
+                path = os.path.join(root, name)
+                relative = os.path.relpath(path, self.folder).replace(os.sep, "/")
+                self.assets[relative] = self._read(path)
+
+    @staticmethod
+    def _read(path: str) -> Asset:
+        with open(path, "rb") as handle:
+            body = handle.read()
+        digest = hashlib.sha256(body).hexdigest()[:DIGEST_LENGTH]
+        mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return Asset(body, digest, mimetype, os.path.getmtime(path))
+
+    def get(self, filename: str) -> Asset | None:
+        """The file by its plain name, re-read first in development if it changed."""
+        asset = self.assets.get(filename)
+        if self.watch:
+            path = os.path.join(self.folder, filename)
+            try:
+                mtime = os.path.getmtime(path)
+            except OSError:
+                return None
+            if asset is None or asset.mtime != mtime:
+                asset = self.assets[filename] = self._read(path)
+        return asset
+
+    def url_name(self, filename: str) -> str:
+        """The name a page links to: fingerprinted when the file is known."""
+        asset = self.get(filename)
+        return fingerprinted_name(filename, asset.digest) if asset else filename
+
+    def resolve(self, requested: str) -> tuple[Asset, bool] | None:
+        """The file a requested name stands for, and whether the name holds its hash."""
+        asset = self.assets.get(requested) if not self.watch else self.get(requested)
+        if asset is not None:
+            return asset, False
+        match = FINGERPRINTED.match(requested)
+        if match is None:
+            return None
+        asset = self.get(match["stem"] + match["ext"])
+        if asset is None:
+            return None
+        return asset, asset.digest == match["digest"]
+
+
+def static_files() -> StaticFiles:
+    """This app's hashed static folder."""
+    return current_app.extensions["static_files"]
+
+
+def serve_static(filename: str) -> Response:
+    """A static file: a year's lifetime under its hashed name, ``no-cache`` otherwise."""
+    found = static_files().resolve(filename)
+    if found is None:
+        abort(404)
+    asset, current = found
+    response = Response(asset.body, mimetype=asset.mimetype)
+    response.headers["Cache-Control"] = IMMUTABLE if current else REVALIDATE
+    response.set_etag(asset.digest)
+    return response.make_conditional(request)
+
+
+def fingerprint_static_urls(endpoint: str, values: dict[str, Any]) -> None:
+    """url_for('static', filename=...) names the file by its hash (``fingerprint=False``
+    keeps the plain name, for a permanent redirect that must outlive the file's bytes)."""
+    if endpoint != "static":
+        return
+    if not values.pop("fingerprint", True):
+        return
+    filename = values.get("filename")
+    if filename:
+        values["filename"] = static_files().url_name(filename)
+
+
+def register_assets(app: Flask) -> None:
+    """Hash the static files, serve them, and compress responses if COMPRESS is on."""
+    assert app.static_folder is not None  # noqa: S101  (the factory always sets one)
+    app.extensions["static_files"] = StaticFiles(app.static_folder, watch=app.debug)
+    app.view_functions["static"] = serve_static
+    app.url_defaults(fingerprint_static_urls)
+    if app.config["COMPRESS"]:
+        app.config.setdefault("COMPRESS_MIMETYPES", COMPRESS_MIMETYPES)
+        app.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip"])
+        # Static files are served whole from memory, not streamed: nothing streams here.
+        app.config.setdefault("COMPRESS_ALGORITHM_STREAMING", ["br", "gzip"])
+        Compress(app)
