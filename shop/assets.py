@@ -32,7 +32,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 DIGEST_LENGTH = 12
 # name.<hash>.ext -> name, hash, .ext (the hash is hexadecimal, DIGEST_LENGTH long).
-FINGERPRINTED = re.compile(rf"^(?P<stem>.+)\.(?P<digest>[0-9a-f]{{{DIGEST_LENGTH}}})(?P<ext>\.[^./]+)$")
+FINGERPRINTED = re.compile(
+    rf"^(?P<stem>.+)\.(?P<digest>[0-9a-f]{{{DIGEST_LENGTH}}})(?P<ext>\.[^./]+)$"
+)
 # The bodies worth compressing: text. Pictures are compressed by their own formats; an
 # SVG is XML text, so it is compressed too.
 COMPRESS_MIMETYPES = [
