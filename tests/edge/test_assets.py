@@ -224,3 +224,10 @@ def test_compress_setting_reads_the_environment(tmp_path):
     assert load_settings(str(tmp_path), {})["COMPRESS"] is True
     assert load_settings(str(tmp_path), {"COMPRESS": "off"})["COMPRESS"] is False
     assert load_settings(str(tmp_path), {"COMPRESS_MIN_SIZE": "2048"})["COMPRESS_MIN_SIZE"] == 2048
+
+
+def test_an_encoding_refused_with_q0_is_not_sent(client):
+    response = client.get("/static/css/site.css", headers={"Accept-Encoding": "br;q=0, gzip"})
+    assert response.headers["Content-Encoding"] == "gzip"
+    page = client.get("/", headers={"Accept-Encoding": "br;q=0, gzip;q=0"})
+    assert "Content-Encoding" not in page.headers
