@@ -30,6 +30,7 @@ from typing import Any
 
 import brotli
 from flask import Flask, abort, current_app, request
+from flask.wrappers import Response as FlaskResponse
 from flask_compress import Compress
 from werkzeug.wrappers import Response
 
@@ -81,6 +82,28 @@ def compress_static(body: bytes) -> dict[str, bytes]:
         "gzip": gzip.compress(body, compresslevel=9, mtime=0),
     }
     return {name: data for name, data in encoded.items() if len(data) < len(body)}
+
+
+class Compressor(Compress):
+    """Flask-Compress, told the encoding that Werkzeug's Accept-Encoding parser picks.
+
+    Flask-Compress 1.25 reads ``gzip;q=0`` (gzip refused) as gzip at the lowest
+    preference and may send it; Werkzeug treats q=0 as refused, as RFC 9110 says.
+    """
+
+    def after_request(self, response: FlaskResponse | None) -> FlaskResponse:
+        """Compress in the encoding Werkzeug picks (or none), then restore the header."""
+        environ = request.environ
+        asked = environ.get("HTTP_ACCEPT_ENCODING")
+        chosen = request.accept_encodings.best_match(list(self.enabled_algorithms))
+        environ["HTTP_ACCEPT_ENCODING"] = chosen or "identity"
+        try:
+            return super().after_request(response)
+        finally:
+            if asked is None:
+                environ.pop("HTTP_ACCEPT_ENCODING", None)
+            else:
+                environ["HTTP_ACCEPT_ENCODING"] = asked
 
 
 def fingerprinted_name(filename: str, digest: str) -> str:
@@ -211,4 +234,4 @@ def register_assets(app: Flask) -> None:
         app.config.setdefault("COMPRESS_BR_LEVEL", 5)
         # Nothing here streams a body; were one to, the same two encodings.
         app.config.setdefault("COMPRESS_ALGORITHM_STREAMING", ["br", "gzip"])
-        Compress(app)
+        Compressor(app)
