@@ -32,6 +32,7 @@ import brotli
 from flask import Flask, abort, current_app, request
 from flask.wrappers import Response as FlaskResponse
 from flask_compress import Compress
+from werkzeug.security import safe_join
 from werkzeug.wrappers import Response
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -147,11 +148,11 @@ class StaticFiles:
         """The file by its plain name, re-read first in development if it changed."""
         asset = self.assets.get(filename)
         if self.watch:
-            path = os.path.join(self.folder, filename)
-            try:
-                mtime = os.path.getmtime(path)
-            except OSError:
+            # Only files inside the folder: a name with ``..`` in it finds nothing.
+            path = safe_join(self.folder, filename)
+            if path is None or not os.path.isfile(path):
                 return None
+            mtime = os.path.getmtime(path)
             if asset is None or asset.mtime != mtime:
                 asset = self.assets[filename] = self._read(path)
         return asset

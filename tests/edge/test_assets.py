@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -231,3 +232,36 @@ def test_an_encoding_refused_with_q0_is_not_sent(client):
     assert response.headers["Content-Encoding"] == "gzip"
     page = client.get("/", headers={"Accept-Encoding": "br;q=0, gzip;q=0"})
     assert "Content-Encoding" not in page.headers
+
+
+def test_in_development_an_edited_file_gets_a_new_name(tmp_path):
+    # With --debug the files are watched, so an edited sheet shows on the next page load.
+    from shop.assets import StaticFiles
+
+    sheet = tmp_path / "css" / "site.css"
+    sheet.parent.mkdir()
+    sheet.write_text("body { color: red; }")
+    files = StaticFiles(str(tmp_path), watch=True)
+    before = files.url_name("css/site.css")
+    sheet.write_text("body { color: blue; }")
+    os.utime(sheet, (sheet.stat().st_atime, sheet.stat().st_mtime + 5))
+    after = files.url_name("css/site.css")
+    assert before != after
+    assert files.resolve(after) is not None
+    assert files.resolve(after)[1] is True
+    # Without watching (production), the name stays the one hashed at start-up.
+    fixed = StaticFiles(str(tmp_path))
+    name = fixed.url_name("css/site.css")
+    sheet.write_text("body { color: green; }")
+    assert fixed.url_name("css/site.css") == name
+
+
+def test_in_development_names_outside_the_folder_find_nothing(tmp_path):
+    from shop.assets import StaticFiles
+
+    (tmp_path / "static").mkdir()
+    (tmp_path / "secret.txt").write_text("not for the web")
+    files = StaticFiles(str(tmp_path / "static"), watch=True)
+    assert files.resolve("../secret.txt") is None
+    assert files.resolve(str(tmp_path / "secret.txt")) is None
+    assert files.resolve("") is None
