@@ -12,7 +12,7 @@ With ``COMPRESS`` on, the text ones are also kept brotli- and gzip-compressed, o
 start-up and at each format's smallest, and sent in the encoding the browser prefers.
 
 Responses are compressed (Flask-Compress: brotli, else gzip) when ``COMPRESS`` is on:
-pages, CSS, JavaScript, feeds, the sitemap, JSON; never pictures or bodies under
+pages, CSS, JavaScript, feeds, the sitemap, JSON, CSV; never pictures or bodies under
 ``COMPRESS_MIN_SIZE`` bytes. Flask-Compress gives each encoding its own strong ETag
 (``"abc:br"``, ``"abc:gzip"``) and answers ``If-None-Match`` after compressing, so a
 cache never mixes the two; ``Vary: Accept-Encoding`` goes on every response.
@@ -48,6 +48,7 @@ COMPRESS_MIMETYPES = [
     "text/html",
     "text/css",
     "text/plain",
+    "text/csv",
     "text/xml",
     "text/javascript",
     "application/javascript",

@@ -148,13 +148,21 @@ def test_brotli_is_preferred_when_both_are_offered(client):
     assert response.headers["Content-Encoding"] == "br"
 
 
-def test_json_is_compressed(client, auth, admin):
+@pytest.mark.parametrize(
+    ("path", "mimetype"),
+    [
+        ("/admin/subscribers/export.json", "application/json"),
+        ("/admin/subscribers/export.csv", "text/csv"),
+    ],
+)
+def test_exports_are_compressed(client, auth, admin, path, mimetype):
+    # Both are streamed as they are read from the database: compressed as they stream.
     auth.login(admin.email)
     for n in range(15):
         UserFactory(email=f"reader{n}@example.org")
-    plain = client.get("/admin/subscribers/export.json")
-    assert plain.mimetype == "application/json"
-    response = client.get("/admin/subscribers/export.json", headers={"Accept-Encoding": "gzip"})
+    plain = client.get(path)
+    assert plain.mimetype == mimetype
+    response = client.get(path, headers={"Accept-Encoding": "gzip"})
     assert response.headers["Content-Encoding"] == "gzip"
     assert decoded(response) == plain.data
 
