@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import brotli
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, request, session
 from flask.wrappers import Response as FlaskResponse
 from flask_compress import Compress
 from werkzeug.security import safe_join
@@ -205,6 +205,19 @@ def serve_static(filename: str) -> Response:
     return response.make_conditional(request)
 
 
+def static_vary_no_cookie(response: Response) -> Response:
+    """A static file is the same for everyone: no ``Vary: Cookie`` on it.
+
+    Flask-Login's response hook looks in the session on every request, and Flask then
+    adds ``Vary: Cookie``, which would make a shared cache keep a copy per visitor of a
+    file that never depends on who asks. Reading is all that happened (a change to the
+    session would still be saved).
+    """
+    if request.endpoint == "static":
+        session.accessed = False
+    return response
+
+
 def fingerprint_static_urls(endpoint: str, values: dict[str, Any]) -> None:
     """url_for('static', filename=...) names the file by its hash (``fingerprint=False``
     keeps the plain name, for a permanent redirect that must outlive the file's bytes)."""
@@ -229,6 +242,8 @@ def register_assets(app: Flask) -> None:
     )
     app.view_functions["static"] = serve_static
     app.url_defaults(fingerprint_static_urls)
+    # Registered before the extensions, so it runs after Flask-Login's hook has looked.
+    app.after_request(static_vary_no_cookie)
     if compress:
         app.config.setdefault("COMPRESS_MIMETYPES", COMPRESS_MIMETYPES)
         app.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip"])

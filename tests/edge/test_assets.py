@@ -273,3 +273,16 @@ def test_in_development_names_outside_the_folder_find_nothing(tmp_path):
     assert files.resolve("../secret.txt") is None
     assert files.resolve(str(tmp_path / "secret.txt")) is None
     assert files.resolve("") is None
+
+
+def test_static_files_do_not_vary_by_cookie(client, auth, reader):
+    # The same file for everyone: a shared cache keeps one copy, not one per visitor.
+    auth.login(reader.email)
+    name = f"/static/css/site.{digest_of('css/site.css')}.css"
+    for path in (name, "/static/css/site.css"):
+        response = client.get(path, headers={"Accept-Encoding": "br"})
+        assert response.status_code == 200
+        assert "cookie" not in response.headers.get("Vary", "").lower(), response.headers["Vary"]
+        assert "Set-Cookie" not in response.headers
+    # A page that reads the login still says it varies by cookie.
+    assert "Cookie" in client.get("/account").headers["Vary"]
