@@ -22,7 +22,7 @@ from shop.accounts import links
 from shop.accounts import services as accounts
 from shop.articles.comments import add_comment
 from shop.articles.services import publish_article
-from shop.billing import fulfilment, gifts
+from shop.billing import fulfilment, gift_mail
 from shop.billing.models import Gift, GiftStatus
 from shop.cart.models import Order, OrderLine, OrderStatus
 from shop.clock import utcnow
@@ -215,7 +215,7 @@ def trial_ending(to):
 @kind
 def gift(to):
     _gift(_reader("giver." + to), to)
-    assert gifts.send_due_gifts() == 1
+    assert gift_mail.send_due_gifts() == 1
 
 
 @kind
@@ -227,7 +227,7 @@ def gift_ending(to):
     gift.redeemed_at = utcnow() - timedelta(days=358)
     gift.access_until = utcnow() + timedelta(days=6)
     db.session.commit()
-    assert gifts.send_reminders() == 1
+    assert gift_mail.send_reminders() == 1
 
 
 @kind

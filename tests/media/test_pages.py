@@ -87,3 +87,25 @@ def test_the_digest_shows_the_picture_at_a_full_address(app, mailbox):
     assert re.search(r'src="http://localhost/media/[0-9a-f]{16}-960\.jpg"', img)
     assert 'width="552"' in img and "srcset" not in img
     assert img.count("<img") == 1 and html.count("<img") == 1
+
+
+def test_the_shops_plans_load_their_pictures_at_once_and_the_items_lazily(client):
+    from shop.catalogue.models import KIND_PLAN
+    from shop.extensions import db
+    from tests.factories import make_product
+
+    for name, kind, interval in (
+        ("Monthly", KIND_PLAN, "month"),
+        ("Yearly", KIND_PLAN, "year"),
+        ("Tote bag", "item", None),
+    ):
+        product = make_product(name, 500, kind=kind, interval=interval)
+        product.image = media.store_upload(pictures.jpeg(1200, 900), f"{name}.jpg")
+        product.image_alt = f"Alt for {name}"
+    db.session.commit()
+    html = client.get("/shop").get_data(as_text=True)
+    first, second, item = (_img(html, f"Alt for {n}") for n in ("Monthly", "Yearly", "Tote bag"))
+    # The plans sit at the top, where the largest picture is the page's first paint.
+    assert 'fetchpriority="high"' in first and "loading=" not in first
+    assert "loading=" not in second and "fetchpriority" not in second
+    assert 'loading="lazy"' in item
