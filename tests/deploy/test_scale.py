@@ -174,6 +174,14 @@ def get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
+def encoding(url: str) -> str | None:
+    """The Content-Encoding a gzip-accepting GET of ``url`` comes back with."""
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310  (127.0.0.1 only)
+        response.read()
+        return response.headers.get("Content-Encoding")
+
+
 def count(run_id: int, *conditions) -> int:
     """The run's deliveries matching ``conditions``, as the workers committed them."""
     db.session.rollback()
@@ -279,6 +287,9 @@ def test_the_procfile_shape_sends_a_20000_reader_digest_once_through_a_killed_wo
         assert status == 200 and '"broker":"ok"' in body.replace(" ", ""), body
         for web in ("web1", "web2"):
             assert any("GET /healthz" in line for line in shape.lines(web)), shape.output()
+        # nginx compresses pages; the gunicorns behind it leave that to nginx.
+        assert encoding(f"http://127.0.0.1:{proxy}/") == "gzip"
+        assert encoding(f"http://127.0.0.1:{web1}/") is None
         for worker in ("worker1", "worker2"):
             wait_until(
                 lambda w=worker: any(" ready." in line for line in shape.lines(w)),
