@@ -182,8 +182,22 @@ def count(run_id: int, *conditions) -> int:
     return db.session.scalar(select(func.count()).where(Delivery.run_id == run_id, *conditions))
 
 
-def victim(run_id: int) -> tuple[int, str, set[int]] | None:
-    """A pool process mid-batch (one commit group sent, more leased): pid, lease, users."""
+def leased_to(run_id: int, owner: str) -> set[int]:
+    """The users whose queued deliveries ``owner`` holds: what it may have sent unrecorded."""
+    db.session.rollback()
+    return set(
+        db.session.scalars(
+            select(Delivery.user_id).where(
+                Delivery.run_id == run_id,
+                Delivery.lease_owner == owner,
+                Delivery.status == DeliveryStatus.QUEUED,
+            )
+        )
+    )
+
+
+def victim(run_id: int) -> tuple[int, str] | None:
+    """A pool process mid-batch (one commit group sent, more leased): its pid and lease name."""
     db.session.rollback()
     rows = db.session.execute(
         select(Delivery.lease_owner, func.count())
@@ -196,16 +210,7 @@ def victim(run_id: int) -> tuple[int, str, set[int]] | None:
     ).all()
     for owner, held in rows:
         if owner and COMMIT_EVERY <= held <= BATCH - COMMIT_EVERY:
-            users = set(
-                db.session.scalars(
-                    select(Delivery.user_id).where(
-                        Delivery.run_id == run_id,
-                        Delivery.lease_owner == owner,
-                        Delivery.status == DeliveryStatus.QUEUED,
-                    )
-                )
-            )
-            return int(owner.split(":")[1]), owner, users  # host:pid:suffix
+            return int(owner.split(":")[1]), owner  # host:pid:suffix (ledger.worker_name)
     return None
 
 
@@ -303,9 +308,9 @@ def test_the_procfile_shape_sends_a_20000_reader_digest_once_through_a_killed_wo
             [str(BIN / "flask"), "--app", "wsgi", "digest", "send", "--frequency", "daily"],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.PIPE,
+            # A file, not a pipe: a progress bar nobody reads must not fill a pipe and stall.
+            stdout=(tmp_path / "digest-send.log").open("wb"),
             stderr=subprocess.STDOUT,
-            text=True,
         )
         try:
             with seeding.app_context():
@@ -318,21 +323,26 @@ def test_the_procfile_shape_sends_a_20000_reader_digest_once_through_a_killed_wo
                     "the digest run was never planned",
                 )
                 wait_until(lambda: count(run_id) == READERS, 60, "the run was not planned for all")
-                # A quarter in, a pool process caught between two commit groups.
+                # An eighth in, a pool process caught between two commit groups.
                 wait_until(
                     lambda: count(run_id, Delivery.status == DeliveryStatus.SENT) >= READERS // 8,
                     120,
                     lambda: "the workers sent little:\n" + shape.output()[-4000:],
                 )
-                pid, _, leased = wait_until(
+                pid, owner = wait_until(
                     lambda: victim(run_id), 60, "no worker was caught mid-batch", 0.005
                 )
                 pids = shape.pids()
                 killed = next(n for n in ("worker1", "worker2") if pids[n] == parent_of(pid))
                 os.kill(pid, signal.SIGKILL)
+                # Its lease outlives it by seconds: what it holds is all it can have sent
+                # without recording it.
+                leased = leased_to(run_id, owner)
 
-                out, _ = send.communicate(timeout=150)
+                send.wait(timeout=150)
+                out = (tmp_path / "digest-send.log").read_text(errors="replace")
                 assert send.returncode == 0, out
+                assert "daily digest" in out and "failed 0, bounced 0" in out, out
                 wait_until(
                     lambda: count(run_id, Delivery.status == DeliveryStatus.QUEUED) == 0,
                     90,
