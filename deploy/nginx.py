@@ -1,6 +1,9 @@
 """Fill deploy/nginx.conf.in and check or run nginx with it (docs/deploy.md).
 
-    python deploy/nginx.py render [--out FILE]   # write the config (stdout without --out)
+    python deploy/nginx.py render [--out FILE] [--system]
+                                                 # write the config (stdout without --out);
+                                                 # --system: for the distribution's nginx
+                                                 # service (it daemonises; /run/nginx.pid)
     python deploy/nginx.py check                 # nginx -t on it
     python deploy/nginx.py run                   # nginx in the foreground (the Procfile)
 
@@ -18,6 +21,7 @@ install fill the same template:
     NGINX_USER            the user nginx's workers run as when started by root
                           (by default the owner of BROADSHEET_RUN_DIR)
     NGINX                 the nginx binary (nginx on PATH, else /usr/sbin/nginx)
+    NGINX_CONF_DIR        where that nginx keeps mime.types (/etc/nginx)
 
 Only the standard library: nginx may run where the app's virtualenv is not.
 """
@@ -37,8 +41,13 @@ TEMPLATE = HERE / "nginx.conf.in"
 DEFAULT_UPSTREAMS = "127.0.0.1:8001 127.0.0.1:8002"
 
 
-def settings(env: dict[str, str]) -> dict[str, str]:
-    """The template's values, from ``env``; a clear error for a bad one."""
+def settings(env: dict[str, str], *, system: bool = False) -> dict[str, str]:
+    """The template's values, from ``env``; a clear error for a bad one.
+
+    ``system``: for the distribution's service, which starts nginx with
+    ``-g 'daemon on; master_process on;'`` (a second ``daemon`` line is an error) and
+    stops it by ``/run/nginx.pid``; otherwise nginx stays in the foreground (honcho).
+    """
     root = Path(env.get("BROADSHEET_ROOT") or HERE.parent).resolve()
     run_dir = Path(env.get("BROADSHEET_RUN_DIR") or root / "instance" / "nginx").resolve()
     port = env.get("BROADSHEET_PORT") or "8000"
@@ -58,7 +67,8 @@ def settings(env: dict[str, str]) -> dict[str, str]:
     media = Path(env.get("MEDIA_DIR") or root / "instance" / "media").resolve()
     return {
         "USER": f"user {user};" if user else "",
-        "DAEMON": "off",
+        "DAEMON": "" if system else "daemon off;",
+        "PID": "/run/nginx.pid" if system else str(run_dir / "nginx.pid"),
         "RUN_DIR": str(run_dir),
         "MIME_TYPES": str(_nginx_conf_dir(env) / "mime.types"),
         "UPSTREAMS": "\n".join(
@@ -84,10 +94,10 @@ def _nginx_conf_dir(env: dict[str, str]) -> Path:
     return Path(env.get("NGINX_CONF_DIR") or "/etc/nginx")
 
 
-def render(env: dict[str, str]) -> str:
+def render(env: dict[str, str], *, system: bool = False) -> str:
     """The filled config."""
     text = TEMPLATE.read_text()
-    for name, value in settings(env).items():
+    for name, value in settings(env, system=system).items():
         text = text.replace(f"@{name}@", value)
     return text
 
@@ -113,13 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["render", "check", "run"])
     parser.add_argument("--out", help="render: write here instead of stdout")
+    parser.add_argument(
+        "--system", action="store_true", help="render: for the distribution's nginx service"
+    )
     args = parser.parse_args(argv)
     env = dict(os.environ)
     if args.action == "render":
         if args.out:
-            Path(args.out).write_text(render(env))
+            Path(args.out).write_text(render(env, system=args.system))
         else:
-            sys.stdout.write(render(env))
+            sys.stdout.write(render(env, system=args.system))
         return 0
     if args.action == "check":
         return subprocess.run(command(env, "-t"), check=False).returncode  # noqa: S603  (our own nginx line)

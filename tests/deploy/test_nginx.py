@@ -57,6 +57,30 @@ def test_nginx_accepts_the_generated_config(nginx_env):
         assert f"server {upstream} " in config
 
 
+def test_the_config_for_the_distributions_service_is_valid_too(nginx_env, tmp_path):
+    out = tmp_path / "system.conf"
+    rendered = subprocess.run(
+        [sys.executable, str(SCRIPT), "render", "--system", "--out", str(out)],
+        env=nginx_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    config = out.read_text()
+    # Debian's unit passes -g 'daemon on; ...': a daemon line here would be a duplicate.
+    assert "daemon" not in config.split("events")[0]
+    assert "pid /run/nginx.pid;" in config
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    checked = subprocess.run(
+        [nginx, "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(out), "-g", "daemon on;"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
 def test_a_bad_setting_is_named_not_a_traceback(nginx_env):
     result = nginx({**nginx_env, "BROADSHEET_UPSTREAMS": "localhost"}, "render")
 
