@@ -14,7 +14,7 @@ install fill the same template:
     BROADSHEET_HOST       the address it listens on (127.0.0.1; production: 0.0.0.0)
     BROADSHEET_UPSTREAMS  the gunicorn instances, space-separated host:port
                           (127.0.0.1:8001 127.0.0.1:8002)
-    BROADSHEET_RUN_DIR    nginx's pid, logs and temp files (instance/nginx)
+    BROADSHEET_RUN_DIR    nginx's pid, logs and temp files (instance/run)
     BROADSHEET_ROOT       the checkout whose static/ is served (this one)
     MEDIA_DIR             stored pictures (instance/media), as the app reads it
     BROADSHEET_SERVER_NAME  the site's host name (_ : any)
@@ -49,7 +49,7 @@ def settings(env: dict[str, str], *, system: bool = False) -> dict[str, str]:
     stops it by ``/run/nginx.pid``; otherwise nginx stays in the foreground (honcho).
     """
     root = Path(env.get("BROADSHEET_ROOT") or HERE.parent).resolve()
-    run_dir = Path(env.get("BROADSHEET_RUN_DIR") or root / "instance" / "nginx").resolve()
+    run_dir = Path(env.get("BROADSHEET_RUN_DIR") or root / "instance" / "run").resolve()
     port = env.get("BROADSHEET_PORT") or "8000"
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise SystemExit(f"BROADSHEET_PORT must be a port number, not {port!r}")
