@@ -53,13 +53,15 @@ ORDERS = 5_000
 PRODUCTS = 12
 CHUNK = 5_000  # rows per INSERT statement: large enough to be quick, small enough for PG
 THREAD_COMMENTS = 40  # on the measured article
-TAG_NAMES = (
+# Fifty topics, the tags of the dataset (one string, split once, to keep the list short).
+_TOPICS = (
     "Climate Economy Culture Science Politics Health Education Technology Transport Housing "
     "Energy Food Farming Oceans Cities Law Media Books Music Film Theatre Sport Travel Work "
     "Money Trade Ukraine Europe Asia Africa Americas Elections Courts Police Water Forests "
     "Wildlife Weather Space Medicine Schools Universities Labour Tax Pensions Retail Shipping "
     "Railways Aviation Data"
-).split()
+)
+TAG_NAMES = tuple(_TOPICS.split())
 
 
 @dataclass
@@ -144,7 +146,9 @@ def _bodies() -> list[tuple[str, str, str, int]]:
 
     out = []
     for demo in load_articles():
-        out.append((demo.summary, demo.body, render_markdown(demo.body), reading_minutes(demo.body)))
+        out.append(
+            (demo.summary, demo.body, render_markdown(demo.body), reading_minutes(demo.body))
+        )
     return out
 
 
@@ -313,7 +317,11 @@ def build(
         comments: list[dict[str, Any]] = []
         thread_article = article_ids[0]  # dispatch-0: the newest, public
         for n, aid in enumerate(article_ids):
-            count = THREAD_COMMENTS if aid == thread_article else (rng.randint(2, 12) if n % 3 == 1 else 0)
+            count = (
+                THREAD_COMMENTS
+                if aid == thread_article
+                else (rng.randint(2, 12) if n % 3 == 1 else 0)
+            )
             published = now - timedelta(hours=1 + 3 * n)
             for c in range(count):
                 comments.append(
@@ -481,9 +489,13 @@ def main(argv: list[str] | None = None) -> int:
         base = os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG
         url = create_pg_database(base, f"broadsheet_bench_{args.articles}")
     made = build(url, args.articles, args.members, args.orders)
-    print(f"{url}: {made.articles} articles, {made.members} members, {made.comments} comments, {made.orders} orders")
+    print(
+        f"{url}: {made.articles} articles, {made.members} members,"
+        f" {made.comments} comments, {made.orders} orders"
+    )
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in made.seconds.items()))
-    print(f"reader: {made.reader_email} / {made.reader_password}; article /articles/{made.article_slug}")
+    print(f"reader: {made.reader_email} / {made.reader_password}")
+    print(f"article with comments: /articles/{made.article_slug}; tag: /tags/{made.tag_slug}")
     return 0
 
 

@@ -123,7 +123,7 @@ def run_wrk(url: str, seconds: int, cookie: str | None) -> tuple[float, float, f
     return parse_wrk(done.stdout)
 
 
-LOCUSTFILE = '''
+LOCUSTFILE = """
 import os
 from locust import FastHttpUser, constant, task
 
@@ -133,7 +133,7 @@ class Reader(FastHttpUser):
     def page(self):
         cookie = os.environ.get("BENCH_COOKIE")
         self.client.get(os.environ["BENCH_PATH"], headers={"Cookie": cookie} if cookie else {})
-'''
+"""
 
 
 def run_locust(url: str, seconds: int, cookie: str | None) -> tuple[float, float, float, int]:
@@ -146,7 +146,8 @@ def run_locust(url: str, seconds: int, cookie: str | None) -> tuple[float, float
         env = {**os.environ, "BENCH_PATH": path, "BENCH_COOKIE": cookie or ""}
         done = subprocess.run(  # noqa: S603  (arguments built here)
             [
-                "locust", "-f", str(locustfile), "--headless", "--only-summary",
+                shutil.which("locust") or "locust", "-f", str(locustfile),
+                "--headless", "--only-summary",
                 "-u", str(CONNECTIONS), "-r", str(CONNECTIONS), "-t", f"{seconds}s",
                 "--host", base, "--csv", str(Path(folder) / "run"),
             ],
@@ -356,7 +357,9 @@ def run_config(kind: str, articles: int, args, tool: str) -> list[Row]:
         everything = [CEILING, *paths]
         anonymous = check_pages(site, everything, None, items)
         logged_in = check_pages(site, everything, cookie, items)
-        rows = bench_reader(site, "anonymous", paths, None, anonymous, args.duration, args.warm, tool)
+        rows = bench_reader(
+            site, "anonymous", paths, None, anonymous, args.duration, args.warm, tool
+        )
         rows += bench_reader(
             site, "logged in", paths, cookie, logged_in, args.duration, args.warm, tool
         )
