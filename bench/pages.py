@@ -378,7 +378,7 @@ def table(rows: list[Row]) -> str:
         f" {'ratio':>6} {'errors':>6}"
     ]
     for row in rows:
-        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
+        ratio = f"{row.ratio:.3f}" if row.ratio is not None else "-"
         lines.append(
             f"{row.reader:<10} {row.page:<24} {row.status:>6} {row.rate:>8.1f} {row.p50:>8.2f}"
             f" {row.p99:>8.2f} {ratio:>6} {row.errors:>6}"
