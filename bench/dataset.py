@@ -174,7 +174,7 @@ def build(
     """Migrate ``database_url`` and fill it; the database should be empty."""
     import tempfile
 
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, update
     from werkzeug.security import generate_password_hash
 
     from shop import create_app
@@ -419,7 +419,7 @@ def build(
             .where(OrderLine.order_id == Order.id)
             .scalar_subquery()
         )
-        conn.execute(Order.__table__.update().values(total=totals))
+        conn.execute(update(Order).values(total=totals))
         timings["orders"] = time.perf_counter() - step
     with app.app_context():
         db.engine.dispose()
