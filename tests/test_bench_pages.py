@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
 import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,48 @@ def test_quick_run_lists_every_page_answering_with_a_rate(tmp_path):
         assert float(rate) > 0, page
         assert ratio != "-" and float(ratio) > 0, page
         assert errors == "0", page
+
+
+class _Site(http.server.BaseHTTPRequestHandler):
+    """A stand-in site: / is a logged-out page, /cart redirects to the login page."""
+
+    def do_GET(self):  # noqa: N802  (http.server's name)
+        if self.path == "/cart":
+            self.send_response(302)
+            self.send_header("Location", "/login")
+            self.end_headers()
+            return
+        body = b"<html><body><a href='/login'>Log in</a></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def stand_in_site():
+    """The stand-in site on a free port of 127.0.0.1."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_page_not_answering_200_stops_the_run_before_timing(stand_in_site):
+    """A redirect instead of the page is named, and nothing is timed."""
+    pages = bench_module("pages")
+    with pytest.raises(SystemExit, match="/cart answered 302, not 200"):
+        pages.check_pages(stand_in_site, [("home", "/"), ("cart", "/cart")], None, [])
+
+
+def test_a_logged_out_page_stops_the_logged_in_run(stand_in_site):
+    """With the reader's cookie, a page without "Log out" means the login did not hold."""
+    pages = bench_module("pages")
+    with pytest.raises(SystemExit, match="does not show the reader logged in"):
+        pages.check_pages(stand_in_site, [("home", "/")], "session=x", ["Print edition 0"])
