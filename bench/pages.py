@@ -141,7 +141,8 @@ class Reader(FastHttpUser):
 def run_locust(url: str, seconds: int, cookie: str | None) -> tuple[float, float, float, int]:
     """The same measure with locust, headless, where wrk is missing."""
     parts = urlsplit(url)
-    base, path = f"{parts.scheme}://{parts.netloc}", parts.path or "/"
+    base = f"{parts.scheme}://{parts.netloc}"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     with tempfile.TemporaryDirectory(prefix="broadsheet-locust-") as folder:
         locustfile = Path(folder) / "locustfile.py"
         locustfile.write_text(LOCUSTFILE)
@@ -169,7 +170,7 @@ def run_locust(url: str, seconds: int, cookie: str | None) -> tuple[float, float
 
 
 def load_tool() -> str:
-    """wrk, or locust where wrk is missing; neither stops the run."""
+    """wrk, or locust where wrk is missing; with neither, the run stops here."""
     if shutil.which("wrk"):
         return "wrk"
     if shutil.which("locust"):
