@@ -283,7 +283,7 @@ def sitemap():
 @bp.route("/favicon.ico")
 def favicon():
     """Browsers ask for /favicon.ico on pages that name no icon (such as mail previews)."""
-    return redirect(url_for("static", filename="img/favicon.svg"), code=301)
+    return redirect(url_for("static", filename="img/favicon.svg", fingerprint=False), code=301)
 
 
 @bp.route("/robots.txt")
