@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, case, delete, func, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -63,7 +63,7 @@ class CartLine:
         return self.price
 
 
-def _is_reader(user: Any) -> bool:
+def is_reader(user: Any) -> bool:
     """Whether ``user`` is a logged-in account (not None, not Flask-Login's anonymous)."""
     return (
         user is not None
@@ -74,7 +74,7 @@ def _is_reader(user: Any) -> bool:
 
 def find_cart(user: Any, cookie_value: str | None) -> Cart | None:
     """The reader's cart, or the anonymous cart a signed cookie names; never creates one."""
-    if _is_reader(user):
+    if is_reader(user):
         return db.session.scalar(select(Cart).where(Cart.user_id == user.id))
     token = token_from_cookie(cookie_value)
     if token is None:
@@ -102,7 +102,7 @@ def get_or_create_cart(user: Any, cookie_value: str | None) -> tuple[Cart, str |
     cart = find_cart(user, cookie_value)
     if cart is not None:
         return cart, None
-    if _is_reader(user):
+    if is_reader(user):
         return _create_user_cart(user), None
     token = secrets.token_urlsafe(32)
     cart = Cart(token=token)
@@ -254,7 +254,7 @@ def merge_carts(anonymous_cart: Cart, user: Any) -> list[str]:
     Quantities add up, capped by the stock left; the anonymous cart's plan wins, being
     the newest choice; the anonymous cart is deleted.
     """
-    if anonymous_cart.user_id is not None or not _is_reader(user):
+    if anonymous_cart.user_id is not None or not is_reader(user):
         return []
     target = find_cart(user, None) or _create_user_cart(user)
     notices: list[str] = []
@@ -359,41 +359,6 @@ def cart_summary(cart: Cart | None, lines: list[CartLine] | None = None) -> Cart
         ),
         currency=code,
     )
-
-
-def widget_summary(user: Any, cookie_value: str | None) -> CartSummary:
-    """The header widget's units and subtotal in one statement (none with no cart at all).
-
-    The same sums as ``cart_summary``: every line's units, and the subtotal of the lines
-    whose newest active price is in the shop's currency.
-    """
-    code = money.currency()
-    if _is_reader(user):
-        owner = Cart.user_id == user.id
-    else:
-        token = token_from_cookie(cookie_value)
-        if token is None:
-            return CartSummary(currency=code)
-        owner = and_(Cart.token == token, Cart.user_id.is_(None))
-    newest_price = (
-        select(func.max(Price.id))
-        .where(Price.product_id == CartItem.product_id, Price.active.is_(True))
-        .correlate(CartItem)
-        .scalar_subquery()
-    )
-    in_currency = case(
-        (func.lower(Price.currency) == code, Price.amount * CartItem.quantity), else_=0
-    )
-    count, subtotal = db.session.execute(
-        select(
-            func.coalesce(func.sum(CartItem.quantity), 0), func.coalesce(func.sum(in_currency), 0)
-        )
-        .select_from(CartItem)
-        .join(Cart, Cart.id == CartItem.cart_id)
-        .outerjoin(Price, Price.id == newest_price)
-        .where(owner)
-    ).one()
-    return CartSummary(count=int(count), subtotal=int(subtotal), currency=code)
 
 
 def check_cart_for_checkout(cart: Cart) -> list[CartLine]:

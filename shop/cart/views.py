@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.local import LocalProxy
 
 from shop import money
-from shop.cart import limits, services
+from shop.cart import limits, services, widget
 from shop.cart.cookie import CART_COOKIE, CART_COOKIE_MAX_AGE
 from shop.cart.services import CartError, CartSummary
 from shop.catalogue.services import max_quantity
@@ -44,7 +44,7 @@ def current_cart_summary() -> CartSummary:
     summary = g.get("_cart_summary")
     if summary is None:
         try:
-            summary = services.widget_summary(current_user, request.cookies.get(CART_COOKIE))
+            summary = widget.widget_summary(current_user, request.cookies.get(CART_COOKIE))
         except SQLAlchemyError:
             current_app.logger.exception("Could not read the cart for the cart widget")
             db.session.rollback()

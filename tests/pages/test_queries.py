@@ -21,6 +21,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from shop.articles import services
 from shop.articles.models import Article, Comment
 from shop.cart import services as cart_services
+from shop.cart import widget as cart_widget
 from shop.cart.models import Cart, CartItem
 from shop.clock import utcnow
 from shop.extensions import db
@@ -252,7 +253,7 @@ def test_the_cart_widget_is_one_statement_for_a_reader(app, reader):
     db.session.refresh(reader)
 
     with statements() as seen:
-        summary = cart_services.widget_summary(reader, None)
+        summary = cart_widget.widget_summary(reader, None)
     assert len(seen) == 1
     db.session.expire_all()
     full = cart_services.cart_summary(cart_services.find_cart(reader, None))
@@ -262,7 +263,7 @@ def test_the_cart_widget_is_one_statement_for_a_reader(app, reader):
 
 def test_the_cart_widget_sends_nothing_without_a_cart(app):
     with statements() as seen:
-        summary = cart_services.widget_summary(None, None)
+        summary = cart_widget.widget_summary(None, None)
     assert seen == [] and summary.is_empty
 
 
