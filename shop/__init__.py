@@ -35,6 +35,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=os.environ.get("BROADSHEET_INSTANCE") or os.path.join(ROOT, "instance"),
     )
     configure(app, config)
+    # First of the response hooks, so it runs last: compression sees the final headers.
+    register_assets(app)
     # Before the extensions, so its checks run ahead of every other request hook.
     register_edge(app)
     register_extensions(app)
@@ -95,6 +97,13 @@ def configure_timeouts(app: Flask) -> None:
         storage.setdefault("socket_connect_timeout", timeout)
         storage.setdefault("socket_timeout", timeout)
         app.config["RATELIMIT_STORAGE_OPTIONS"] = storage
+
+
+def register_assets(app: Flask) -> None:
+    """Fingerprinted static files with long lifetimes; compressed responses."""
+    from shop import assets
+
+    assets.register_assets(app)
 
 
 def register_edge(app: Flask) -> None:

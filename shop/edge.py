@@ -255,7 +255,12 @@ class SessionInterface(SecureCookieSessionInterface):
             session.clear()
         super().save_session(app, session, response)
         if not sent and not session:
-            response.vary.discard("Cookie")
+            # Rebuilt by hand: Werkzeug's HeaderSet.discard("Cookie") leaves the header as it was.
+            kept = [value for value in response.vary if value.lower() != "cookie"]
+            if kept:
+                response.headers["Vary"] = ", ".join(kept)
+            else:
+                response.headers.pop("Vary", None)
 
 
 def is_private(path: str) -> bool:

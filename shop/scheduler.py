@@ -20,7 +20,7 @@ from sqlalchemy import exists, select
 from shop import background, caching, clock
 from shop.accounts import links
 from shop.articles.models import Article, ArticleStatus
-from shop.billing import gifts
+from shop.billing import gift_mail, gifts
 from shop.billing.fulfilment import release_expired_checkouts
 from shop.cart.services import delete_stale_carts
 from shop.clock import utcnow
@@ -138,10 +138,11 @@ def tick(now: datetime | None = None) -> TickResult:
     )
     # Gifts whose day has come go to their recipients; a week before one ends, a reminder.
     result.gifts_sent = (
-        steps.run("sending due gifts", lambda: gifts.send_due_gifts(gifts.local_today(now))) or 0
+        steps.run("sending due gifts", lambda: gift_mail.send_due_gifts(gifts.local_today(now)))
+        or 0
     )
-    steps.run("reminding gift readers", lambda: gifts.send_reminders(now))
-    steps.run("expiring unredeemed gifts", lambda: gifts.expire_unredeemed(now))
+    steps.run("reminding gift readers", lambda: gift_mail.send_reminders(now))
+    steps.run("expiring unredeemed gifts", lambda: gift_mail.expire_unredeemed(now))
     steps.run("forgetting old mailed links", lambda: links.delete_old_links(now))
     steps.run("forgetting unimported member files", lambda: importing.forget_unimported(now))
     # Anonymous carts whose cookie has run out can never be reached again.

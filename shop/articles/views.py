@@ -264,17 +264,28 @@ def tag_feed(slug: str):
 
 @bp.route("/sitemap.xml")
 def sitemap():
-    """Every public page a search engine should know."""
+    """Every public page a search engine should know; past the limit, an index of parts."""
     urls = [(absolute(".index"), None)]
-    urls += [(absolute(".article", slug=a.slug), a.updated_at) for a in services.all_live()]
-    urls += [(absolute(".tag", slug=t.slug), None) for t in services.all_tags()]
-    return Response(feeds.sitemap(urls), mimetype="application/xml")
+    urls += [(absolute(".article", slug=s), updated) for s, updated in services.live_addresses()]
+    urls += [(absolute(".tag", slug=slug), None) for slug in services.tag_slugs()]
+    size = max(1, current_app.config["SITEMAP_MAX_URLS"])
+    parts = -(-len(urls) // size)
+    raw = request.args.get("part")
+    if raw is None:
+        if parts <= 1:
+            return Response(feeds.sitemap(urls), mimetype="application/xml")
+        links = [absolute(".sitemap", part=n) for n in range(1, parts + 1)]
+        return Response(feeds.sitemap_index(links), mimetype="application/xml")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= parts:
+        abort(404, description="There is no such sitemap.")
+    start = (int(raw) - 1) * size
+    return Response(feeds.sitemap(urls[start : start + size]), mimetype="application/xml")
 
 
 @bp.route("/favicon.ico")
 def favicon():
     """Browsers ask for /favicon.ico on pages that name no icon (such as mail previews)."""
-    return redirect(url_for("static", filename="img/favicon.svg"), code=301)
+    return redirect(url_for("static", filename="img/favicon.svg", fingerprint=False), code=301)
 
 
 @bp.route("/robots.txt")
