@@ -68,3 +68,12 @@ def test_search_and_account_pages_are_never_cached_publicly(client, pages):
     assert "public" not in client.get("/search?q=glaciers").headers.get("Cache-Control", "")
     for path in ("/login", "/register", "/cart"):
         assert client.get(path).headers["Cache-Control"] == NO_STORE, path
+
+
+def test_a_compressed_page_is_revalidated_by_its_own_etag(client, pages):
+    gzip = {"Accept-Encoding": "gzip"}
+    first = client.get("/", headers=gzip)
+    assert first.headers.get("Content-Encoding") == "gzip"
+    again = client.get("/", headers={**gzip, "If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    assert again.headers["Cache-Control"] == PUBLIC
