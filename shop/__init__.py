@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from shop.background import init_celery
+from shop.caching import init_app as init_page_cache
 from shop.config import ConfigError, dev_secret_key, load_settings
 from shop.extensions import csrf, db, init_sqlite, limiter, login_manager, migrate
 from shop.forms import MAX_ROW_ID
@@ -34,6 +35,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=os.environ.get("BROADSHEET_INSTANCE") or os.path.join(ROOT, "instance"),
     )
     configure(app, config)
+    # First of the response hooks, so it runs last: compression sees the final headers.
+    register_assets(app)
     # Before the extensions, so its checks run ahead of every other request hook.
     register_edge(app)
     register_extensions(app)
@@ -96,11 +99,20 @@ def configure_timeouts(app: Flask) -> None:
         app.config["RATELIMIT_STORAGE_OPTIONS"] = storage
 
 
+def register_assets(app: Flask) -> None:
+    """Fingerprinted static files with long lifetimes; compressed responses."""
+    from shop import assets
+
+    assets.register_assets(app)
+
+
 def register_edge(app: Flask) -> None:
     """Size and control-character checks on requests; HSTS and friends on responses."""
-    from shop import edge
+    from shop import edge, pagecache
 
     edge.register_edge(app)
+    # After the edge's checks: a cached page is served only to a request that passed them.
+    pagecache.register(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -109,6 +121,7 @@ def register_extensions(app: Flask) -> None:
     init_sqlite(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    init_page_cache(app)
     init_mail(app)
     limiter.init_app(app)
     # The limiter outlives apps (one per test, or per worker): its storage was just
@@ -292,8 +305,11 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     """Globals and filters the templates share."""
+    from shop import edge
     from shop.articles.rendering import render_comment
     from shop.clock import format_day, format_moment
+
+    edge.use_page_csrf_token(app)
 
     app.jinja_env.filters["comment_html"] = render_comment
 

@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from sqlalchemy import select
 
 from shop import clock, scheduler
+from shop.accounts import admins
 from shop.accounts import services as accounts
 from shop.admin.exports import csv_chunks
 from shop.articles.models import Article
@@ -54,7 +55,7 @@ def register(app: Flask) -> None:
 def create_admin_command(email: str, password: str) -> None:
     """Create an admin account, or make an existing account an admin."""
     try:
-        user, created = accounts.create_admin(email, password)
+        user, created = admins.create_admin(email, password)
     except accounts.AccountError as error:
         raise click.BadParameter(str(error), param_hint="password or EMAIL") from error
     verb = "Created" if created else "Updated"

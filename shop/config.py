@@ -180,6 +180,12 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         # Opens (a 1x1 image) and clicks (signed redirect links) per delivery; off, a
         # message carries no pixel, no rewritten link and no tracking id at all.
         "MAIL_TRACKING": _bool(env("MAIL_TRACKING"), True),
+        # Compress pages, CSS, JS, feeds and JSON in the app (brotli or gzip); off when a
+        # proxy in front compresses instead (shop/assets.py).
+        "COMPRESS": _bool(env("COMPRESS"), True),
+        # Bodies smaller than this many bytes are sent as they are: compressing them gains
+        # less than the encoding costs.
+        "COMPRESS_MIN_SIZE": _int("COMPRESS_MIN_SIZE", env("COMPRESS_MIN_SIZE"), 500),
         # Mailgun's webhook signing key: with it, POST /webhooks/mail/mailgun takes its
         # bounce and complaint reports; without it that URL is a 404.
         "MAILGUN_WEBHOOK_SIGNING_KEY": env("MAILGUN_WEBHOOK_SIGNING_KEY") or "",
@@ -258,8 +264,17 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         # Message-IDs carry it, so two installs never share one.
         "INSTALL_ID": env("INSTALL_ID") or "",
         "ARTICLES_PER_PAGE": _int("ARTICLES_PER_PAGE", env("ARTICLES_PER_PAGE"), 10),
+        # sitemaps.org: at most 50,000 URLs in one sitemap; past that, an index of parts.
+        "SITEMAP_MAX_URLS": _int("SITEMAP_MAX_URLS", env("SITEMAP_MAX_URLS"), 50_000),
         # A form left open for hours must still submit: tie CSRF to the session.
         "WTF_CSRF_TIME_LIMIT": None,
+        # The edge decides: a token for a request with a session, the browser's word that
+        # it is same-origin for one without (shop/edge.py, docs/security.md).
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        # Rendered public pages for anonymous readers: off, memory (this process) or redis.
+        "PAGE_CACHE": env("PAGE_CACHE") or "memory",
+        "PAGE_CACHE_TTL": _int("PAGE_CACHE_TTL", env("PAGE_CACHE_TTL"), 60),
+        "PAGE_CACHE_REDIS_URL": env("PAGE_CACHE_REDIS_URL") or "",
         "CONFIRM_TOKEN_MAX_AGE": _int(
             "CONFIRM_TOKEN_MAX_AGE", env("CONFIRM_TOKEN_MAX_AGE"), 7 * 24 * 3600
         ),

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort
+from flask import abort, current_app, session
 from flask_wtf import FlaskForm
 from wtforms import IntegerField
 
@@ -36,6 +36,17 @@ def larger_body(setting: str, extra: int = 0) -> Callable[[F], F]:
         return view
 
     return mark
+
+
+def token_meta() -> dict[str, bool]:
+    """A form's meta for a page a reader with no session sees: build no CSRF token for them.
+
+    Building one would start a session for good. The edge checks every POST before any
+    view (this session's token, or for a reader with none the browser's Sec-Fetch-Site or
+    Origin: shop/edge.py), so a form without its own token check loses nothing.
+    """
+    holds = current_app.config["WTF_CSRF_FIELD_NAME"] in session or "_user_id" in session
+    return {} if holds else {"csrf": False}
 
 
 class ActionForm(FlaskForm):

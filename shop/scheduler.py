@@ -11,15 +11,16 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
-from shop import background, clock
+from shop import background, caching, clock
 from shop.accounts import links
-from shop.billing import gifts
+from shop.articles.models import Article, ArticleStatus
+from shop.billing import gift_mail, gifts
 from shop.billing.fulfilment import release_expired_checkouts
 from shop.cart.services import delete_stale_carts
 from shop.clock import utcnow
@@ -34,6 +35,10 @@ from shop.stories import sending as stories
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# The tick runs every minute; a scheduled story that went live in the last two is shown
+# now (bumping twice for one story only empties the page cache once more).
+LIVE_WINDOW = timedelta(minutes=2)
 
 
 @dataclass
@@ -100,6 +105,7 @@ def tick(now: datetime | None = None) -> TickResult:
                 run_of=_run_id(RunKind.DIGEST, clock.period(frequency, day)),
             )
             result.digests[frequency] = outcome.summary.sent if outcome else 0
+    steps.run("showing stories that went live", lambda: show_stories_gone_live(now))
     # Stories emailed on publishing first: their readers are then left out of the notices.
     result.stories = steps.run("stories to email", lambda: stories.send_due(now)) or 0
     due = steps.run("finding due instant notices", lambda: due_instant_articles(now)) or []
@@ -132,10 +138,11 @@ def tick(now: datetime | None = None) -> TickResult:
     )
     # Gifts whose day has come go to their recipients; a week before one ends, a reminder.
     result.gifts_sent = (
-        steps.run("sending due gifts", lambda: gifts.send_due_gifts(gifts.local_today(now))) or 0
+        steps.run("sending due gifts", lambda: gift_mail.send_due_gifts(gifts.local_today(now)))
+        or 0
     )
-    steps.run("reminding gift readers", lambda: gifts.send_reminders(now))
-    steps.run("expiring unredeemed gifts", lambda: gifts.expire_unredeemed(now))
+    steps.run("reminding gift readers", lambda: gift_mail.send_reminders(now))
+    steps.run("expiring unredeemed gifts", lambda: gift_mail.expire_unredeemed(now))
     steps.run("forgetting old mailed links", lambda: links.delete_old_links(now))
     steps.run("forgetting unimported member files", lambda: importing.forget_unimported(now))
     # Anonymous carts whose cookie has run out can never be reached again.
@@ -143,6 +150,22 @@ def tick(now: datetime | None = None) -> TickResult:
         steps.run("expiring stale carts", lambda: delete_stale_carts(now=now)) or 0
     )
     return result
+
+
+def show_stories_gone_live(now: datetime) -> bool:
+    """Empty the page cache when a scheduled story went live (no row changes as it does)."""
+    went_live = db.session.scalar(
+        select(
+            exists().where(
+                Article.status == ArticleStatus.SCHEDULED,
+                Article.published_at > now - LIVE_WINDOW,
+                Article.published_at <= now,
+            )
+        )
+    )
+    if went_live:
+        caching.bump()
+    return bool(went_live)
 
 
 @background.job(background.TICK_JOB)

@@ -22,7 +22,7 @@ from sqlalchemy import delete, event
 from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 
-from shop import create_app, mail
+from shop import caching, create_app, mail
 from shop.config import normalise_database_url
 from shop.extensions import db, limiter
 from tests import support
@@ -109,6 +109,9 @@ def make_config(database_url: str, smtp_sink, instance_dir, **extra) -> dict:
         # Most mail tests read a message's links as the reader's pages; the tracking tests
         # (tests/newsletter/test_tracking.py, tests/e2e/test_tracking.py) turn it on.
         "MAIL_TRACKING": False,
+        # Most tests read each page as rendered afresh (a moved clock, a setting changed
+        # between requests); tests/http/ turns the page cache on.
+        "PAGE_CACHE": "off",
         **extra,
     }
 
@@ -138,6 +141,8 @@ class AppCache:
             limiter.init_app(app)
             limiter._storage_dead = False
             mail.init_app(app)
+            with app.app_context():
+                caching.clear()
             return app
         app = create_app(copy.deepcopy(config))
         app.test_client_class = IsolatedClient
@@ -230,10 +235,21 @@ class IsolatedClient(FlaskClient):
     The ``app`` fixture keeps an app context pushed for factories and queries; a
     request would otherwise reuse it, and ``g`` (the logged-in user) would leak
     from one request, and one client, into the next, as it never does in a server.
+
+    Like a browser sending a form of one of the site's pages, it says ``Sec-Fetch-Site:
+    same-origin`` (a visitor with no session has no token: shop/edge.py), unless the
+    request names its own ``Sec-Fetch-Site`` or ``Origin``, or the client is told it is
+    not on this site (``from_this_site = False``, as the CSRF tests do).
     """
+
+    from_this_site = True
 
     def open(self, *args, **kwargs):
         """Send the request from a context with no app context pushed."""
+        headers = dict(kwargs.get("headers") or {})
+        named = {name.lower() for name in headers}
+        if self.from_this_site and not named & {"sec-fetch-site", "origin"}:
+            kwargs["headers"] = {**headers, "Sec-Fetch-Site": "same-origin"}
 
         def send():
             response = super(IsolatedClient, self).open(*args, **kwargs)

@@ -163,3 +163,43 @@ def make_paying(user: User, days: int = 20) -> Subscription:
     db.session.add(subscription)
     db.session.commit()
     return subscription
+
+
+from shop.cart.models import Order, OrderLine, OrderStatus  # noqa: E402
+from shop.shipping.models import Shipment  # noqa: E402
+
+
+def make_paid_order(
+    user: User, product: Product, quantity: int = 1, posted: bool = False, currency: str = "usd"
+) -> Order:
+    """A paid one-off order of ``product`` for ``user``, posted if asked; committed."""
+    unit = product.price.amount
+    order = Order(
+        user_id=user.id,
+        status=OrderStatus.PAID,
+        mode="payment",
+        currency=currency,
+        total=unit * quantity,
+        cart_version=1,
+        paid_at=utcnow(),
+    )
+    order.lines.append(
+        OrderLine(product_id=product.id, name=product.name, unit_amount=unit, quantity=quantity)
+    )
+    db.session.add(order)
+    db.session.flush()
+    if posted:
+        db.session.add(
+            Shipment(
+                order_id=order.id,
+                name=user.name or "A reader",
+                line1="12 Mill Lane",
+                city="Leeds",
+                postal_code="LS1 4AB",
+                country="GB",
+                rate_name="Standard post",
+                amount=300,
+            )
+        )
+    db.session.commit()
+    return order

@@ -22,9 +22,9 @@ from shop.accounts import links
 from shop.accounts import services as accounts
 from shop.articles.comments import add_comment
 from shop.articles.services import publish_article
-from shop.billing import fulfilment, gifts
+from shop.billing import fulfilment, gift_mail
 from shop.billing.models import Gift, GiftStatus
-from shop.cart.models import Order, OrderLine, OrderStatus
+from shop.cart.models import Order
 from shop.clock import utcnow
 from shop.digests.runs import run_digest, run_instant
 from shop.extensions import db
@@ -33,10 +33,9 @@ from shop.newsletters.message import send_test
 from shop.newsletters.models import Newsletter
 from shop.readers.subscribe import request_subscription
 from shop.shipping import services as shipping
-from shop.shipping.models import Shipment
 from shop.stories.sending import send_story
 from shop.urls import external_url
-from tests.factories import ArticleFactory, UserFactory, make_paying, make_product
+from tests.factories import ArticleFactory, UserFactory, make_paid_order, make_paying, make_product
 from tests.newsletter.digest_helpers import article, subscriber
 
 pytestmark = pytest.mark.slow
@@ -80,35 +79,7 @@ def _reader(email: str, **fields):
 
 def _paid_order(user, posted: bool = False) -> Order:
     product = make_product(name="The printed annual", amount=2400, interval=None)
-    order = Order(
-        user_id=user.id,
-        status=OrderStatus.PAID,
-        mode="payment",
-        currency="gbp",
-        total=2400,
-        cart_version=1,
-        paid_at=utcnow(),
-    )
-    order.lines.append(
-        OrderLine(product_id=product.id, name=product.name, unit_amount=2400, quantity=1)
-    )
-    db.session.add(order)
-    db.session.flush()
-    if posted:
-        db.session.add(
-            Shipment(
-                order_id=order.id,
-                name="Nina Reader",
-                line1="12 Mill Lane",
-                city="Leeds",
-                postal_code="LS1 4AB",
-                country="GB",
-                rate_name="Standard post",
-                amount=300,
-            )
-        )
-    db.session.commit()
-    return order
+    return make_paid_order(user, product, posted=posted, currency="gbp")
 
 
 def _gift(buyer, recipient_email: str) -> Gift:
@@ -215,7 +186,7 @@ def trial_ending(to):
 @kind
 def gift(to):
     _gift(_reader("giver." + to), to)
-    assert gifts.send_due_gifts() == 1
+    assert gift_mail.send_due_gifts() == 1
 
 
 @kind
@@ -227,7 +198,7 @@ def gift_ending(to):
     gift.redeemed_at = utcnow() - timedelta(days=358)
     gift.access_until = utcnow() + timedelta(days=6)
     db.session.commit()
-    assert gifts.send_reminders() == 1
+    assert gift_mail.send_reminders() == 1
 
 
 @kind

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop.accounts import sessions
-from shop.accounts.models import ROLE_ADMIN, ROLE_READER, User, password_hash_method
+from shop.accounts.models import ROLE_READER, User, password_hash_method
 from shop.clock import utcnow
 from shop.errors import RuleError
 from shop.extensions import db, limiter
@@ -395,36 +395,6 @@ def confirm_email_change(token: str) -> User:
     user.confirmed_at = utcnow()
     db.session.commit()
     return user
-
-
-def create_admin(email: str, password: str) -> tuple[User, bool]:
-    """Create an admin, or promote and re-password an existing account."""
-    email = normalise_email(email)
-    # Not the full syntax check: operators may use local names such as admin@localhost.
-    if not email.rpartition("@")[0].isascii():
-        raise AccountError(NON_ASCII_LOCAL_PART, "email")
-    check_password_rules(password, email)
-    user = find_user_by_email(email)
-    created = user is None
-    if user is None:
-        user = User(email=email)
-        db.session.add(user)
-    user.role = ROLE_ADMIN
-    if created:
-        user.set_password(password)
-    else:
-        # A new password for an existing account ends its sessions, as any change does.
-        set_new_password(user, password)
-        sessions.end_other_sessions(user)
-    if user.confirmed_at is None:
-        user.confirmed_at = utcnow()
-    db.session.commit()
-    return user, created
-
-
-def generate_password() -> str:
-    """A random password good enough for a first login."""
-    return secrets.token_urlsafe(12)
 
 
 def resend_confirmation(user: User) -> None:

@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from shop.admin.blueprint import bp
 from shop.audit import services as audit
-from shop.billing import gifts
+from shop.billing import gift_mail, gifts
 from shop.billing.models import GiftStatus
 from shop.extensions import db
 from shop.pagination import check_page_exists, page_arg
@@ -43,7 +43,7 @@ def gifts_list():
 def gift_resend(gift_id: int):
     """Mail a sent gift's recipient a new redeem link; the old one stops working."""
     try:
-        gift = gifts.resend(gift_id)
+        gift = gift_mail.resend(gift_id)
     except gifts.GiftError as error:
         db.session.rollback()
         flash(str(error), "error")

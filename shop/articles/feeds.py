@@ -91,3 +91,11 @@ def sitemap(urls: list[tuple[str, datetime | None]]) -> bytes:
         if lastmod is not None:
             _text(url, "lastmod", _iso(lastmod))
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def sitemap_index(locations: list[str]) -> bytes:
+    """Render a sitemap index: the absolute URLs of a large sitemap's parts."""
+    root = ET.Element("sitemapindex", {"xmlns": SITEMAP_NS})
+    for loc in locations:
+        _text(ET.SubElement(root, "sitemap"), "loc", loc)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import defer, joinedload, selectinload
 
 from shop.accounts.models import User
 from shop.articles.models import (
@@ -39,40 +39,82 @@ class ArticleError(RuleError):
 
 
 def _live_query():
+    # The cards and feed entries read tags, author and picture: loaded here, never from
+    # the template. They show no body, so the bodies (the bulk of each row) stay in the
+    # database, and reading one by mistake raises instead of querying per card.
     return (
         select(Article)
         .where(Article.live_clause())
-        .options(selectinload(Article.tags), selectinload(Article.author))
+        .options(
+            selectinload(Article.tags),
+            joinedload(Article.author),
+            defer(Article.body_markdown, raiseload=True),
+            defer(Article.body_html, raiseload=True),
+            defer(Article.body_text, raiseload=True),
+        )
         .order_by(Article.published_at.desc(), Article.id.desc())
     )
 
 
+def _carries(tag: Tag):
+    # EXISTS, not a join: the articles are read in ix_articles_live_order's order and each
+    # is checked against the article_tags key, so no page sorts the tag's articles.
+    return (
+        select(article_tags.c.article_id)
+        .where(article_tags.c.article_id == Article.id, article_tags.c.tag_id == tag.id)
+        .exists()
+    )
+
+
+def _live_count(*where) -> Select:
+    # Counted from ix_articles_live_order alone (it holds status and published_at).
+    return select(func.count(Article.id)).where(Article.live_clause(), *where)
+
+
 def latest_articles(page: int = 1, per_page: int = 10) -> Page:
     """The newest articles readers can see, newest first."""
-    return paginate(_live_query(), page, per_page)
+    return paginate(_live_query(), page, per_page, count=_live_count())
 
 
 def tag_articles(tag: Tag, page: int = 1, per_page: int = 10) -> Page:
     """Live articles carrying a tag, newest first."""
-    return paginate(_live_query().where(Article.tags.contains(tag)), page, per_page)
+    carries = _carries(tag)
+    return paginate(_live_query().where(carries), page, per_page, count=_live_count(carries))
 
 
 def recent_live(limit: int = 20, tag: Tag | None = None) -> list[Article]:
     """The newest live articles, for feeds."""
     query = _live_query().limit(limit)
     if tag is not None:
-        query = query.where(Article.tags.contains(tag))
+        query = query.where(_carries(tag))
     return list(db.session.scalars(query))
 
 
-def all_live() -> list[Article]:
-    """Every live article, for the sitemap."""
-    return list(db.session.scalars(_live_query()))
+def live_addresses() -> list[tuple[str, datetime]]:
+    """Every live article's slug and last change, for the sitemap (no bodies read)."""
+    rows = db.session.execute(
+        select(Article.slug, Article.updated_at)
+        .where(Article.live_clause())
+        .order_by(Article.published_at.desc(), Article.id.desc())
+    )
+    return [(slug, updated) for slug, updated in rows]
 
 
 def get_live_article(slug: str) -> Article | None:
-    """The article with this slug, if readers may see it now."""
-    return db.session.scalar(select(Article).where(Article.slug == slug, Article.live_clause()))
+    """The article with this slug, if readers may see it now, with all its page shows.
+
+    Tags, author, and every comment with its author are loaded here, so that the page's
+    template never sends a query of its own (one per comment, before).
+    """
+    return db.session.scalar(
+        select(Article)
+        .where(Article.slug == slug, Article.live_clause())
+        .options(
+            selectinload(Article.tags),
+            joinedload(Article.author),
+            selectinload(Article.comments).joinedload(Comment.author),
+        )
+    )
 
 
 def get_tag(slug: str) -> Tag | None:
@@ -85,12 +127,20 @@ def all_tags() -> list[Tag]:
     return list(db.session.scalars(select(Tag).order_by(Tag.name)))
 
 
+def tag_slugs() -> list[str]:
+    """Every tag's slug, by name (the sitemap)."""
+    return list(db.session.scalars(select(Tag.slug).order_by(Tag.name)))
+
+
 def tags_with_counts() -> list[tuple[Tag, int]]:
     """Every tag with how many live articles carry it."""
+    # IN over the live ids rather than a join: both sides are then read from indexes
+    # alone (ix_articles_live_order, ix_article_tags_tag_article), never the article
+    # rows, whose bodies would be read with them.
+    live_ids = select(Article.id).where(Article.live_clause())
     counts = (
         select(article_tags.c.tag_id, func.count().label("n"))
-        .join(Article, Article.id == article_tags.c.article_id)
-        .where(Article.live_clause())
+        .where(article_tags.c.article_id.in_(live_ids))
         .group_by(article_tags.c.tag_id)
         .subquery()
     )

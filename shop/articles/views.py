@@ -21,7 +21,7 @@ from shop.articles.models import Article, Comment, Tag
 from shop.billing import access, offers
 from shop.clock import utcnow
 from shop.extensions import csrf, db, limiter
-from shop.forms import parse_row_id, require_action, show_error
+from shop.forms import parse_row_id, require_action, show_error, token_meta
 from shop.pagination import check_page_exists, page_arg
 from shop.urls import external_url
 
@@ -49,7 +49,9 @@ def article(slug: str):
     item = services.get_live_article(slug)
     if item is None:
         abort(404, description="We could not find that article.")
-    return _render_article(item, CommentForm())
+    # Only a logged-in reader is shown the form; for anyone else, building its token would
+    # start a session, and make the page one reader's (shop/pagecache.py).
+    return _render_article(item, CommentForm(meta=token_meta()))
 
 
 def _render_article(item: Article, form: CommentForm, opened: dict | None = None):
@@ -262,17 +264,28 @@ def tag_feed(slug: str):
 
 @bp.route("/sitemap.xml")
 def sitemap():
-    """Every public page a search engine should know."""
+    """Every public page a search engine should know; past the limit, an index of parts."""
     urls = [(absolute(".index"), None)]
-    urls += [(absolute(".article", slug=a.slug), a.updated_at) for a in services.all_live()]
-    urls += [(absolute(".tag", slug=t.slug), None) for t in services.all_tags()]
-    return Response(feeds.sitemap(urls), mimetype="application/xml")
+    urls += [(absolute(".article", slug=s), updated) for s, updated in services.live_addresses()]
+    urls += [(absolute(".tag", slug=slug), None) for slug in services.tag_slugs()]
+    size = max(1, current_app.config["SITEMAP_MAX_URLS"])
+    parts = -(-len(urls) // size)
+    raw = request.args.get("part")
+    if raw is None:
+        if parts <= 1:
+            return Response(feeds.sitemap(urls), mimetype="application/xml")
+        links = [absolute(".sitemap", part=n) for n in range(1, parts + 1)]
+        return Response(feeds.sitemap_index(links), mimetype="application/xml")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= parts:
+        abort(404, description="There is no such sitemap.")
+    start = (int(raw) - 1) * size
+    return Response(feeds.sitemap(urls[start : start + size]), mimetype="application/xml")
 
 
 @bp.route("/favicon.ico")
 def favicon():
     """Browsers ask for /favicon.ico on pages that name no icon (such as mail previews)."""
-    return redirect(url_for("static", filename="img/favicon.svg"), code=301)
+    return redirect(url_for("static", filename="img/favicon.svg", fingerprint=False), code=301)
 
 
 @bp.route("/robots.txt")

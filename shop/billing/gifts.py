@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
@@ -39,7 +38,6 @@ from shop.catalogue.models import Product
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.install import scoped_key
-from shop.mail import MailUnavailableError, send_email
 from shop.pagination import Page, paginate
 from shop.urls import external_url
 
@@ -49,8 +47,6 @@ MESSAGE_MAX = 500
 # A gift may be scheduled up to a year ahead, and redeemed up to a year after it is sent.
 MAX_DAYS_AHEAD = 365
 REDEEM_DAYS = 365
-# The recipient is reminded this long before their gift ends.
-REMINDER_BEFORE = timedelta(days=7)
 PER_PAGE = 25
 MONTHS = {"month": 1, "year": 12}
 
@@ -105,7 +101,8 @@ def gift_plans() -> list[Product]:
     ]
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """What is stored of a redeem link's token: its hash, never the token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -247,57 +244,9 @@ def mark_paid(order: Order) -> Gift | None:
     return gift
 
 
-def _mail_gift(gift: Gift) -> bool:
-    """Mail the recipient a new redeem link (replacing any earlier one); False when the
-    address cannot be mailed at all (the log says why)."""
-    token = secrets.token_urlsafe(32)
-    gift.token_hash = _hash(token)
-    return send_email(
-        gift.recipient_email,
-        f"{gift.giver_name} gave you {period_words(gift.months)} of "
-        f"{current_app.config['PUBLICATION_NAME']}",
-        "gift",
-        gift=gift,
-        buyer=gift.giver_name,
-        period=period_words(gift.months),
-        link=external_url("billing.gift_redeem", token=token),
-        redeem_days=REDEEM_DAYS,
-    )
-
-
-def send_due_gifts(today: date | None = None) -> int:
-    """Mail every paid gift whose day has come; how many went. One that cannot go now
-    (the relay is down, the address refused) waits for the next tick; the others go."""
-    today = today or local_today()
-    due = db.session.scalars(
-        select(Gift.id).where(Gift.status == GiftStatus.SCHEDULED, Gift.send_on <= today)
-    ).all()
-    sent = 0
-    for gift_id in due:
-        gift = db.session.get(Gift, gift_id)
-        if gift is None:
-            continue
-        try:
-            delivered = _mail_gift(gift)
-        except MailUnavailableError:
-            db.session.rollback()
-            log.warning("Gift %s could not be mailed now; next tick", gift_id)
-            continue
-        if not delivered:
-            # The address refuses mail for good: the gift waits, flagged in the back
-            # office, where its giver's order can be refunded or the mail sent again.
-            db.session.rollback()
-            continue
-        gift.status = GiftStatus.SENT
-        gift.sent_at = utcnow()
-        db.session.commit()
-        sent += 1
-    return sent
-
-
 def gift_for_token(token: str) -> Gift:
     """The sent gift a redeem link names; GiftError saying why not."""
-    gift = db.session.scalar(select(Gift).where(Gift.token_hash == _hash(token)))
+    gift = db.session.scalar(select(Gift).where(Gift.token_hash == token_hash(token)))
     if gift is None:
         raise GiftError("This gift link is not valid: it may have been replaced by a newer one.")
     if gift.status == GiftStatus.REDEEMED:
@@ -379,57 +328,6 @@ def current_gift(user: User) -> Gift | None:
     )
 
 
-def send_reminders(now: datetime | None = None) -> int:
-    """Tell readers whose gift ends within a week how to keep reading; once each."""
-    now = now or utcnow()
-    due = db.session.scalars(
-        select(Gift).where(
-            Gift.status == GiftStatus.REDEEMED,
-            Gift.reminder_sent_at.is_(None),
-            Gift.access_until > now,
-            Gift.access_until <= now + REMINDER_BEFORE,
-        )
-    ).all()
-    sent = 0
-    for gift in due:
-        reader = db.session.get(User, gift.redeemed_by_id) if gift.redeemed_by_id else None
-        ends = gift.access_until
-        if reader is None or ends is None:
-            continue
-        if (current_gift_end(reader) or now) > ends or has_subscription(reader):
-            continue  # a later gift follows this one, or they subscribed: nothing to remind
-        try:
-            send_email(
-                reader.email,
-                f"Your gift of {current_app.config['PUBLICATION_NAME']} ends soon",
-                "gift_ending",
-                gift=gift,
-                buyer=gift.giver_name,
-                ends=gift.access_until,
-                shop_url=external_url("catalogue.catalogue"),
-            )
-        except MailUnavailableError:
-            db.session.rollback()
-            continue
-        gift.reminder_sent_at = now
-        db.session.commit()
-        sent += 1
-    return sent
-
-
-def expire_unredeemed(now: datetime | None = None) -> int:
-    """Sent gifts never redeemed within a year expire; how many."""
-    now = now or utcnow()
-    result = db.session.execute(
-        update(Gift)
-        .where(Gift.status == GiftStatus.SENT, Gift.sent_at < now - timedelta(days=REDEEM_DAYS))
-        .values(status=GiftStatus.EXPIRED)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return int(cast("CursorResult[Any]", result).rowcount or 0)
-
-
 def revoke_for_refund(order_id: int) -> bool:
     """A refunded gift not yet redeemed is revoked: its link stops working. The caller commits."""
     gift = gift_for_order(order_id)
@@ -442,28 +340,6 @@ def revoke_for_refund(order_id: int) -> bool:
     # The link is kept so that it says the gift was cancelled, rather than "not valid".
     gift.status = GiftStatus.REVOKED
     return True
-
-
-def resend(gift_id: int) -> Gift:
-    """Mail a sent gift's recipient a new link (the old one stops working)."""
-    gift = db.session.get(Gift, gift_id)
-    if gift is None:
-        raise GiftError("There is no such gift.")
-    if gift.status != GiftStatus.SENT:
-        raise GiftError(
-            f"Only a sent, unredeemed gift can be sent again; this one is {gift.status}."
-        )
-    try:
-        delivered = _mail_gift(gift)
-    except MailUnavailableError as exc:
-        db.session.rollback()
-        raise GiftError(str(exc)) from exc
-    if not delivered:
-        db.session.rollback()
-        raise GiftError(f"{gift.recipient_email} refuses mail: nothing was sent.")
-    gift.sent_at = utcnow()
-    db.session.commit()
-    return gift
 
 
 def gift_list(status: str | None, page: int) -> Page:

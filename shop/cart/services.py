@@ -63,7 +63,7 @@ class CartLine:
         return self.price
 
 
-def _is_reader(user: Any) -> bool:
+def is_reader(user: Any) -> bool:
     """Whether ``user`` is a logged-in account (not None, not Flask-Login's anonymous)."""
     return (
         user is not None
@@ -74,7 +74,7 @@ def _is_reader(user: Any) -> bool:
 
 def find_cart(user: Any, cookie_value: str | None) -> Cart | None:
     """The reader's cart, or the anonymous cart a signed cookie names; never creates one."""
-    if _is_reader(user):
+    if is_reader(user):
         return db.session.scalar(select(Cart).where(Cart.user_id == user.id))
     token = token_from_cookie(cookie_value)
     if token is None:
@@ -102,7 +102,7 @@ def get_or_create_cart(user: Any, cookie_value: str | None) -> tuple[Cart, str |
     cart = find_cart(user, cookie_value)
     if cart is not None:
         return cart, None
-    if _is_reader(user):
+    if is_reader(user):
         return _create_user_cart(user), None
     token = secrets.token_urlsafe(32)
     cart = Cart(token=token)
@@ -254,7 +254,7 @@ def merge_carts(anonymous_cart: Cart, user: Any) -> list[str]:
     Quantities add up, capped by the stock left; the anonymous cart's plan wins, being
     the newest choice; the anonymous cart is deleted.
     """
-    if anonymous_cart.user_id is not None or not _is_reader(user):
+    if anonymous_cart.user_id is not None or not is_reader(user):
         return []
     target = find_cart(user, None) or _create_user_cart(user)
     notices: list[str] = []

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.local import LocalProxy
 
 from shop import money
-from shop.cart import limits, services
+from shop.cart import limits, services, widget
 from shop.cart.cookie import CART_COOKIE, CART_COOKIE_MAX_AGE
 from shop.cart.services import CartError, CartSummary
 from shop.catalogue.services import max_quantity
@@ -44,14 +44,22 @@ def current_cart_summary() -> CartSummary:
     summary = g.get("_cart_summary")
     if summary is None:
         try:
-            cart = services.find_cart(current_user, request.cookies.get(CART_COOKIE))
-            summary = services.cart_summary(cart)
+            summary = widget.widget_summary(current_user, request.cookies.get(CART_COOKIE))
         except SQLAlchemyError:
             current_app.logger.exception("Could not read the cart for the cart widget")
             db.session.rollback()
             summary = CartSummary(currency=money.currency())
         g._cart_summary = summary
     return summary
+
+
+def holds_items() -> bool:
+    """Whether this request's cart (the reader's, or the cookie's) has anything in it.
+
+    A cart cookie outlives the cart's contents (a paid order, a removed line): a reader
+    whose cart is empty sees the same header as anyone, so their pages may be shared.
+    """
+    return not current_cart_summary().is_empty
 
 
 @bp.app_context_processor
@@ -103,10 +111,13 @@ def cart():
     found = services.find_cart(current_user, _cookie_value())
     lines = services.cart_lines(found)
     wanted, cap = services.held_units(lines), limits.max_units_per_account()
+    summary = services.cart_summary(found, lines)
+    # The header's widget shows this same cart: it is not read a second time.
+    g._cart_summary = summary
     return render_template(
         "cart/cart.html",
         lines=lines,
-        summary=services.cart_summary(found, lines),
+        summary=summary,
         max_quantity=max_quantity,
         cap_notice=limits.cap_message(cap, wanted) if wanted > cap else None,
     )

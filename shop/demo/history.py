@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from shop.accounts.models import ROLE_READER, User
-from shop.articles.models import Article, ArticleStatus, Tag
+from shop.articles.models import Tag
 from shop.billing.models import (
     Gift,
     GiftStatus,
@@ -26,24 +26,13 @@ from shop.billing.models import (
 )
 from shop.cart.models import Order, OrderLine, OrderStatus
 from shop.catalogue.models import KIND_PLAN, Product
+from shop.demo.mail_history import digest_runs
 from shop.extensions import db
 from shop.preferences.models import DigestPreference, Frequency
-from shop.sending.models import (
-    Delivery,
-    DeliveryStatus,
-    EventKind,
-    MailEvent,
-    Run,
-    RunKind,
-    TrackedLink,
-)
-from shop.sending.tracking import link_key, register_links
 from shop.shipping.models import Shipment
-from shop.urls import external_url
 
 READERS = 60
 DAYS = 180
-DIGEST_DAYS = 28
 PREFIX = "demo-reader-"
 FIRST_NAMES = [
     "Ada",
@@ -131,7 +120,7 @@ def load_history(now: datetime) -> int:
 
     if plans:
         _subscriptions(rng, readers, plans, now)
-    _digest_runs(rng, readers, now)
+    digest_runs(rng, readers, now)
     db.session.commit()
     return len(readers)
 
@@ -191,100 +180,6 @@ def _subscriptions(rng: random.Random, readers: list[User], plans: list[Product]
             )
             subscription.current_period_end = period_end
             paid_at = period_end
-
-
-def _digest_runs(rng: random.Random, readers: list[User], now: datetime) -> None:
-    """A daily digest run for each of the last four weeks, mostly delivered, half opened."""
-    stories = _story_links()
-    for days_ago in range(DIGEST_DAYS, 0, -1):
-        day = (now - timedelta(days=days_ago)).replace(hour=7, minute=0, second=0, microsecond=0)
-        run = Run(
-            kind=RunKind.DIGEST,
-            period=f"daily:{day:%Y-%m-%d}",
-            subject="Demo digest",
-            cutoff=day,
-            created_at=day,
-            started_at=day,
-            finished_at=day + timedelta(minutes=2),
-        )
-        db.session.add(run)
-        db.session.flush()
-        rows = []
-        for user in readers:
-            if user.created_at > day or user.confirmed_at is None or rng.random() < 0.35:
-                continue
-            status = rng.choices(
-                [DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.BOUNCED], [94, 4, 2]
-            )[0]
-            rows.append(
-                {
-                    "run_id": run.id,
-                    "user_id": user.id,
-                    "status": status,
-                    "attempts": 1 if status == DeliveryStatus.SENT else 5,
-                    "last_reply": {
-                        DeliveryStatus.SENT: "250 accepted",
-                        DeliveryStatus.FAILED: "451 try again later",
-                        DeliveryStatus.BOUNCED: "550 no such mailbox",
-                    }[status],
-                    "article_ids": "",
-                    "sent_at": day + timedelta(seconds=rng.randrange(90))
-                    if status == DeliveryStatus.SENT
-                    else None,
-                }
-            )
-        if rows:
-            db.session.execute(insert(Delivery), rows)
-        run.total = len(rows)
-        run.sent = sum(r["status"] == DeliveryStatus.SENT for r in rows)
-        run.failed = sum(r["status"] == DeliveryStatus.FAILED for r in rows)
-        run.bounced = sum(r["status"] == DeliveryStatus.BOUNCED for r in rows)
-        _engagement(rng, run, stories, now)
-
-
-def _story_links(limit: int = 6) -> list[str]:
-    """Addresses of a few live demo stories, the links a demo digest pointed at."""
-    slugs = db.session.scalars(
-        select(Article.slug)
-        .where(Article.status == ArticleStatus.PUBLISHED)
-        .order_by(Article.id)
-        .limit(limit)
-    )
-    return [external_url("articles.article", slug=slug) for slug in slugs]
-
-
-def _engagement(rng: random.Random, run: Run, stories: list[str], now: datetime) -> None:
-    """Opens and clicks for a demo run's delivered mail, so its figures have a past."""
-    delivered = db.session.execute(
-        select(Delivery.id, Delivery.sent_at).where(
-            Delivery.run_id == run.id, Delivery.status == DeliveryStatus.SENT
-        )
-    ).all()
-    links: list[int] = []
-    if stories:
-        chosen = rng.sample(stories, k=min(3, len(stories)))
-        register_links(run.id, chosen)
-        keys = [link_key(url) for url in chosen]
-        links = list(db.session.scalars(select(TrackedLink.id).where(TrackedLink.key.in_(keys))))
-    events: list[dict[str, object]] = []
-    for delivery_id, sent_at in delivered:
-        if sent_at is None or rng.random() > 0.47:
-            continue  # about the share of digests opened at a small, keen publication
-        opened: datetime = min(sent_at + timedelta(minutes=rng.randrange(5, 600)), now)
-        events.append({"delivery_id": delivery_id, "kind": EventKind.OPEN, "at": opened})
-        if links and rng.random() < 0.3:
-            clicked = min(opened + timedelta(minutes=1), now)
-            link_id = rng.choice(links)
-            events.append(
-                {
-                    "delivery_id": delivery_id,
-                    "kind": EventKind.CLICK,
-                    "link_id": link_id,
-                    "at": clicked,
-                }
-            )
-    if events:
-        db.session.execute(insert(MailEvent), events)
 
 
 # Posted orders for the back office's shipping queue: (reader number, product slug,

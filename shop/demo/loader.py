@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from shop.accounts import admins
 from shop.accounts import services as accounts
 from shop.accounts.models import ROLE_READER, User
 from shop.articles.models import Article, ArticleStatus, Comment, Tag
@@ -45,15 +46,15 @@ def load_demo(admin_email: str = "admin@example.com") -> DemoResult:
     password = None
     if admin is None:
         # Generated here and printed once: no demo password lives in the code.
-        password = accounts.generate_password()
-        admin, _ = accounts.create_admin(admin_email, password)
+        password = admins.generate_password()
+        admin, _ = admins.create_admin(admin_email, password)
         admin.display_name = DEMO_EDITOR
     result = DemoResult(admin_email=admin.email, admin_password=password)
 
     reader = accounts.find_user_by_email(DEMO_READER)
     if reader is None:
         reader = User(email=DEMO_READER, role=ROLE_READER, display_name="Sam Reader")
-        reader.set_password(accounts.generate_password())
+        reader.set_password(admins.generate_password())
         reader.confirmed_at = utcnow()
         db.session.add(reader)
 

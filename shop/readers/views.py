@@ -21,7 +21,7 @@ from shop.articles.services import all_tags
 from shop.digests.runs import preview_for
 from shop.errors import RuleError
 from shop.extensions import csrf, limiter
-from shop.forms import ActionForm, require_action, show_error
+from shop.forms import ActionForm, require_action, show_error, token_meta
 from shop.preferences import services as preferences
 from shop.preferences.models import DigestPreference
 from shop.preferences.tokens import TokenError, user_id_from_token
@@ -187,7 +187,7 @@ def _ip_limit() -> str:
 )
 def subscribe():
     """Subscribe with an email address; the mailed link confirms it (double opt-in)."""
-    form = SubscribeForm(topic=request.args.get("topic", ""))
+    form = SubscribeForm(topic=request.args.get("topic", ""), meta=token_meta())
     if form.validate_on_submit():
         try:
             email = subscription.request_subscription(form.email.data, form.topic.data or None)

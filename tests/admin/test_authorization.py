@@ -24,8 +24,15 @@ from shop.members import importing
 from shop.newsletters import services as newsletters
 from shop.newsletters.models import Newsletter
 from shop.sending.models import Delivery, Run
-from shop.shipping.models import Shipment, ShippingRate
-from tests.factories import ArticleFactory, CommentFactory, TagFactory, UserFactory, make_product
+from shop.shipping.models import ShippingRate
+from tests.factories import (
+    ArticleFactory,
+    CommentFactory,
+    TagFactory,
+    UserFactory,
+    make_paid_order,
+    make_product,
+)
 from tests.media import pictures
 from tests.support import csrf_token
 
@@ -47,30 +54,12 @@ def real_ids(app, admin) -> dict[str, object]:
     db.session.add(run)
     db.session.flush()
     db.session.add(Delivery(run_id=run.id, user_id=reader.id, status="failed", article_ids=""))
-    order = Order(
-        user_id=reader.id, status="paid", mode="payment", currency="usd", total=500, cart_version=1
-    )
-    db.session.add(order)
-    db.session.flush()
+    # A paid order, posted, so the shipping queue has it to walk.
+    order = make_paid_order(reader, product, posted=True)
     payment = Payment(
         user_id=reader.id, order_id=order.id, amount=500, currency="usd", status="paid"
     )
     db.session.add(payment)
-    # The order is posted, so the shipping queue has it to walk.
-    db.session.add(
-        Shipment(
-            order_id=order.id,
-            name="Someone",
-            line1="1 Walked Street",
-            line2="",
-            city="Whitby",
-            state="",
-            postal_code="YO21 3PU",
-            country="GB",
-            rate_name="Standard post",
-            amount=0,
-        )
-    )
     rate = ShippingRate(name="Walked rate", amount=350, currency="usd", active=True)
     db.session.add(rate)
     gift_order = Order(

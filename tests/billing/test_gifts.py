@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from shop import scheduler
 from shop.accounts.models import User
-from shop.billing import gifts, refunds
+from shop.billing import gift_mail, gifts, refunds
 from shop.billing.access import has_paid_access
 from shop.billing.models import Gift, GiftStatus, Payment
 from shop.clock import utcnow
@@ -115,9 +115,9 @@ def test_a_gift_is_paid_once_mailed_on_its_day_and_redeemed_for_a_year(
 def test_a_gift_for_a_later_day_waits_for_it(client, shopper, plans, emulator, mailbox):
     later = gifts.local_today() + timedelta(days=3)
     emulator.pay(_session_id(_give(client, plans["month"], send_on=later.isoformat())))
-    assert gifts.send_due_gifts(gifts.local_today()) == 0
+    assert gift_mail.send_due_gifts(gifts.local_today()) == 0
     assert mailbox.to("grace@example.org") == []
-    assert gifts.send_due_gifts(later) == 1
+    assert gift_mail.send_due_gifts(later) == 1
     assert _gift().status == GiftStatus.SENT
 
 
@@ -193,8 +193,8 @@ def test_a_reminder_goes_a_week_before_a_gift_ends_once(
     _press(app.test_client(), path_of(link_in(mailbox.last_to("grace@example.org"), REDEEM)))
     db.session.execute(update(Gift).values(access_until=utcnow() + timedelta(days=6)))
     db.session.commit()
-    assert gifts.send_reminders() == 1
-    assert gifts.send_reminders() == 0
+    assert gift_mail.send_reminders() == 1
+    assert gift_mail.send_reminders() == 0
     message = mailbox.last_to("grace@example.org")
     assert message["Subject"] == "Your gift of Broadsheet ends soon"
     assert "/shop" in text_of(message)
@@ -206,7 +206,7 @@ def test_an_unredeemed_gift_expires_after_a_year(app, client, shopper, plans, em
     path = path_of(link_in(mailbox.last_to("grace@example.org"), REDEEM))
     db.session.execute(update(Gift).values(sent_at=utcnow() - timedelta(days=366)))
     db.session.commit()
-    assert gifts.expire_unredeemed() == 1
+    assert gift_mail.expire_unredeemed() == 1
     assert _gift().status == GiftStatus.EXPIRED
     assert app.test_client().get(path).status_code == 410
 
@@ -241,8 +241,8 @@ def test_a_gift_whose_address_refuses_mail_waits_and_is_flagged(
 ):
     emulator.pay(_session_id(_give(client, plans["month"])))
     # The relay takes nothing for this address, for good (send_email says False).
-    monkeypatch.setattr(gifts, "send_email", lambda *args, **kwargs: False)
-    assert gifts.send_due_gifts(gifts.local_today()) == 0
+    monkeypatch.setattr(gift_mail, "send_email", lambda *args, **kwargs: False)
+    assert gift_mail.send_due_gifts(gifts.local_today()) == 0
     assert _gift().status == GiftStatus.SCHEDULED
     db.session.execute(update(Gift).values(send_on=gifts.local_today() - timedelta(days=1)))
     db.session.commit()

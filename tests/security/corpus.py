@@ -292,6 +292,7 @@ QUERY_PARAMS: dict[str, list[str]] = {
     "articles.index": ["page"],
     "articles.tag": ["page"],
     "articles.search_page": ["q", "page"],
+    "articles.sitemap": ["part"],
     "newsletters.archive": ["page"],
     "accounts.login": ["next"],
     "accounts.register": ["next"],

@@ -14,6 +14,7 @@ import pytest
 from flask import url_for
 
 from shop.extensions import csrf
+from tests.conftest import IsolatedClient
 from tests.factories import PASSWORD
 from tests.security.conftest import World, changed_tables, snapshot
 from tests.support import csrf_token
@@ -82,6 +83,12 @@ def app_config(app_config):
     """CSRF protection on, as in production."""
     app_config["WTF_CSRF_ENABLED"] = True
     return app_config
+
+
+@pytest.fixture(autouse=True)
+def _clients_from_elsewhere(monkeypatch):
+    """Every client here is a page on another site: it says nothing of coming from ours."""
+    monkeypatch.setattr(IsolatedClient, "from_this_site", False)
 
 
 def protected_rules(app) -> list[tuple[str, str]]:
@@ -172,3 +179,45 @@ def test_the_exempt_endpoints_check_their_own_proof(app, client, world, mailbox)
     assert leave.status_code == 400
     assert changed_tables(before, snapshot()) == []
     assert mailbox.messages == []
+
+
+# What a browser says when a page elsewhere sends the form: Fetch Metadata, or only an Origin
+# (older browsers), or neither (a very old browser, or a privacy tool that strips them).
+CROSS_SITE = {
+    "cross-site": {"Sec-Fetch-Site": "cross-site"},
+    "same-site": {"Sec-Fetch-Site": "same-site", "Origin": "http://evil.localhost"},
+    "foreign origin": {"Origin": "https://evil.example"},
+    "null origin": {"Origin": "null"},
+    "no header": {},
+}
+
+
+@pytest.mark.parametrize("says", sorted(CROSS_SITE))
+def test_a_cross_site_post_without_a_session_is_refused_by_every_form(app, world, mailbox, says):
+    """A visitor with no session is held to the same-origin rule: each form refuses."""
+    wrong = []
+    for method, endpoint in protected_rules(app):
+        visitor = app.test_client()
+        data = {k: str(v).format(**world.ids) for k, v in FORM_DATA.get(endpoint, {}).items()}
+        url = _url(app, endpoint, world)
+        before = snapshot()
+        response = visitor.open(url, method=method, data=data, headers=CROSS_SITE[says])
+        changed = changed_tables(before, snapshot())
+        if response.status_code != 400 or changed:
+            wrong.append(f"{method} {url}: {response.status_code}, changed {changed or 'nothing'}")
+    assert not wrong, f"accepted from another site ({says}):\n" + "\n".join(wrong)
+    assert mailbox.messages == []
+
+
+def test_a_session_with_a_token_needs_it_even_from_this_site(app, world):
+    """Same-origin headers never stand in for the token of a session that holds one."""
+    admin_client = app.test_client()
+    world.login(admin_client, "admin")
+    before = snapshot()
+    response = admin_client.post(
+        _url(app, "admin.tags_list", world),
+        data=FORM_DATA["admin.tags_list"],
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
+    )
+    assert response.status_code == 400
+    assert changed_tables(before, snapshot()) == []

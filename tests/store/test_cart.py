@@ -367,9 +367,14 @@ def test_updating_without_a_cart_says_so(shopper, catalogue):
     assert all_carts() == []
 
 
-def test_cart_posts_need_a_csrf_token_and_get_is_not_allowed(client, catalogue):
+def test_cart_posts_from_another_site_are_refused_and_get_is_not_allowed(client, catalogue):
+    # A visitor with no session has no token: the browser's Sec-Fetch-Site is the proof.
     for path in ("/cart/add", "/cart/update", "/cart/remove"):
-        response = client.post(path, data={"product_id": catalogue["tote"].id, "quantity": 1})
+        response = client.post(
+            path,
+            data={"product_id": catalogue["tote"].id, "quantity": 1},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        )
         assert response.status_code == 400, path
         assert client.get(path).status_code == 405, path
     assert all_carts() == []
