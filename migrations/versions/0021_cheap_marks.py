@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0021_cheap_marks"
-down_revision = "0019_tracking"
+down_revision = "0020_page_indexes"
 branch_labels = None
 depends_on = None
 
