@@ -81,7 +81,15 @@ def smtp_timeout() -> float:
 
 
 class TimedConnection(Connection):
-    """Flask-Mail's connection, whose SMTP socket gives up after ``MAIL_TIMEOUT``."""
+    """Flask-Mail's connection, whose SMTP socket gives up after ``MAIL_TIMEOUT``.
+
+    The smtplib object it opens is kept as ``smtp``, ours to read: the transport needs it
+    for EHLO's extensions, an SMTPUTF8 send and dropping a link that failed, and does not
+    read Flask-Mail's own attributes for them. ``None`` until opened, and with
+    ``MAIL_SUPPRESS_SEND`` (Flask-Mail then opens nothing).
+    """
+
+    smtp: smtplib.SMTP | None = None
 
     def configure_host(self) -> smtplib.SMTP:
         """Flask-Mail's own steps (SSL or not, debug level, STARTTLS, login), with a timeout."""
@@ -107,6 +115,7 @@ class TimedConnection(Connection):
         except BaseException:
             host.close()  # no QUIT to a relay that just failed us: only the socket
             raise
+        self.smtp = host
         return host
 
 
@@ -148,7 +157,7 @@ class SmtpTransport:
             # annotates __exit__'s arguments as never None, which a with statement
             # passes; hence the ignore.)
             stack.enter_context(connection)  # type: ignore[arg-type]
-            host = connection.host
+            host = connection.smtp
             if host is not None:  # None: MAIL_SUPPRESS_SEND
                 # EHLO now rather than with the first message: a relay that fails it
                 # fails every message, and no reader is to blame for that.
@@ -159,8 +168,8 @@ class SmtpTransport:
             # else here (a server name that is not a host name) is the settings'
             # fault, and no reader's either. No QUIT to a relay that failed us.
             stack.pop_all()
-            if connection.host is not None:
-                connection.host.close()
+            if connection.smtp is not None:
+                connection.smtp.close()
             raise RelayUnreachableError(exc) from exc
         self._stack, self._connection = stack, connection
 
@@ -180,8 +189,8 @@ class SmtpTransport:
             # which refuses a non-ASCII local part, the one thing SMTPUTF8 is for: such
             # a message goes to the same connection's smtplib object, as Flask-Mail's
             # own send would hand it.
-            if connection.host is not None:
-                connection.host.sendmail(envelope_from, [envelope_to], data, options)
+            if connection.smtp is not None:
+                connection.smtp.sendmail(envelope_from, [envelope_to], data, options)
             return "250 accepted"
         message = copy.copy(self._template)
         # (name, address) pairs: Flask-Mail takes them as they are, with no parsing again.
@@ -204,8 +213,8 @@ class SmtpTransport:
         """Drop the connection after a fault, without a QUIT that could wait once more."""
         # After a timeout or a half-sent message the relay may never answer a QUIT, and
         # waiting MAIL_TIMEOUT again for it would only hold the run up.
-        if self._connection is not None and self._connection.host is not None:
-            self._connection.host.close()
+        if self._connection is not None and self._connection.smtp is not None:
+            self._connection.smtp.close()
         if self._stack is not None:
             self._stack.pop_all()
         self._stack = None

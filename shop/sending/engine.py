@@ -30,7 +30,7 @@ from shop.sending import ledger, tracking
 from shop.sending.content import Content, SentRecords, content_for
 from shop.sending.models import Delivery, DeliveryStatus, Run
 from shop.sending.pipeline import NotSentError, Pipeline
-from shop.sending.summary import Summary, describe, fail, retry_later
+from shop.sending.summary import Summary, describe, fail, relay_outage, retry_later
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +48,6 @@ def _give_back(group: ledger.SentGroup, run_id: int, worker: str) -> None:
             db.session.rollback()
             if attempt:
                 log.exception("Run %s: could not record the broken batch's progress", run_id)
-
-
-def _wait_for_relay(run_id: int, worker: str, summary: Summary, exc: RelayUnreachableError) -> None:
-    """Stop a run's sending until the relay can be reached: say why, keep every attempt."""
-    waiting, until = ledger.wait_for_relay(
-        run_id, worker, f"not sent, the mail relay could not be reached: {exc}"
-    )
-    config = current_app.config
-    log.warning(
-        "Run %s: the mail relay %s:%s could not be reached (%s); %d deliveries of the "
-        "batch wait for it until %s UTC, no attempt counted",
-        run_id,
-        config.get("MAIL_SERVER"),
-        config.get("MAIL_PORT"),
-        exc,
-        waiting,
-        f"{until:%H:%M:%S}",
-    )
-    summary.relay_error = str(exc)
-    summary.errors.append(
-        f"the mail relay {config.get('MAIL_SERVER')}:{config.get('MAIL_PORT')} could not be "
-        f"reached ({exc}): sending stopped; what is left waits for it, with no attempt "
-        f"counted, and the next tick tries again after {config['MAIL_RETRY_SECONDS']} s"
-    )
 
 
 def _run(run_id: int) -> Run:
@@ -141,6 +117,7 @@ class _Sending:
         self.summary = summary
         self.pipeline = pipeline
         self.unreachable: RelayUnreachableError | None = None
+        self.fatal: BaseException | None = None
         self.progress = progress
         self.commit_every = max(1, current_app.config["MAIL_COMMIT_EVERY"])
         # With tracking off, no token is made and no link is noted: the bytes carry none.
@@ -161,7 +138,7 @@ class _Sending:
             unreachable = self._send_each(batch, run, content, group)
             group.commit()
             if unreachable is not None:
-                _wait_for_relay(self.run_id, self.worker, self.summary, unreachable)
+                relay_outage(self.run_id, self.worker, self.summary, unreachable)
         except BaseException:
             # The batch itself broke (its content could not be built, the database
             # went away, Ctrl-C): keep what the server accepted, and hand the rest
@@ -173,6 +150,7 @@ class _Sending:
                 self._settle(group)
             except Exception:
                 log.exception("Run %s: could not record the senders' last answers", self.run_id)
+            self.fatal = None
             _give_back(group, self.run_id, self.worker)
             raise
         return unreachable is None
@@ -192,6 +170,7 @@ class _Sending:
         pending = iter(batch)
         exhausted = False
         while self.unreachable is None:
+            self._stop_if_fatal()
             while built and self._room(group):
                 ready, to, data, rendered = built.popleft()
                 self.pipeline.hand(to, data, (ready, content, rendered))
@@ -209,6 +188,7 @@ class _Sending:
                 break
         # The relay went away: what was handed over comes back (accepted, or not sent).
         self._settle(group)
+        self._stop_if_fatal()
         unreachable, self.unreachable = self.unreachable, None
         return unreachable
 
@@ -260,6 +240,14 @@ class _Sending:
                 pass  # never offered: it stays queued, like the rest of the batch
             elif isinstance(error, Exception):
                 self._not_accepted(delivery, content, error)
+            else:  # a sender met SystemExit or the like: the batch stops, as if here
+                self.fatal = self.fatal or error
+
+    def _stop_if_fatal(self) -> None:
+        """Raise what a sender thread met that should end the batch (SystemExit...)."""
+        if self.fatal is not None:
+            fatal, self.fatal = self.fatal, None
+            raise fatal
 
     def _settle(self, group: ledger.SentGroup) -> None:
         """Wait for every handed-over message's outcome and record it."""

@@ -126,3 +126,10 @@ class Pipeline:
             if not _keeps_connection(exc):
                 transport.abort()
             return Outcome(job, None, exc)
+        except BaseException as exc:
+            # SystemExit, KeyboardInterrupt: in this thread they would end it silently and
+            # leave the engine waiting for an answer for ever. They go back to the engine,
+            # which stops the batch as if it had met them itself; nothing more is offered.
+            self._halted.set()
+            transport.abort()
+            return Outcome(job, None, exc)

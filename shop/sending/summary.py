@@ -1,10 +1,13 @@
-"""What a send did: its counts and reasons, and the one place a delivery is failed."""
+"""What a send did: its counts and reasons, the one place a delivery fails, a relay outage."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
+from flask import current_app
+
+from shop.mail import RelayUnreachableError
 from shop.sending import ledger
 from shop.sending.models import Delivery
 
@@ -59,3 +62,27 @@ def retry_later(delivery: Delivery, summary: Summary, reason: str) -> None:
         summary.failed += 1
     else:
         summary.retried += 1
+
+
+def relay_outage(run_id: int, worker: str, summary: Summary, exc: RelayUnreachableError) -> None:
+    """Stop a run's sending until the relay can be reached: say why, keep every attempt."""
+    waiting, until = ledger.wait_for_relay(
+        run_id, worker, f"not sent, the mail relay could not be reached: {exc}"
+    )
+    config = current_app.config
+    log.warning(
+        "Run %s: the mail relay %s:%s could not be reached (%s); %d deliveries of the "
+        "batch wait for it until %s UTC, no attempt counted",
+        run_id,
+        config.get("MAIL_SERVER"),
+        config.get("MAIL_PORT"),
+        exc,
+        waiting,
+        f"{until:%H:%M:%S}",
+    )
+    summary.relay_error = str(exc)
+    summary.errors.append(
+        f"the mail relay {config.get('MAIL_SERVER')}:{config.get('MAIL_PORT')} could not be "
+        f"reached ({exc}): sending stopped; what is left waits for it, with no attempt "
+        f"counted, and the next tick tries again after {config['MAIL_RETRY_SECONDS']} s"
+    )
