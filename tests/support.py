@@ -33,6 +33,37 @@ def service_missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+# Set in the Redis database a test has taken, so that no other test takes it meanwhile.
+REDIS_CLAIM_KEY = "broadsheet-test-claim"
+
+
+@contextmanager
+def claimed_redis_db():
+    """An empty Redis database (1-15) of this test's own, flushed afterwards."""
+    import random
+
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        service_missing(f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}")
+    numbers = list(range(1, 16))
+    random.shuffle(numbers)
+    for number in numbers:
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
+        if client.dbsize() == 0 and client.set(REDIS_CLAIM_KEY, str(os.getpid()), nx=True):
+            break
+        client.close()
+    else:
+        pytest.fail("every Redis database from 1 to 15 is in use")
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
+
+
 def require_redis(url: str):
     """A client of the Redis at ``url``; skip (or fail under CI) when it is not there."""
     redis = pytest.importorskip("redis")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
 import shutil
 import signal
@@ -34,7 +33,7 @@ from shop.extensions import db
 from shop.sending.models import Delivery, DeliveryStatus, Run
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, many_subscribers
-from tests.support import free_port, service_missing
+from tests.support import REDIS_HOST, REDIS_PORT, claimed_redis_db, free_port, service_missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy-scale")]
 
@@ -45,8 +44,6 @@ BATCH = 250
 COMMIT_EVERY = 50
 # Short leases: the killed worker's batch is free again seconds after the kill.
 LEASE_SECONDS = 4
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-CLAIM_KEY = "broadsheet-test-claim"
 MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -78,24 +75,8 @@ def sink():
 @pytest.fixture
 def redis_url():
     """A Redis database (1-15) of this test's own, flushed afterwards."""
-    import redis
-
-    try:
-        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        service_missing(f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}")
-    numbers = list(range(1, 16))
-    random.shuffle(numbers)
-    for number in numbers:
-        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
-        if client.dbsize() == 0 and client.set(CLAIM_KEY, str(os.getpid()), nx=True):
-            break
-        client.close()
-    else:
-        pytest.fail("every Redis database from 1 to 15 is in use")
-    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
-    client.flushdb()
-    client.close()
+    with claimed_redis_db() as client:
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{client.connection_pool.connection_kwargs['db']}"
 
 
 def need_nginx() -> None:

@@ -33,18 +33,15 @@ from shop.sending import dispatch as jobs
 from shop.sending.models import Delivery, DeliveryStatus, Run
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, many_subscribers
-from tests.support import service_missing
+from tests.support import REDIS_HOST, REDIS_PORT, claimed_redis_db
 
 # Celery worker processes read and write the database: real commits.
 pytestmark = [pytest.mark.real_commits, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 READERS = 300
 COMMIT_EVERY = 10
 LEASE_SECONDS = 3
-# Claims a Redis database for one test, so that parallel runs never share one.
-CLAIM_KEY = "broadsheet-test-claim"
 
 
 def wait_until(condition, timeout: float, message: str, interval: float = 0.05):
@@ -61,24 +58,8 @@ def wait_until(condition, timeout: float, message: str, interval: float = 0.05):
 @pytest.fixture
 def redis_db():
     """An empty Redis database (1-15) of this test's own, flushed afterwards."""
-    import redis
-
-    try:
-        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        service_missing(f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}")
-    numbers = list(range(1, 16))
-    random.shuffle(numbers)
-    for number in numbers:
-        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
-        if client.dbsize() == 0 and client.set(CLAIM_KEY, str(os.getpid()), nx=True):
-            break
-        client.close()
-    else:
-        pytest.skip("every Redis database from 1 to 15 is in use")
-    yield client
-    client.flushdb()
-    client.close()
+    with claimed_redis_db() as client:
+        yield client
 
 
 @pytest.fixture
