@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 import dataset  # noqa: E402  (bench/dataset.py, beside this file)
+from load import stop  # noqa: E402  (bench/load.py: ending a process it started)
 
 HOST = "127.0.0.1"
 THREADS, CONNECTIONS = 2, 32
@@ -206,18 +207,6 @@ def start_app(database_url: str, workdir: Path) -> tuple[subprocess.Popen, str]:
         time.sleep(0.2)
     stop(process)
     raise SystemExit(f"gunicorn did not answer /healthz within 60 s; see {workdir}/gunicorn.log")
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    """End a process this script started, politely first."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 def log_in_with_cart(site: str, made: dataset.Dataset) -> tuple[str, list[str]]:

@@ -28,11 +28,11 @@ from sqlalchemy import func, select
 
 from shop import create_app
 from shop.accounts.models import User
-from shop.clock import utcnow
 from shop.extensions import db
 from shop.sending.models import Delivery, DeliveryStatus, Run
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, many_subscribers
+from tests.newsletter.helpers import leases_held
 from tests.support import REDIS_HOST, REDIS_PORT, claimed_redis_db, free_port, service_missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy-scale")]
@@ -179,18 +179,8 @@ def leased_to(run_id: int, owner: str) -> set[int]:
 
 def victim(run_id: int) -> tuple[int, str] | None:
     """A pool process mid-batch (one commit group sent, more leased): its pid and lease name."""
-    db.session.rollback()
-    rows = db.session.execute(
-        select(Delivery.lease_owner, func.count())
-        .where(
-            Delivery.run_id == run_id,
-            Delivery.status == DeliveryStatus.QUEUED,
-            Delivery.lease_expires_at > utcnow(),
-        )
-        .group_by(Delivery.lease_owner)
-    ).all()
-    for owner, held in rows:
-        if owner and COMMIT_EVERY <= held <= BATCH - COMMIT_EVERY:
+    for owner, held in leases_held(run_id):
+        if COMMIT_EVERY <= held <= BATCH - COMMIT_EVERY:
             return int(owner.split(":")[1]), owner  # host:pid:suffix (ledger.worker_name)
     return None
 

@@ -26,13 +26,13 @@ import pytest
 from sqlalchemy import func, select
 
 from shop import background, create_app, scheduler
-from shop.clock import utcnow
 from shop.digests import runs as digest
 from shop.extensions import db
 from shop.sending import dispatch as jobs
 from shop.sending.models import Delivery, DeliveryStatus, Run
 from tests.factories import TagFactory
 from tests.newsletter.digest_helpers import article, many_subscribers
+from tests.newsletter.helpers import leases_held
 from tests.support import REDIS_HOST, REDIS_PORT, claimed_redis_db
 
 # Celery worker processes read and write the database: real commits.
@@ -230,18 +230,8 @@ def slow_sink(monkeypatch, handler, seconds: float) -> None:
 
 def mid_batch_owner(run_id: int, batch: int) -> int | None:
     """The pid of a process holding a batch it has sent at least one group of."""
-    db.session.rollback()
-    rows = db.session.execute(
-        select(Delivery.lease_owner, func.count())
-        .where(
-            Delivery.run_id == run_id,
-            Delivery.status == DeliveryStatus.QUEUED,
-            Delivery.lease_expires_at > utcnow(),
-        )
-        .group_by(Delivery.lease_owner)
-    ).all()
-    for owner, held in rows:
-        if owner and held <= batch - COMMIT_EVERY:
+    for owner, held in leases_held(run_id):
+        if held <= batch - COMMIT_EVERY:
             return int(owner.split(":")[1])  # host:pid:suffix (ledger.worker_name)
     return None
 
