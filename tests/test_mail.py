@@ -96,3 +96,30 @@ def test_the_outbox_keeps_mail_to_idn_and_non_ascii_addresses(app_config, tmp_pa
         send_email("jürgen@example.org", "Hello", "confirm", link="http://x/confirm/2")
         messages = read_outbox()
     assert sorted(m["To"] for m in messages) == ["jürgen@example.org", IDN_A_LABEL]
+
+
+def test_lines_that_begin_with_a_dot_arrive_as_they_were_sent(app, mailbox):
+    from shop.mail import open_transport
+
+    # DATA ends at a line holding one dot: every line that begins with one is sent with
+    # its dot doubled, and the server takes the extra one off again.
+    data = (
+        b".first line\r\nFrom: news@localhost\r\nTo: dots@example.org\r\nSubject: Dots\r\n\r\n"
+        b".\r\n..two\r\n. three\r\nno dot\r\n.\r\n.last"
+    )
+    transport = open_transport()
+    try:
+        assert transport.send("dots@example.org", data).startswith("250")
+    finally:
+        transport.close()
+    assert mailbox.handler.messages[-1][2] == data + b"\r\n"
+
+
+def test_dots_are_stuffed_as_smtplib_stuffs_them():
+    import smtplib
+
+    from shop.mail.transport import dot_stuffed
+
+    samples = [b"", b".", b"..", b"a.b\n.c\r\n.\r\n", b".x\n\n.\n", b"\r\n.\r\n.", b"no dots"]
+    for sample in samples:
+        assert dot_stuffed(sample) == smtplib._quote_periods(sample), sample

@@ -56,6 +56,8 @@ def ascii_domain(domain: str) -> str:
 
 def needs_smtputf8(address: str) -> bool:
     """Whether the address's local part is non-ASCII, which only SMTPUTF8 can carry."""
+    if address.isascii():
+        return False  # the common case: no part of it can be anything else
     local = parseaddr(address)[1].rpartition("@")[0]
     return not local.isascii()
 

@@ -9,17 +9,19 @@ loses a confirmation link. Both are a ``Transport``: open, send bytes, close.
 from __future__ import annotations
 
 import contextlib
-import copy
 import smtplib
 from functools import lru_cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from flask import current_app
-from flask_mail import Connection, Mail, Message
+from flask_mail import Connection, Mail
 
 from shop.mail import dkim
 from shop.mail.addresses import AddressError, envelope_address, needs_smtputf8
 from shop.mail.outbox import write_to_outbox
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 # The app's Flask-Mail: its settings (MAIL_SERVER, MAIL_PORT, TLS, login) are Flask-Mail's.
 mailer = Mail()
@@ -80,6 +82,46 @@ def smtp_timeout() -> float:
     return max(1.0, float(current_app.config.get("MAIL_TIMEOUT") or 30))
 
 
+def dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA carries it: a dot doubled where a line begins with one."""
+    # What smtplib's regular expression (?m)^\. does, in a fraction of its time.
+    if data.startswith(b"."):
+        data = b"." + data
+    return data.replace(b"\n.", b"\n..")
+
+
+def _quick_data(smtp: smtplib.SMTP, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+    """smtplib's DATA for bytes, with the dots stuffed by ``dot_stuffed``."""
+    if not isinstance(msg, bytes):
+        return smtplib.SMTP.data(smtp, msg)
+    smtp.putcmd("data")
+    code, reply = smtp.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    quoted = dot_stuffed(msg)
+    smtp.send(quoted + (b".\r\n" if quoted.endswith(b"\r\n") else b"\r\n.\r\n"))
+    return smtp.getreply()
+
+
+# The rest of the conversation is smtplib's own: sendmail's MAIL, RCPT and their errors.
+# Only DATA changes, whose regular expression over every byte of every message was the
+# largest part of a send's own work.
+class QuickSMTP(smtplib.SMTP):
+    """smtplib.SMTP with a quicker DATA."""
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        """Send a message after DATA; the server's reply, as smtplib's own."""
+        return _quick_data(self, msg)
+
+
+class QuickSMTPSSL(smtplib.SMTP_SSL):
+    """smtplib.SMTP_SSL with a quicker DATA."""
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        """Send a message after DATA; the server's reply, as smtplib's own."""
+        return _quick_data(self, msg)
+
+
 class TimedConnection(Connection):
     """Flask-Mail's connection, whose SMTP socket gives up after ``MAIL_TIMEOUT``.
 
@@ -103,9 +145,9 @@ class TimedConnection(Connection):
         timeout = smtp_timeout()
         host: smtplib.SMTP
         if settings.use_ssl:
-            host = smtplib.SMTP_SSL(settings.server, settings.port, timeout=timeout)
+            host = QuickSMTPSSL(settings.server, settings.port, timeout=timeout)
         else:
-            host = smtplib.SMTP(settings.server, settings.port, timeout=timeout)
+            host = QuickSMTP(settings.server, settings.port, timeout=timeout)
         try:
             host.set_debuglevel(int(settings.debug))
             if settings.use_tls:
@@ -119,21 +161,6 @@ class TimedConnection(Connection):
         return host
 
 
-class PrebuiltMessage(Message):
-    """A Flask-Mail message whose bytes were built already: sent exactly as they are.
-
-    A digest is assembled from cached pieces into the bytes SMTP wants (``shop.mail.bulk``);
-    building a Flask-Mail message per reader would cost most of a send. Flask-Mail's
-    ``Connection.send`` sends ``as_bytes()``, which is these bytes.
-    """
-
-    data: bytes = b""
-
-    def as_bytes(self) -> bytes:
-        """The prebuilt bytes."""
-        return self.data
-
-
 class SmtpTransport:
     """The relay, over one Flask-Mail connection kept open for a batch."""
 
@@ -142,9 +169,6 @@ class SmtpTransport:
         self._stack: contextlib.ExitStack | None = None
         self._connection: TimedConnection | None = None
         self._smtputf8 = False
-        # One message made through Flask-Mail's constructor; each send copies it (the
-        # constructor makes a Message-ID, a host-name lookup, that these bytes never use).
-        self._template = PrebuiltMessage(sender=self.sender, recipients=[])
 
     def open(self) -> None:
         """Connect and greet; ``RelayUnreachableError`` if the relay cannot be reached."""
@@ -183,22 +207,15 @@ class SmtpTransport:
         utf8 = needs_smtputf8(to) or _sender_needs_smtputf8(self.sender)
         envelope_from = _sender_envelope(self.sender, self._smtputf8)
         envelope_to = envelope_address(to, smtputf8=self._smtputf8)
-        options = ["SMTPUTF8"] if utf8 else []
-        if utf8:
-            # Flask-Mail passes every envelope address through email.utils.formataddr,
-            # which refuses a non-ASCII local part, the one thing SMTPUTF8 is for: such
-            # a message goes to the same connection's smtplib object, as Flask-Mail's
-            # own send would hand it.
-            if connection.smtp is not None:
-                connection.smtp.sendmail(envelope_from, [envelope_to], data, options)
-            return "250 accepted"
-        message = copy.copy(self._template)
-        # (name, address) pairs: Flask-Mail takes them as they are, with no parsing again.
-        message.recipients = [("", envelope_to)]
-        message.data = data
-        message.mail_options = options
-        # A refused recipient raises (SMTPRecipientsRefused): there is only one.
-        connection.send(message, envelope_from=("", envelope_from))
+        # Straight to the connection's smtplib object, as Flask-Mail's own send would
+        # hand it: the addresses are envelope_address's already (Flask-Mail would parse
+        # them again, and its formataddr refuses the non-ASCII local part SMTPUTF8 is
+        # for), and the bytes are built. None with MAIL_SUPPRESS_SEND: nothing goes.
+        if connection.smtp is not None:
+            # A refused recipient raises (SMTPRecipientsRefused): there is only one.
+            connection.smtp.sendmail(
+                envelope_from, [envelope_to], data, ["SMTPUTF8"] if utf8 else []
+            )
         return "250 accepted"
 
     def close(self) -> None:
