@@ -1,8 +1,11 @@
 """Sending a run: claim a batch, send it (``shop.sending.pipeline``), record it in commit groups.
 
 A delivery is recorded as sent only after the SMTP server accepted it, and records are
-committed every ``MAIL_COMMIT_EVERY`` messages. A crash can therefore repeat at most
-the one group in flight, and a repeat carries the same Message-ID (docs/reliability.md).
+committed in groups: the messages handed to the relay and the accepted ones not yet
+committed are never more than ``MAIL_COMMIT_EVERY`` together. A crash can therefore
+repeat at most the one group in flight, and a repeat carries the same Message-ID
+(docs/reliability.md). A group commits while the relay still has a few messages of the
+next, so that sending goes on through the commit.
 """
 
 from __future__ import annotations
@@ -19,18 +22,16 @@ from shop.accounts.models import User
 from shop.clock import utcnow
 from shop.extensions import db
 from shop.mail import (
-    AddressError,
     RelayUnreachableError,
     Rendered,
     build_bytes,
     message_id,
 )
-from shop.mail.transport import RecipientsRefusedError, SMTPResponseError, reply_code
 from shop.sending import ledger, tracking
 from shop.sending.content import Content, SentRecords, content_for
 from shop.sending.models import Delivery, DeliveryStatus, Run
 from shop.sending.pipeline import NotSentError, Pipeline
-from shop.sending.summary import Summary, describe, fail, relay_outage, retry_later
+from shop.sending.summary import Summary, describe, fail, not_accepted, relay_outage
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,13 @@ class _Sending:
         self.fatal: BaseException | None = None
         self.progress = progress
         self.commit_every = max(1, current_app.config["MAIL_COMMIT_EVERY"])
+        # A group commits while a window of messages is still with the relay, so that
+        # the senders have work through the commit (the messages it may hand over
+        # meanwhile are those MAIL_COMMIT_EVERY leaves room for); at least half a group.
+        self.group_size = self.commit_every - min(pipeline.window, self.commit_every // 2)
+        # The batch's messages built and not yet handed over, and its content.
+        self._built: deque[tuple[Delivery, str, bytes, Rendered]] = deque()
+        self._content: Content | None = None
         # With tracking off, no token is made and no link is noted: the bytes carry none.
         self.tokens = tracking.Tokens() if tracking.enabled() else None
         self._links: set[str] = set()
@@ -144,6 +152,7 @@ class _Sending:
             # went away, Ctrl-C): keep what the server accepted, and hand the rest
             # back now rather than when the lease runs out.
             self.pipeline.halt()
+            self._built.clear()
             try:
                 # What the senders still hold comes back (accepted, or not sent), so
                 # that what was accepted is kept too.
@@ -166,14 +175,14 @@ class _Sending:
         commit group; building goes on ahead meanwhile (built is not sent).
         """
         users = _readers(batch)
-        built: deque[tuple[Delivery, str, bytes, Rendered]] = deque()
+        self._built.clear()
+        built = self._built
+        self._content = content
         pending = iter(batch)
         exhausted = False
         while self.unreachable is None:
             self._stop_if_fatal()
-            while built and self._room(group):
-                ready, to, data, rendered = built.popleft()
-                self.pipeline.hand(to, data, (ready, content, rendered))
+            self._hand_built(group)
             if not exhausted and len(built) < self.pipeline.window:
                 delivery = next(pending, None)
                 if delivery is None:
@@ -186,11 +195,22 @@ class _Sending:
                 self._collect(group, block=True)
             else:
                 break
-        # The relay went away: what was handed over comes back (accepted, or not sent).
+        # The relay went away: what was handed over comes back (accepted, or not sent);
+        # what was built and not handed over stays queued.
+        self._built.clear()
         self._settle(group)
         self._stop_if_fatal()
         unreachable, self.unreachable = self.unreachable, None
         return unreachable
+
+    def _hand_built(self, group: ledger.SentGroup) -> None:
+        """Give the relay the built messages there is room for now."""
+        built = self._built
+        if self.unreachable is not None or self.fatal is not None:
+            return  # the senders stopped offering: the rest of the batch stays queued
+        while built and self._room(group):
+            ready, to, data, rendered = built.popleft()
+            self.pipeline.hand(to, data, (ready, self._content, rendered))
 
     def _room(self, group: ledger.SentGroup) -> bool:
         """Whether another message may go to the relay now."""
@@ -239,7 +259,7 @@ class _Sending:
             elif isinstance(error, NotSentError):
                 pass  # never offered: it stays queued, like the rest of the batch
             elif isinstance(error, Exception):
-                self._not_accepted(delivery, content, error)
+                not_accepted(delivery, content, self.summary, error)
             else:  # a sender met SystemExit or the like: the batch stops, as if here
                 self.fatal = self.fatal or error
 
@@ -302,31 +322,6 @@ class _Sending:
 
         return record
 
-    def _not_accepted(self, delivery: Delivery, content: Content, exc: Exception) -> None:
-        """Record why the transport did not take a message: failed, bounced or retried later."""
-        # The order matters: an AddressError is an OSError too.
-        if isinstance(exc, AddressError):
-            # No server could take it as it stands: retrying cannot help.
-            fail(delivery, self.summary, f"not sent: {exc}")
-        elif isinstance(exc, (SMTPResponseError, RecipientsRefusedError)):
-            code = reply_code(exc) or 400
-            if code >= 500:
-                ledger.mark_bounced(delivery, f"{code} {exc}")
-                content.bounced(delivery.user_id)
-                self.summary.bounced += 1
-            else:
-                retry_later(delivery, self.summary, f"{code} {exc}")
-        elif isinstance(exc, OSError):
-            # A dropped connection, or no answer within MAIL_TIMEOUT, during this
-            # message (smtplib's errors are OSErrors too, hence the order): reconnect
-            # for the next message (its sender did) and retry this one later.
-            retry_later(delivery, self.summary, f"connection lost: {exc}")
-        else:
-            # Anything else (smtplib refusing what it was given, a bug) fails this
-            # delivery alone. The conversation may have stopped half-way through the
-            # message, so its sender opens a fresh connection for the next one.
-            fail(delivery, self.summary, f"not sent: {describe(exc)}", exc)
-
     def _accepted(
         self, delivery: Delivery, group: ledger.SentGroup, reply: str, rendered: Rendered
     ) -> None:
@@ -339,8 +334,9 @@ class _Sending:
         self._commit_if_full(group)
 
     def _commit_if_full(self, group: ledger.SentGroup) -> None:
-        """Commit a group that holds ``MAIL_COMMIT_EVERY`` messages."""
-        if len(group) >= self.commit_every:
+        """Commit a full group, once the senders were given what they may take meanwhile."""
+        if len(group) >= self.group_size:
+            self._hand_built(group)
             group.commit()
 
 

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from shop.mail import RelayUnreachableError
+from shop.mail import AddressError, RelayUnreachableError
+from shop.mail.transport import RecipientsRefusedError, SMTPResponseError, reply_code
 from shop.sending import ledger
+from shop.sending.content import Content
 from shop.sending.models import Delivery
 
 # The engine's logger: a failed delivery is logged where sending is.
@@ -86,3 +88,29 @@ def relay_outage(run_id: int, worker: str, summary: Summary, exc: RelayUnreachab
         f"reached ({exc}): sending stopped; what is left waits for it, with no attempt "
         f"counted, and the next tick tries again after {config['MAIL_RETRY_SECONDS']} s"
     )
+
+
+def not_accepted(delivery: Delivery, content: Content, summary: Summary, exc: Exception) -> None:
+    """Record why the transport did not take a message: failed, bounced or retried later."""
+    # The order matters: an AddressError is an OSError too.
+    if isinstance(exc, AddressError):
+        # No server could take it as it stands: retrying cannot help.
+        fail(delivery, summary, f"not sent: {exc}")
+    elif isinstance(exc, (SMTPResponseError, RecipientsRefusedError)):
+        code = reply_code(exc) or 400
+        if code >= 500:
+            ledger.mark_bounced(delivery, f"{code} {exc}")
+            content.bounced(delivery.user_id)
+            summary.bounced += 1
+        else:
+            retry_later(delivery, summary, f"{code} {exc}")
+    elif isinstance(exc, OSError):
+        # A dropped connection, or no answer within MAIL_TIMEOUT, during this
+        # message (smtplib's errors are OSErrors too, hence the order): reconnect
+        # for the next message (its sender did) and retry this one later.
+        retry_later(delivery, summary, f"connection lost: {exc}")
+    else:
+        # Anything else (smtplib refusing what it was given, a bug) fails this
+        # delivery alone. The conversation may have stopped half-way through the
+        # message, so its sender opens a fresh connection for the next one.
+        fail(delivery, summary, f"not sent: {describe(exc)}", exc)
