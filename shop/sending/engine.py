@@ -10,6 +10,7 @@ next, so that sending goes on through the commit.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import deque
@@ -364,6 +365,10 @@ def send_run(
     # A commit expires every loaded row, and reading one again costs a SELECT each:
     # a batch's rows stay loaded across its commit groups, and are let go after it.
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    # What is loaded by now (the app, its modules, the run's plans) lives through the
+    # send: out of the collector's sight, a full collection no longer walks it all
+    # again while the senders wait for the engine. Given back to it afterwards.
+    gc.freeze()
     try:
         while max_batches is None or batches < max_batches:
             batch = _claim(run_id, worker, wait)
@@ -379,6 +384,7 @@ def send_run(
                 break
     finally:
         pipeline.close()
+        gc.unfreeze()
         session.expire_on_commit = expire_on_commit
         session.expire_all()
     _finish(run_id)

@@ -117,3 +117,22 @@ def test_two_connections_send_every_delivery_once(slow, app):
     received = Counter(to for to, _ in slow.answers)
     assert set(received) == emails and set(received.values()) == {1}
     assert set(_ledger().values()) == {"sent"}
+
+
+def test_what_was_loaded_is_kept_from_the_collector_during_a_send_only(app, mailbox, monkeypatch):
+    import gc
+
+    tag = TagFactory(name="Climate")
+    subscriber("r0@example.org")
+    article("Glaciers retreat", [tag])
+    frozen: list[int] = []
+    render = engine._Sending._render
+
+    def noting(self, run, content, delivery, user):
+        frozen.append(gc.get_freeze_count())
+        return render(self, run, content, delivery, user)
+
+    monkeypatch.setattr(engine._Sending, "_render", noting)
+    assert digest.run_digest("daily").summary.sent == 1
+    assert frozen and frozen[0] > 0, "the objects loaded before sending were frozen"
+    assert gc.get_freeze_count() == 0, "and given back to the collector afterwards"
