@@ -90,7 +90,9 @@ class DigestContent(ReaderMail):
 
     def __init__(self, run: Run, deliveries: list[Delivery]) -> None:
         super().__init__()
-        ids = {a for d in deliveries for a in d.articles}
+        # Each delivery's list, read from its column once for the batch.
+        self._listed = {d.id: d.articles for d in deliveries}
+        ids = {a for listed in self._listed.values() for a in listed}
         # The tags in one more query, not one per article.
         rows = db.session.scalars(
             select(Article).where(Article.id.in_(ids)).options(selectinload(Article.tags))
@@ -124,7 +126,10 @@ class DigestContent(ReaderMail):
 
     def message(self, delivery: Delivery, reader: User) -> Rendered | None:
         """The digest of the delivery's articles that still exist; None if all were deleted."""
-        kept = [a for a in delivery.articles if a in self.renderer.articles]
+        listed = self._listed.get(delivery.id)
+        if listed is None:
+            listed = delivery.articles
+        kept = [a for a in listed if a in self.renderer.articles]
         if not kept:
             return None
         plan = Plan(reader.id, reader.email, reader.name, reader.id in self.paying, kept)
