@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,7 +61,7 @@ USER_KEY = "_user_id"
 
 @dataclass(frozen=True)
 class CardUser:
-    """What the reader bar reads of ``current_user``, from the card."""
+    """What the header's links read of ``current_user``, from the card."""
 
     is_authenticated: bool
     is_admin: bool
@@ -80,6 +80,10 @@ class ReaderCard:
     held: tuple[int, ...] = ()  # their comments awaiting approval, shown to them alone
     cart: CartSummary = field(default_factory=CartSummary)
     until: float = 0.0  # a time.time(): the card is made again from then on
+    # The header's links and cart widget as this reader sees them, rendered once with the
+    # CSRF hole's marker in place of a token (each request fills its own in).
+    nav: bytes = b""
+    widget: bytes = b""
 
     @property
     def variant(self) -> str:
@@ -174,6 +178,20 @@ def make_card() -> ReaderCard:
     )
 
 
+def with_header(card: ReaderCard) -> ReaderCard:
+    """The card with its header's parts rendered, their CSRF tokens left as holes."""
+    env = current_app.jinja_env
+    was = g.get(caching.HOLES_FLAG)
+    setattr(g, caching.HOLES_FLAG, True)
+    try:
+        user = CardUser(card.signed_in, card.admin)
+        nav = env.get_template("_reader_nav.html").render(current_user=user)
+        widget = env.get_template("cart/_cart_widget.html").render(cart=card.cart)
+    finally:
+        setattr(g, caching.HOLES_FLAG, was)
+    return replace(card, nav=nav.encode(), widget=widget.encode())
+
+
 def reader_card() -> ReaderCard | None:
     """This request's card, from the cache or made now; None when it can't be had."""
     cached = g.get("_reader_card")
@@ -187,7 +205,7 @@ def reader_card() -> ReaderCard | None:
         card = found
     else:
         try:
-            card = make_card()
+            card = with_header(make_card())
         except SQLAlchemyError:
             # The page is rendered whole instead, as if no cache were there.
             log.exception("could not read the reader's card")
@@ -205,22 +223,19 @@ def fill(body: bytes, card: ReaderCard) -> bytes:
     """
     # From here on csrf_token() is this reader's again, not the hole's marker.
     g.pop(caching.HOLES_FLAG, None)
-    env = current_app.jinja_env
-    text = body.decode("utf-8")
-    parts = (
-        (NAV, "_reader_nav.html", {"current_user": CardUser(card.signed_in, card.admin)}),
-        (CART, "cart/_cart_widget.html", {"cart": card.cart}),
-    )
-    for name, template, context in parts:
-        marker = f"<!--{caching.hole_marker(name)}-->"
-        if marker in text:
-            text = text.replace(marker, env.get_template(template).render(context))
-    marker = f"<!--{caching.hole_marker(FLASHES)}-->"
-    if marker in text:
+    for name, part in ((NAV, card.nav), (CART, card.widget)):
+        body = body.replace(_comment(name), part)
+    marker = _comment(FLASHES)
+    if marker in body:
         notices = get_flashed_messages(with_categories=True)
-        html = env.get_template("_flashes.html").render(messages=notices) if notices else ""
-        text = text.replace(marker, html)
-    marker = caching.hole_marker(CSRF)
-    if marker in text:
-        text = text.replace(marker, page_csrf_token())
-    return text.encode("utf-8")
+        template = current_app.jinja_env.get_template("_flashes.html")
+        body = body.replace(marker, template.render(messages=notices).encode() if notices else b"")
+    token = caching.hole_marker(CSRF).encode()
+    if token in body:
+        body = body.replace(token, page_csrf_token().encode())
+    return body
+
+
+def _comment(name: str) -> bytes:
+    """A hole's marker as the body holds it."""
+    return f"<!--{caching.hole_marker(name)}-->".encode()
