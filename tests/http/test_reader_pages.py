@@ -5,6 +5,7 @@ to another."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from shop.clock import utcnow
 from shop.extensions import db
 from shop.pagecache import personal
 from tests.factories import AdminFactory, ArticleFactory, UserFactory, make_product
+from tests.http.test_page_cache import REDIS_URL, redis_is_up
 from tests.support import AuthActions
 
 CACHE = "X-Page-Cache"
@@ -243,6 +245,7 @@ def test_a_held_comment_shows_to_its_author_alone(app, two_readers):
     assert "Waiting for the editor." not in text_of(bo.get(f"/articles/{story.slug}"))
 
 
+@pytest.mark.real_commits  # another app: its own connections
 def test_a_readers_own_change_shows_whichever_worker_answers(app, app_config, mailbox):
     bag = make_product("Tote bag", 1500)
     ArticleFactory(title="Glaciers retreat")
@@ -259,3 +262,31 @@ def test_a_readers_own_change_shows_whichever_worker_answers(app, app_config, ma
     add_to_cart(ada, bag)  # answered by the first worker, whose bump the other never sees
     same_browser()
     assert "Cart: 1 item" in text_of(there.get("/"))
+
+
+@pytest.mark.real_commits  # two apps of their own: their own connections
+@pytest.mark.skipif(not redis_is_up(), reason="needs Redis on 127.0.0.1:6379")
+def test_with_redis_a_login_ended_on_one_worker_ends_on_the_other_at_once(app, app_config, mailbox):
+    settings = {
+        **app_config,
+        "PAGE_CACHE": "redis",
+        "PAGE_CACHE_REDIS_URL": REDIS_URL,
+        "PAGE_CACHE_PREFIX": f"broadsheet-test-{uuid.uuid4().hex}:",
+    }
+    one, two = create_app(dict(settings)), create_app(dict(settings))
+    try:
+        with one.app_context():
+            UserFactory(email="ada@example.org")
+            ArticleFactory(title="Glaciers retreat")
+        here, there = one.test_client(), two.test_client()
+        AuthActions(here, mailbox).login("ada@example.org")
+        there.set_cookie("session", here.get_cookie("session").value)
+        assert "Log out" in text_of(there.get("/"))
+        assert there.get("/").headers[CACHE] == "hit"
+        with one.app_context():
+            db.session.execute(delete(LoginSession))  # logged out everywhere, on worker one
+            db.session.commit()
+        assert "Log in" in text_of(there.get("/"))
+    finally:
+        with one.app_context():
+            caching.clear()
