@@ -20,15 +20,18 @@ This module decides nothing about who may be served a cached page: the edge does
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, g, has_app_context, has_request_context
+from flask import session as flask_session
 from flask_caching import Cache
+from markupsafe import Markup
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from shop.config import ConfigError
 
@@ -44,7 +47,32 @@ GENERATION_KEY = "generation"
 PAGE_TABLES = frozenset(
     {"articles", "article_tags", "tags", "comments", "products", "prices", "images"}
 )
+# The tables whose rows a reader's card holds (shop/pagecache/personal.py): who is logged
+# in, with which login, what they may read, their cart, their own recent comments.
+READER_TABLES = frozenset(
+    {
+        "users",
+        "login_sessions",
+        "carts",
+        "cart_items",
+        "subscriptions",
+        "payments",
+        "gifts",
+        "complimentary_access",
+        "comments",
+        "prices",
+    }
+)
+READER_GENERATION_KEY = "reader-generation"
+# In the session: changed by every request of this reader that writes a reader's table, so
+# that their own change (a cart, a comment, a login) shows on the next page whichever
+# worker answers it, though the in-process cache of another worker never saw the bump.
+READER_REVISION = "_reader_rev"
 _SESSION_TABLES = "page_cache_tables"
+# Set on g while a public page renders as a shared body: the reader's parts become holes.
+HOLES_FLAG = "_page_holes"
+CSRF_HOLE = "csrf"
+PERSONAL_FLAG = "_page_personal"
 
 
 @dataclass(frozen=True)
@@ -67,11 +95,14 @@ def settings(app: Flask) -> dict[str, Any]:
     ttl = int(app.config.get("PAGE_CACHE_TTL", 60))
     if ttl < 1:
         raise ConfigError("PAGE_CACHE_TTL must be a whole number of seconds, at least 1.")
+    entries = int(app.config.get("PAGE_CACHE_ENTRIES", 2000))
+    if entries < 1:
+        raise ConfigError("PAGE_CACHE_ENTRIES must be a whole number, at least 1.")
     options: dict[str, Any] = {
         "CACHE_TYPE": BACKENDS[mode],
         "CACHE_DEFAULT_TIMEOUT": ttl,
         "CACHE_KEY_PREFIX": app.config.get("PAGE_CACHE_PREFIX") or "broadsheet:page:",
-        "CACHE_THRESHOLD": int(app.config.get("PAGE_CACHE_ENTRIES", 500)),
+        "CACHE_THRESHOLD": entries,
         # "off" is a choice, not a mistake to warn of.
         "CACHE_NO_NULL_WARNING": True,
     }
@@ -93,6 +124,7 @@ def init_app(app: Flask) -> None:
     cache.init_app(app, config=settings(app))
     if not event.contains(Session, "after_flush", _note_tables):
         event.listen(Session, "after_flush", _note_tables)
+        event.listen(Session, "do_orm_execute", _note_statement_tables)
         event.listen(Session, "after_commit", _bump_after_commit)
         event.listen(Session, "after_rollback", _forget_tables)
 
@@ -102,30 +134,68 @@ def enabled() -> bool:
     return has_app_context() and current_app.config.get("PAGE_CACHE", "off") != "off"
 
 
-def generation() -> str:
+def generation(name: str = GENERATION_KEY) -> str:
     """The current generation: a random token, made afresh when none is stored."""
     # Random, not a counter: a generation evicted or lost (a pruned memory cache, a
     # restarted Redis) becomes a new one, so no page of an older generation is read again.
     try:
-        current = cache.get(GENERATION_KEY)
+        current = cache.get(name)
         if current is None:
             # add() stores only if absent (SET NX in Redis): two workers agree on one.
-            cache.add(GENERATION_KEY, secrets.token_hex(8), timeout=0)
-            current = cache.get(GENERATION_KEY)
+            cache.add(name, secrets.token_hex(8), timeout=0)
+            current = cache.get(name)
     except Exception:  # noqa: BLE001  (a cache that fails is a miss)
         log.warning("page cache unavailable", exc_info=True)
         return ""
     return str(current or "")
 
 
-def bump() -> None:
+def bump(name: str = GENERATION_KEY) -> None:
     """Make every page cached so far stale: call after a change a public page shows."""
     if not enabled():
         return
     try:
-        cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=0)
+        cache.set(name, secrets.token_hex(8), timeout=0)
     except Exception:  # noqa: BLE001
         log.warning("page cache unavailable: pages live until their TTL", exc_info=True)
+
+
+def bump_readers() -> None:
+    """Make every reader's card stale: call after a change to who may read or buy what."""
+    bump(READER_GENERATION_KEY)
+
+
+def mark_personal() -> None:
+    """Say that the page being rendered shows what only this reader sees: never share it."""
+    if has_request_context():
+        g.setdefault(PERSONAL_FLAG, True)
+
+
+def holes_on() -> bool:
+    """Whether the page being rendered is a shared body with holes for the reader's parts."""
+    return has_request_context() and bool(g.get(HOLES_FLAG))
+
+
+def hole_marker(name: str) -> str:
+    """The marker a hole is rendered as: secret to this site, so no content can forge one."""
+    markers: dict[str, str] = current_app.extensions.setdefault("page_holes", {})
+    marker = markers.get(name)
+    if marker is None:
+        secret = str(current_app.config["SECRET_KEY"]).encode()
+        tag = hmac.new(secret, f"page hole {name}".encode(), hashlib.sha256).hexdigest()[:20]
+        # Letters and digits only: the CSRF hole sits inside an attribute's quotes.
+        marker = markers[name] = f"hole{tag}{name.replace('-', '')}"
+    return marker
+
+
+def hole(name: str) -> Markup | None:
+    """In a shared body, the marker of this hole (a comment, or bare for the CSRF token);
+    None while a page renders whole."""
+    if not holes_on():
+        return None
+    marker = hole_marker(name)
+    # Letters and digits of our own making: nothing to escape.
+    return Markup(marker if name == CSRF_HOLE else f"<!--{marker}-->")  # noqa: S704
 
 
 def page_key(url: str) -> str:
@@ -149,12 +219,23 @@ def lookup(key: str) -> CachedPage | None:
     return found if isinstance(found, CachedPage) else None
 
 
-def store(key: str, page: CachedPage) -> None:
-    """Keep a page for ``PAGE_CACHE_TTL`` seconds."""
+def lookup_value(key: str) -> Any:
+    """Whatever is kept under ``key`` (a reader's card), or None."""
+    if not key or not enabled():
+        return None
+    try:
+        return cache.get(key)
+    except Exception:  # noqa: BLE001
+        log.warning("page cache unavailable", exc_info=True)
+        return None
+
+
+def store(key: str, page: Any, timeout: int | None = None) -> None:
+    """Keep a page (or a reader's card) for ``timeout`` or ``PAGE_CACHE_TTL`` seconds."""
     if not key or not enabled():
         return
     try:
-        cache.set(key, page)
+        cache.set(key, page, timeout=timeout)
     except Exception:  # noqa: BLE001
         log.warning("page cache unavailable", exc_info=True)
 
@@ -178,10 +259,28 @@ def _note_tables(session: Session, flush_context: object) -> None:
         tables.update(table.name for table in inspect(kind).tables)
 
 
+def _note_statement_tables(state: ORMExecuteState) -> None:
+    """Remember the table of an INSERT, UPDATE or DELETE statement run through the session.
+
+    Statements such as ``delete(LoginSession)`` or ``update(Article)`` change rows without
+    the session's lists knowing of them; they must empty the caches all the same.
+    """
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    name = getattr(table, "name", None)
+    if name:
+        state.session.info.setdefault(_SESSION_TABLES, set()).add(name)
+
+
 def _bump_after_commit(session: Session) -> None:
     tables = session.info.pop(_SESSION_TABLES, set())
     if tables & PAGE_TABLES:
         bump()
+    if tables & READER_TABLES:
+        bump_readers()
+        if has_request_context():
+            flask_session[READER_REVISION] = secrets.token_hex(4)
 
 
 def _forget_tables(session: Session) -> None:

@@ -271,10 +271,12 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         # The edge decides: a token for a request with a session, the browser's word that
         # it is same-origin for one without (shop/edge.py, docs/security.md).
         "WTF_CSRF_CHECK_DEFAULT": False,
-        # Rendered public pages for anonymous readers: off, memory (this process) or redis.
+        # Rendered public pages (whole for visitors, bodies with holes for readers) and
+        # readers' cards: off, memory (this process) or redis.
         "PAGE_CACHE": env("PAGE_CACHE") or "memory",
         "PAGE_CACHE_TTL": _int("PAGE_CACHE_TTL", env("PAGE_CACHE_TTL"), 60),
         "PAGE_CACHE_REDIS_URL": env("PAGE_CACHE_REDIS_URL") or "",
+        "PAGE_CACHE_ENTRIES": _int("PAGE_CACHE_ENTRIES", env("PAGE_CACHE_ENTRIES"), 2000),
         "CONFIRM_TOKEN_MAX_AGE": _int(
             "CONFIRM_TOKEN_MAX_AGE", env("CONFIRM_TOKEN_MAX_AGE"), 7 * 24 * 3600
         ),

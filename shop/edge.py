@@ -35,6 +35,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, generate_csrf
 from werkzeug.wrappers import Response
 
+from shop import caching
 from shop.cart.cookie import CART_COOKIE
 from shop.cart.views import holds_items
 from shop.extensions import csrf
@@ -219,6 +220,9 @@ def page_csrf_token() -> str:
     starts no session and is the same for every such reader; the account pages, which
     are never cached, start one as before.
     """
+    if caching.holes_on():
+        # A shared body (shop/pagecache/personal.py): each reader's token is filled in.
+        return caching.hole_marker(caching.CSRF_HOLE)
     # A session that holds only a flash is not a reason to start a token (and keep a
     # session for good): such a reader's forms are checked by origin, as before the flash.
     if has_csrf_session() or "_user_id" in session or is_private(request.path):
@@ -234,7 +238,7 @@ def use_page_csrf_token(app: Flask) -> None:
 
 
 # What a session may hold that keeps nothing of the reader's (no login, flash or token).
-IDLE_SESSION_KEYS = {"_fresh"}
+IDLE_SESSION_KEYS = {"_fresh", caching.READER_REVISION}
 
 
 class SessionInterface(SecureCookieSessionInterface):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, exists, or_, select, union
+from sqlalchemy import and_, exists, literal, or_, select, union, union_all
 
 from shop.accounts.models import User
 from shop.billing.models import (
@@ -72,6 +72,31 @@ def can_read(user, access: str) -> bool:
         # One rule for both walls: a payer reads everything a member may, confirmed or not.
         return bool(user.is_confirmed) or has_paid_access(user)
     return has_paid_access(user)
+
+
+def paid_access_ends(user) -> datetime | None:
+    """When the first of the reader's access by the clock lapses, unless a webhook comes first:
+    a gift's or complimentary access's end, a past-due subscription's grace. None: no such end.
+    """
+    grace = timedelta(days=current_app.config["PAYWALL_GRACE_DAYS"])
+    moments = union_all(
+        select(Gift.access_until.label("moment"), literal(False).label("overdue")).where(
+            Gift.redeemed_by_id == user.id
+        ),
+        select(ComplimentaryAccess.until, literal(False)).where(
+            ComplimentaryAccess.user_id == user.id
+        ),
+        select(Subscription.current_period_end, literal(True)).where(
+            Subscription.user_id == user.id, Subscription.status == "past_due"
+        ),
+    )
+    now = utcnow()
+    ends = [
+        moment + grace if overdue else moment
+        for moment, overdue in db.session.execute(select(moments.subquery())).all()
+        if moment is not None
+    ]
+    return min((end for end in ends if end > now), default=None)
 
 
 def paying_users_select():

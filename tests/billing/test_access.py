@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from shop.billing.models import Payment, Subscription
+from shop.billing.access import paid_access_ends
+from shop.billing.models import ComplimentaryAccess, Payment, Subscription
 from shop.clock import utcnow
 from shop.extensions import db
 from tests.factories import AdminFactory, ArticleFactory, UserFactory, make_product
@@ -180,3 +181,21 @@ def test_feeds_never_carry_gated_bodies(app, client):
     ArticleFactory(title="Paid piece", access="paid", body_markdown=BODY)
     ArticleFactory(title="Members piece", access="members", body_markdown=BODY)
     assert BODY.encode() not in client.get("/feed.xml").data
+
+
+def test_paid_access_ends_names_the_first_end_the_clock_brings(app):
+    grace = timedelta(days=app.config["PAYWALL_GRACE_DAYS"])
+    ongoing, comped, overdue = UserFactory(), UserFactory(), UserFactory()
+    _subscribe(ongoing)
+    assert paid_access_ends(ongoing) is None  # active: a webhook says when it ends
+    soon, later = utcnow() + timedelta(days=3), utcnow() + timedelta(days=30)
+    db.session.add(ComplimentaryAccess(user_id=comped.id, until=later))
+    db.session.add(ComplimentaryAccess(user_id=overdue.id, until=None))
+    db.session.commit()
+    assert paid_access_ends(comped) == later
+    _subscribe(overdue, status="past_due", period_end_days=-grace.days + 3)
+    ends = paid_access_ends(overdue)
+    assert ends is not None and abs(ends - soon) < timedelta(seconds=5)
+    db.session.add(ComplimentaryAccess(user_id=ongoing.id, until=utcnow() - timedelta(days=1)))
+    db.session.commit()
+    assert paid_access_ends(ongoing) is None  # an end already past is no end to come

@@ -16,12 +16,15 @@ the same for every such reader:
   generation, and the next anonymous request for it is answered from there without a
   query (``X-Page-Cache: hit``).
 
-Every other request (a session, a login, a cart, any POST) never reads or fills the
-cache, and its page keeps the edge's ``private, no-store`` where it shows a reader's data.
+A request with a session, a login or a cart (``personal``) is served the same kept page
+bodies by the kind of reader it is, with its own header, notices and CSRF tokens filled
+in (``shop/pagecache/personal.py``), ``private, no-store``, never with validators. A
+POST never reads or fills the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from flask import Flask, current_app, g, request, session
@@ -30,6 +33,7 @@ from werkzeug.wrappers import Response
 from shop import caching
 from shop.cart.cookie import CART_COOKIE
 from shop.cart.views import holds_items
+from shop.pagecache import personal
 
 PUBLIC_ENDPOINTS = frozenset(
     {
@@ -45,6 +49,9 @@ PUBLIC_ENDPOINTS = frozenset(
         "newsletters.archive_issue",
     }
 )
+# One reader's own pages, kept for that reader alone under their card (its key changes
+# with anything in their cart, login or access, and with the catalogue).
+OWN_ENDPOINTS = frozenset({"cart.cart"})
 PUBLIC_CACHE = "public, no-cache"
 CACHE_STATUS = "X-Page-Cache"
 # Headers a public view may set that a cached copy must send again.
@@ -66,27 +73,110 @@ def is_public_page() -> bool:
     return request.method in ("GET", "HEAD") and request.endpoint in PUBLIC_ENDPOINTS
 
 
-def serve_cached() -> Response | None:
-    """Answer an anonymous request for a public page from the cache, when it holds it."""
-    if not (is_public_page() and is_anonymous_request()):
+def _kept_response(page: caching.CachedPage, body: bytes) -> Response:
+    """A response with a kept page's type and headers, and this body."""
+    response = Response(body, content_type=page.content_type)
+    for name, value in page.headers:
+        response.headers[name] = value
+    response.headers[CACHE_STATUS] = "hit"
+    return response
+
+
+def serve_personal() -> Response | None:
+    """Answer a reader with a session, a login or a cart from the kept body of their kind.
+
+    On a miss the view renders the body with holes, and ``finish_personal`` keeps it.
+    """
+    if not caching.enabled():
         return None
+    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    if request.cookies.get(remember) and personal.USER_KEY not in session:
+        # Flask-Login is about to log this reader in from the cookie: let the view run.
+        return None
+    card = personal.reader_card()
+    if card is None:
+        return None
+    if request.endpoint in OWN_ENDPOINTS:
+        digest = hashlib.sha256(request.url.encode("utf-8", "surrogateescape")).hexdigest()
+        g._personal_key = f"{personal.card_key()}:own:{digest[:32]}"
+    else:
+        key = caching.page_key(request.url)
+        if not key:
+            return None
+        g._personal_key = f"{key}:{card.variant}"
+    g._cart_summary = card.cart
+    setattr(g, caching.HOLES_FLAG, True)
+    page = caching.lookup(g._personal_key)
+    if page is None:
+        return None
+    g._personal_key = ""
+    return _kept_response(page, personal.fill(page.body, card))
+
+
+def finish_personal(response: Response) -> Response:
+    """Keep the body a personal request rendered with holes, then fill them for this reader."""
+    key = g.pop("_personal_key", "")
+    if not caching.holes_on():
+        return response
+    card = personal.reader_card()
+    if response.is_streamed or response.direct_passthrough or card is None:
+        return response
+    if response.content_encoding:
+        # Compression runs after this hook (shop/assets.py); a body already encoded has
+        # no holes this could read.
+        return response
+    body = response.get_data()
+    # A view that showed what the variant does not say (mark_personal), or made a real
+    # CSRF token while the body rendered (a form's hidden_tag()), made a page to share
+    # with nobody.
+    shared = not g.get(caching.PERSONAL_FLAG) and (
+        current_app.config["WTF_CSRF_FIELD_NAME"] not in g
+    )
+    if key and response.status_code == 200 and shared:
+        caching.store(
+            key,
+            caching.CachedPage(
+                body=body,
+                content_type=response.content_type or "text/html; charset=utf-8",
+                etag="",
+                made_at=0.0,
+                headers=_kept_headers(response),
+            ),
+        )
+        response.headers[CACHE_STATUS] = "miss"
+    response.set_data(personal.fill(body, card))
+    return response
+
+
+def _kept_headers(response: Response) -> tuple[tuple[str, str], ...]:
+    headers = response.headers
+    return tuple((name, headers[name]) for name in KEPT_HEADERS if name in headers)
+
+
+def serve_cached() -> Response | None:
+    """Answer a request for a public page from the cache, when it holds it."""
+    if request.method in ("GET", "HEAD") and request.endpoint in OWN_ENDPOINTS:
+        return None if is_anonymous_request() else serve_personal()
+    if not is_public_page():
+        return None
+    if not is_anonymous_request():
+        return serve_personal()
     key = caching.page_key(request.url)
     g._page_cache_key = key
     page = caching.lookup(key)
     if page is None:
         return None
     g._page_cache_hit = True
-    response = Response(page.body, content_type=page.content_type)
-    for name, value in page.headers:
-        response.headers[name] = value
+    response = _kept_response(page, page.body)
     response.set_etag(page.etag)
     response.last_modified = datetime.fromtimestamp(page.made_at, UTC)
-    response.headers[CACHE_STATUS] = "hit"
     return response
 
 
 def finish_public_page(response: Response) -> Response:
     """Validators, Cache-Control and a 304 for an anonymous public page; keep it if new."""
+    if "_personal_key" in g:
+        return finish_personal(response)
     if not is_public_page() or response.status_code != 200 or not is_anonymous_request():
         return response
     if session or "Set-Cookie" in response.headers:
@@ -109,11 +199,7 @@ def finish_public_page(response: Response) -> Response:
                 content_type=response.content_type or "text/html; charset=utf-8",
                 etag=etag or "",
                 made_at=made_at.timestamp(),
-                headers=tuple(
-                    (name, response.headers[name])
-                    for name in KEPT_HEADERS
-                    if name in response.headers
-                ),
+                headers=_kept_headers(response),
             ),
         )
         response.headers[CACHE_STATUS] = "miss" if caching.enabled() else "off"
@@ -125,3 +211,4 @@ def register(app: Flask) -> None:
     """Serve cached pages before any view, and finish public pages after every view."""
     app.before_request(serve_cached)
     app.after_request(finish_public_page)
+    app.jinja_env.globals["page_hole"] = caching.hole
