@@ -149,6 +149,13 @@ def get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
+def kept(url: str, host: str) -> tuple[str | None, str]:
+    """The X-Page-Cache header of a GET of ``url`` for the site at ``host``, and its body."""
+    request = urllib.request.Request(url, headers={"Host": host})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310  (127.0.0.1 only)
+        return response.headers.get("X-Page-Cache"), response.read().decode()
+
+
 def encoding(url: str) -> str | None:
     """The Content-Encoding a gzip-accepting GET of ``url`` comes back with."""
     request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})  # noqa: S310
@@ -211,6 +218,10 @@ def test_the_procfile_shape_sends_a_20000_reader_digest_once_through_a_killed_wo
         "MAIL_COMMIT_EVERY": str(COMMIT_EVERY),
         "MAIL_LEASE_SECONDS": str(LEASE_SECONDS),
         "CELERY_BROKER_URL": redis_url,
+        # The pages kept in the same Redis (their keys have a prefix of their own), so
+        # that both gunicorns share them and every change empties them for both.
+        "PAGE_CACHE": "redis",
+        "PAGE_CACHE_REDIS_URL": redis_url,
         "BROADSHEET_INSTANCE": str(tmp_path / "instance"),
         "BROADSHEET_RUN_DIR": str(tmp_path / "run"),
         "BROADSHEET_PORT": str(proxy),
@@ -264,6 +275,14 @@ def test_the_procfile_shape_sends_a_20000_reader_digest_once_through_a_killed_wo
                 if "GET /healthz " in line and f"upstream=127.0.0.1:{port} time=" in line
             ]
             assert answered, "\n".join(proxied)
+        # One gunicorn keeps the home page in Redis; the other serves that copy (asked
+        # for the site's own host, as nginx asks each of them).
+        site = f"127.0.0.1:{proxy}"
+        (made, page), (served, again) = (
+            kept(f"http://127.0.0.1:{web1}/", site),
+            kept(f"http://127.0.0.1:{web2}/", site),
+        )
+        assert (made, served) == ("miss", "hit") and again == page
         # nginx compresses pages; the gunicorns behind it leave that to nginx.
         assert encoding(f"http://127.0.0.1:{proxy}/") == "gzip"
         assert encoding(f"http://127.0.0.1:{web1}/") is None
