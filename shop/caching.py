@@ -188,14 +188,23 @@ def hole_marker(name: str) -> str:
     return marker
 
 
+def hole_text(name: str) -> str:
+    """A hole as a shared body holds it: a comment, or bare for the CSRF token."""
+    marker = hole_marker(name)
+    return marker if name == CSRF_HOLE else f"<!--{marker}-->"
+
+
 def hole(name: str) -> Markup | None:
-    """In a shared body, the marker of this hole (a comment, or bare for the CSRF token);
-    None while a page renders whole."""
+    """In a shared body, this hole as ``hole_text``; None while a page renders whole."""
     if not holes_on():
         return None
-    marker = hole_marker(name)
     # Letters and digits of our own making: nothing to escape.
-    return Markup(marker if name == CSRF_HOLE else f"<!--{marker}-->")  # noqa: S704
+    return Markup(hole_text(name))  # noqa: S704
+
+
+def digest(text: str) -> str:
+    """A short fixed-size name for text of any length (an address, a login) in a key."""
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
 def page_key(url: str) -> str:
@@ -203,8 +212,7 @@ def page_key(url: str) -> str:
     current = generation()
     if not current:
         return ""
-    digest = hashlib.sha256(url.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    return f"{current}:{digest}"
+    return f"{current}:{digest(url)}"
 
 
 def lookup(key: str) -> CachedPage | None:

@@ -279,8 +279,13 @@ def shows_reader_data() -> bool:
         return False
     if is_private(request.path):
         return True
+    return bool(session) or carries_reader_cookies()
+
+
+def carries_reader_cookies() -> bool:
+    """Whether the request brings a remembered login, or a cart cookie with items in it."""
     remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-    if session or request.cookies.get(remember):
+    if request.cookies.get(remember):
         return True
     # The cookie of a cart emptied since (paid, or its lines removed) shows nobody's data.
     return bool(request.cookies.get(CART_COOKIE)) and holds_items()

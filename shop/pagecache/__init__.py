@@ -24,15 +24,12 @@ POST never reads or fills the cache.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
 from flask import Flask, current_app, g, request, session
 from werkzeug.wrappers import Response
 
-from shop import caching
-from shop.cart.cookie import CART_COOKIE
-from shop.cart.views import holds_items
+from shop import caching, edge
 from shop.pagecache import personal
 
 PUBLIC_ENDPOINTS = frozenset(
@@ -60,17 +57,29 @@ KEPT_HEADERS = ("X-Robots-Tag", "Link", "Content-Language")
 
 def is_anonymous_request() -> bool:
     """Whether the request carries no session, no remembered login and no cart with items."""
-    config = current_app.config
-    names = (config["SESSION_COOKIE_NAME"], config.get("REMEMBER_COOKIE_NAME", "remember_token"))
-    if any(request.cookies.get(name) for name in names):
+    if request.cookies.get(current_app.config["SESSION_COOKIE_NAME"]):
         return False
     # An emptied cart's cookie stays: such a reader's header is everyone's.
-    return not request.cookies.get(CART_COOKIE) or not holds_items()
+    return not edge.carries_reader_cookies()
 
 
 def is_public_page() -> bool:
     """Whether this request is a GET (or HEAD) of a page that is the same for all readers."""
     return request.method in ("GET", "HEAD") and request.endpoint in PUBLIC_ENDPOINTS
+
+
+def _kept_page(
+    response: Response, body: bytes, etag: str = "", made_at: float = 0.0
+) -> caching.CachedPage:
+    """What is kept of a response: this body, its type and the headers a copy sends again."""
+    headers = response.headers
+    return caching.CachedPage(
+        body=body,
+        content_type=response.content_type or "text/html; charset=utf-8",
+        etag=etag,
+        made_at=made_at,
+        headers=tuple((name, headers[name]) for name in KEPT_HEADERS if name in headers),
+    )
 
 
 def _kept_response(page: caching.CachedPage, body: bytes) -> Response:
@@ -90,15 +99,14 @@ def serve_personal() -> Response | None:
     if not caching.enabled():
         return None
     remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-    if request.cookies.get(remember) and personal.USER_KEY not in session:
+    if personal.USER_KEY not in session and request.cookies.get(remember):
         # Flask-Login is about to log this reader in from the cookie: let the view run.
         return None
     card = personal.reader_card()
     if card is None:
         return None
     if request.endpoint in OWN_ENDPOINTS:
-        digest = hashlib.sha256(request.url.encode("utf-8", "surrogateescape")).hexdigest()
-        g._personal_key = f"{personal.card_key()}:own:{digest[:32]}"
+        g._personal_key = f"{personal.card_key()}:own:{caching.digest(request.url)}"
     else:
         key = caching.page_key(request.url)
         if not key:
@@ -133,24 +141,10 @@ def finish_personal(response: Response) -> Response:
         current_app.config["WTF_CSRF_FIELD_NAME"] not in g
     )
     if key and response.status_code == 200 and shared:
-        caching.store(
-            key,
-            caching.CachedPage(
-                body=body,
-                content_type=response.content_type or "text/html; charset=utf-8",
-                etag="",
-                made_at=0.0,
-                headers=_kept_headers(response),
-            ),
-        )
+        caching.store(key, _kept_page(response, body))
         response.headers[CACHE_STATUS] = "miss"
     response.set_data(personal.fill(body, card))
     return response
-
-
-def _kept_headers(response: Response) -> tuple[tuple[str, str], ...]:
-    headers = response.headers
-    return tuple((name, headers[name]) for name in KEPT_HEADERS if name in headers)
 
 
 def serve_cached() -> Response | None:
@@ -194,13 +188,7 @@ def finish_public_page(response: Response) -> Response:
         etag, _ = response.get_etag()
         caching.store(
             g.get("_page_cache_key", ""),
-            caching.CachedPage(
-                body=response.get_data(),
-                content_type=response.content_type or "text/html; charset=utf-8",
-                etag=etag or "",
-                made_at=made_at.timestamp(),
-                headers=_kept_headers(response),
-            ),
+            _kept_page(response, response.get_data(), etag or "", made_at.timestamp()),
         )
         response.headers[CACHE_STATUS] = "miss" if caching.enabled() else "off"
     response.headers["Cache-Control"] = PUBLIC_CACHE

@@ -27,7 +27,6 @@ seconds, since another worker's bump does not reach this one.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -116,8 +115,7 @@ def _card_key() -> str:
     # The cart's subtotal follows the prices, which bump the page generation.
     revision = session.get(caching.READER_REVISION) or ""
     seed = f"{who}\0{cart}\0{revision}"
-    digest = hashlib.sha256(seed.encode("utf-8", "surrogateescape")).hexdigest()
-    return f"card:{current}:{prices}:{digest[:32]}"
+    return f"card:{current}:{prices}:{caching.digest(seed)}"
 
 
 def _own_comments(user: Any) -> tuple[tuple[int, ...], tuple[int, ...], float | None]:
@@ -149,7 +147,7 @@ def _timestamp(moment: datetime) -> float:
 
 
 def make_card() -> ReaderCard:
-    """This request's reader as a card, read from the database (four statements at most)."""
+    """This request's reader as a card, read from the database (five statements at most)."""
     ttl = int(current_app.config.get("PAGE_CACHE_TTL", 60))
     if current_app.config.get("PAGE_CACHE") == "memory":
         ttl = min(ttl, CARD_MEMORY_TTL)
@@ -224,18 +222,18 @@ def fill(body: bytes, card: ReaderCard) -> bytes:
     # From here on csrf_token() is this reader's again, not the hole's marker.
     g.pop(caching.HOLES_FLAG, None)
     for name, part in ((NAV, card.nav), (CART, card.widget)):
-        body = body.replace(_comment(name), part)
-    marker = _comment(FLASHES)
+        body = body.replace(_held(name), part)
+    marker = _held(FLASHES)
     if marker in body:
         notices = get_flashed_messages(with_categories=True)
         template = current_app.jinja_env.get_template("_flashes.html")
         body = body.replace(marker, template.render(messages=notices).encode() if notices else b"")
-    token = caching.hole_marker(CSRF).encode()
+    token = _held(CSRF)
     if token in body:
         body = body.replace(token, page_csrf_token().encode())
     return body
 
 
-def _comment(name: str) -> bytes:
-    """A hole's marker as the body holds it."""
-    return f"<!--{caching.hole_marker(name)}-->".encode()
+def _held(name: str) -> bytes:
+    """A hole as the body's bytes hold it."""
+    return caching.hole_text(name).encode()
