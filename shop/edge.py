@@ -39,7 +39,7 @@ from shop import caching
 from shop.cart.cookie import CART_COOKIE
 from shop.cart.views import holds_items
 from shop.extensions import csrf
-from shop.forms import BODY_LIMIT_EXTRA, BODY_LIMIT_SETTING
+from shop.forms import BODY_LIMIT_EXTRA, BODY_LIMIT_SETTING, session_has_forms_token
 
 # C0 and C1 control characters, DEL included. Paths and query strings take none of them.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -225,7 +225,7 @@ def page_csrf_token() -> str:
         return caching.hole_marker(caching.CSRF_HOLE)
     # A session that holds only a flash is not a reason to start a token (and keep a
     # session for good): such a reader's forms are checked by origin, as before the flash.
-    if has_csrf_session() or "_user_id" in session or is_private(request.path):
+    if session_has_forms_token() or is_private(request.path):
         return generate_csrf()
     return ""
 

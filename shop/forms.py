@@ -38,6 +38,11 @@ def larger_body(setting: str, extra: int = 0) -> Callable[[F], F]:
     return mark
 
 
+def session_has_forms_token() -> bool:
+    """Whether this session's forms carry a CSRF token: it holds one, or a login."""
+    return current_app.config["WTF_CSRF_FIELD_NAME"] in session or "_user_id" in session
+
+
 def token_meta() -> dict[str, bool]:
     """A form's meta for a page a reader with no session sees: build no CSRF token for them.
 
@@ -45,8 +50,7 @@ def token_meta() -> dict[str, bool]:
     view (this session's token, or for a reader with none the browser's Sec-Fetch-Site or
     Origin: shop/edge.py), so a form without its own token check loses nothing.
     """
-    holds = current_app.config["WTF_CSRF_FIELD_NAME"] in session or "_user_id" in session
-    return {} if holds else {"csrf": False}
+    return {} if session_has_forms_token() else {"csrf": False}
 
 
 class ActionForm(FlaskForm):
